@@ -1,0 +1,46 @@
+"""JSON API for programs: POST /api/predictions/ and GET /api/predictions/<id>/."""
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .models import Prediction
+from .uploads import UploadError
+
+
+def prediction_json(prediction, request=None):
+    return {
+        "id": prediction.pk,
+        "status": prediction.status,
+        "label": prediction.label or None,
+        "confidence": prediction.confidence,
+        "probabilities": prediction.probabilities or {},
+        "model_version": prediction.model_version or None,
+        "created_at": prediction.created_at.isoformat() if prediction.created_at else None,
+        "completed_at": prediction.completed_at.isoformat() if prediction.completed_at else None,
+        "true_label": prediction.true_label or None,
+        "error": prediction.error or None,
+        "image_url": prediction.image.url if prediction.image else None,
+        "url": prediction.get_absolute_url(),
+    }
+
+
+@csrf_exempt  # a programs' API authenticated by nothing but rate limits; no cookies are used
+@require_POST
+def create_prediction(request):
+    try:
+        prediction = services.submit_upload(request.FILES.get("image"))
+    except UploadError as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    return JsonResponse(
+        {"id": prediction.pk, "status": prediction.status, "url": reverse("api:prediction", args=[prediction.pk])},
+        status=202,
+    )
+
+
+@require_GET
+def get_prediction(request, pk):
+    prediction = get_object_or_404(Prediction, pk=pk)
+    return JsonResponse(prediction_json(prediction))

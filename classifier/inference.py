@@ -1,0 +1,77 @@
+"""The one inference service: classify_image() for the Celery task, the CLI and any other caller.
+
+The active model is loaded once per process and reloaded only when the active version changes.
+"""
+import threading
+from dataclasses import dataclass, field
+
+from ingestion.images import open_image
+from ingestion.labels import UNKNOWN
+from training.registry import NoModelAvailable, active_spec
+
+_lock = threading.Lock()
+_predictor = None
+
+__all__ = ["InferenceResult", "NoModelAvailable", "classify_image", "classify_images", "get_predictor"]
+
+
+@dataclass
+class InferenceResult:
+    label: str
+    confidence: float
+    probabilities: dict = field(default_factory=dict)
+    pet_score: float = 0.0
+    model_version: str = ""
+    inference_ms: float = 0.0
+
+    def as_dict(self):
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 6),
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "model_version": self.model_version,
+        }
+
+
+def get_predictor(use_database=True):
+    """The predictor for the active model, loading or reloading it when the active version changed."""
+    global _predictor
+    spec = active_spec(use_database=use_database)
+    with _lock:
+        if _predictor is None or _predictor.spec != spec:
+            from training.predictor import Predictor
+
+            _predictor = Predictor(spec)
+        return _predictor
+
+
+def _result(predictor, probabilities, pet_score, elapsed_ms):
+    classes = predictor.spec.classes
+    best = int(probabilities.argmax())
+    confidence = float(probabilities[best])
+    threshold = predictor.spec.unknown_threshold
+    label = classes[best]
+    if threshold is not None and pet_score < threshold:
+        label = UNKNOWN
+    return InferenceResult(
+        label=label,
+        confidence=confidence,
+        probabilities={name: float(p) for name, p in zip(classes, probabilities)},
+        pet_score=float(pet_score),
+        model_version=predictor.spec.version,
+        inference_ms=elapsed_ms,
+    )
+
+
+def classify_images(images, use_database=True):
+    """Classify decoded images (PIL) or image sources (path, bytes, file) in one batch."""
+    predictor = get_predictor(use_database=use_database)
+    decoded = [image if hasattr(image, "mode") else open_image(image) for image in images]
+    probabilities, pet_scores, elapsed_ms = predictor.predict_images(decoded)
+    per_image_ms = elapsed_ms / max(len(decoded), 1)
+    return [_result(predictor, p, s, per_image_ms) for p, s in zip(probabilities, pet_scores)]
+
+
+def classify_image(image, use_database=True):
+    """Classify one image (PIL image, path, bytes or file object) -> InferenceResult."""
+    return classify_images([image], use_database=use_database)[0]

@@ -1,0 +1,19 @@
+"""Serve stored media with a safe Content-Type and nosniff, so an upload can never run as a page."""
+
+from django.conf import settings
+from django.http import Http404
+from django.views.static import serve
+
+SAFE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+def serve_media(request, path):
+    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if suffix not in SAFE_TYPES:
+        raise Http404("Not a served media type")
+    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response["Content-Type"] = SAFE_TYPES[suffix]
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,79 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from ingestion.labels import CLASSES, UNKNOWN, display_name
+
+LABEL_CHOICES = [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)]
+TRUE_LABEL_CHOICES = [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)]
+
+
+def upload_path(instance, filename):
+    # Server-generated names only; the sender's file name is kept as data, never as a path.
+    extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(instance.image_format, "img")
+    return f"uploads/{instance.created_at_prefix()}/{uuid.uuid4().hex}.{extension}"
+
+
+class Prediction(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Classifying"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    image = models.ImageField(upload_to=upload_path, width_field="width", height_field="height")
+    thumbnail = models.ImageField(upload_to="thumbnails/", blank=True)
+    image_format = models.CharField(max_length=10, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True, db_index=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    label = models.CharField(max_length=20, choices=LABEL_CHOICES, blank=True, db_index=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True)
+    pet_score = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=80, blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    true_label = models.CharField(max_length=20, choices=TRUE_LABEL_CHOICES, blank=True, db_index=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"Prediction {self.pk} ({self.status}{': ' + self.label if self.label else ''})"
+
+    def created_at_prefix(self):
+        from django.utils import timezone
+
+        return (self.created_at or timezone.now()).strftime("%Y/%m/%d")
+
+    def get_absolute_url(self):
+        return reverse("classifier:prediction", args=[self.pk])
+
+    @property
+    def label_display(self):
+        return display_name(self.label)
+
+    @property
+    def true_label_display(self):
+        return display_name(self.true_label)
+
+    @property
+    def is_reviewed(self):
+        return bool(self.true_label)
+
+    def sorted_probabilities(self):
+        """[(label, display name, probability)] in class order, for the bars."""
+        return [(label, display_name(label), float(self.probabilities.get(label, 0.0))) for label in CLASSES if label in self.probabilities]

@@ -1,0 +1,62 @@
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from training.registry import NoModelAvailable, active_spec
+
+from . import services
+from .forms import HistoryFilterForm, UploadForm
+from .models import Prediction
+from .uploads import UploadError
+
+
+def _model_status():
+    try:
+        return {"available": True, "version": active_spec().version}
+    except NoModelAvailable as exc:
+        return {"available": False, "message": str(exc)}
+
+
+@require_http_methods(["GET", "POST"])
+def home(request):
+    form = UploadForm()
+    status = 200
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES)
+        try:
+            prediction = services.submit_upload(request.FILES.get("image"))
+        except UploadError as exc:
+            form.add_error("image", exc.message)
+            status = exc.status
+        else:
+            return redirect(prediction)
+    recent = Prediction.objects.filter(status=Prediction.Status.DONE)[:8]
+    return render(
+        request,
+        "classifier/home.html",
+        {"form": form, "recent": recent, "model_status": _model_status(), "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
+        status=status,
+    )
+
+
+def prediction_detail(request, pk):
+    prediction = get_object_or_404(Prediction, pk=pk)
+    return render(request, "classifier/prediction.html", {"prediction": prediction})
+
+
+def history(request):
+    form = HistoryFilterForm(request.GET or None)
+    predictions = Prediction.objects.all()
+    if form.is_valid():
+        if form.cleaned_data["label"]:
+            predictions = predictions.filter(label=form.cleaned_data["label"])
+        if form.cleaned_data["reviewed"] == "yes":
+            predictions = predictions.exclude(true_label="")
+        elif form.cleaned_data["reviewed"] == "no":
+            predictions = predictions.filter(true_label="")
+    page = Paginator(predictions, settings.PETSITE_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "classifier/history.html", {"page": page, "form": form, "query": query.urlencode()})

@@ -1,0 +1,97 @@
+"""The one image preprocessing used by the dataset build, training and serving.
+
+open_image() decodes safely (format allow-list, pixel limit checked from the header before
+decoding, EXIF orientation applied, RGB out); fit_and_pad() fits a picture into a square frame
+keeping its aspect ratio and pads the rest.
+"""
+import io
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Only decoders for the formats we accept are consulted.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+DEFAULT_MAX_PIXELS = 40_000_000
+PAD_COLOR = (0, 0, 0)
+
+
+class ImageError(ValueError):
+    """A file that is not an acceptable image; the message is meant for the person who sent it."""
+
+
+def _max_pixels(max_pixels):
+    if max_pixels is not None:
+        return max_pixels
+    try:
+        from django.conf import settings
+
+        return getattr(settings, "PETSITE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
+    except Exception:  # used outside Django (benchmarks, notebooks)
+        return DEFAULT_MAX_PIXELS
+
+
+def open_image(source, max_pixels=None, allow_animated=False):
+    """Decode `source` (path, bytes or file object) into an upright RGB PIL image, or raise ImageError."""
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    limit = _max_pixels(max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=ALLOWED_FORMATS)
+            width, height = image.size
+            if width * height > limit:
+                raise ImageError(
+                    f"The image is too large ({width}x{height} pixels); the limit is {limit:,} pixels."
+                )
+            if width < 1 or height < 1:
+                raise ImageError("The image has no pixels.")
+            if getattr(image, "n_frames", 1) > 1 and not allow_animated:
+                raise ImageError("Animated or multi-frame images are not accepted; please upload a single photo.")
+            if image.format == "JPEG":
+                # Draft mode lets libjpeg decode large photos at a reduced scale, much faster.
+                image.draft("RGB", (1024, 1024))
+            image.load()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise ImageError("This file is not a JPEG, PNG or WebP image.") from exc
+        raise ImageError("The image is too large to decode safely.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
+    return to_rgb(ImageOps.exif_transpose(image))
+
+
+def to_rgb(image):
+    """Convert any mode (palette, grayscale, CMYK, 16-bit, alpha) to 8-bit RGB; transparency becomes white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grayscale: scale to 8 bits rather than clipping.
+        import numpy as np
+
+        array = np.asarray(image, dtype="float64")
+        peak = array.max() or 1.0
+        scale = 255.0 / (65535.0 if peak > 255 else 255.0)
+        return Image.fromarray((array * scale).clip(0, 255).astype("uint8")).convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def fit_and_pad(image, size, fill=PAD_COLOR):
+    """Fit `image` into a size x size frame keeping its aspect ratio, centred, padded with `fill`."""
+    return ImageOps.pad(image, (size, size), method=Image.Resampling.BILINEAR, color=fill, centering=(0.5, 0.5))
+
+
+def image_to_array(image, size):
+    """The model input for one image: uint8 array (size, size, 3) of the fitted, padded RGB picture."""
+    import numpy as np
+
+    return np.asarray(fit_and_pad(to_rgb(image), size), dtype="uint8")

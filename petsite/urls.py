@@ -1,0 +1,13 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from classifier.media import serve_media
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("classifier.api_urls")),
+    path("", include("classifier.urls")),
+    # Uploaded media served by Django with safe headers; behind a real web server, let it serve MEDIA_ROOT instead.
+    re_path(r"^%s(?P<path>.*)$" % settings.MEDIA_URL.lstrip("/"), serve_media, name="media"),
+]
