@@ -1,9 +1,9 @@
 from django.conf import settings
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from ingestion.labels import CLASSES, display_name
 from training.registry import NoModelAvailable, active_spec
 
 from . import services
@@ -43,7 +43,8 @@ def home(request):
 
 def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
-    return render(request, "classifier/prediction.html", {"prediction": prediction})
+    names = {label: display_name(label) for label in CLASSES}
+    return render(request, "classifier/prediction.html", {"prediction": prediction, "display_names": names})
 
 
 def history(request):

@@ -52,8 +52,8 @@ def open_image(source, max_pixels=None, allow_animated=False):
                 # Draft mode lets libjpeg decode large photos at a reduced scale, much faster.
                 image.draft("RGB", (1024, 1024))
             image.load()
-    except ImageError:
-        raise
+    except (ImageError, FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # not a damaged image: the caller reports a missing or unreadable file
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         if isinstance(exc, UnidentifiedImageError):
             raise ImageError("This file is not a JPEG, PNG or WebP image.") from exc
