@@ -1,6 +1,11 @@
+import logging
+
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
 
 from . import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="classifier.classify_prediction", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -12,3 +17,21 @@ def classify_prediction_task(prediction_id):
 @shared_task(name="classifier.requeue_stale_pending", ignore_result=True)
 def requeue_stale_pending_task():
     return len(services.requeue_stale_pending())
+
+
+@worker_process_init.connect
+@worker_ready.connect
+def load_model_at_worker_start(**kwargs):
+    """Load and warm the active model when a worker process starts, so the first task is not slow.
+
+    worker_process_init fires in each prefork child (each holds one copy); worker_ready covers the
+    solo and thread pools, where the main process runs the tasks.
+    """
+    from .inference import NoModelAvailable, get_predictor
+
+    try:
+        get_predictor()
+    except NoModelAvailable as exc:
+        logger.warning("worker started without a model: %s", exc)
+    except Exception:
+        logger.exception("could not warm the model at worker start; it will load on the first task")

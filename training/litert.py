@@ -1,0 +1,91 @@
+"""An exported LiteRT (TFLite) copy of a Keras model, for fast CPU serving.
+
+On two cores the XNNPACK-delegated interpreter runs EfficientNet-Lite0 several times faster
+than calling the Keras model, with the same answers (checked by `verify_export` before a copy
+is ever used). The Keras file stays the source of truth; the `.tflite` beside it is derived.
+"""
+import threading
+from pathlib import Path
+
+import numpy as np
+
+# Probabilities of the exported copy must match the Keras model within this, top-1 identical.
+EXPORT_TOLERANCE = 1e-3
+
+
+def exported_path(keras_path):
+    return Path(keras_path).with_suffix(".tflite")
+
+
+def export_tflite(model, keras_path):
+    """Convert a loaded Keras model to LiteRT float32 and write it beside `keras_path`."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    payload = converter.convert()
+    path = exported_path(keras_path)
+    tmp = path.with_suffix(".tflite.tmp")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+    return path
+
+
+def _probabilities(outputs):
+    if isinstance(outputs, dict):
+        return np.asarray(outputs["probabilities"], dtype="float64")
+    return np.asarray(outputs, dtype="float64")
+
+
+def verify_export(model, runner, batch):
+    """Top-1 identical and probabilities within EXPORT_TOLERANCE on `batch`; returns the max difference."""
+    expected = _probabilities(model(np.asarray(batch, dtype="float32"), training=False))
+    actual = runner.run(batch)[0]
+    difference = float(np.abs(expected - actual).max())
+    if (expected.argmax(axis=1) != actual.argmax(axis=1)).any() or difference > EXPORT_TOLERANCE:
+        raise ValueError(f"LiteRT export disagrees with the Keras model (max probability difference {difference:.2e})")
+    return difference
+
+
+class LiteRTRunner:
+    """Runs a .tflite model; returns (probabilities (N, C), pet scores (N,) or None)."""
+
+    def __init__(self, path, num_threads=2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        self.num_threads = num_threads
+        self._interpreter_class = Interpreter
+        self._by_batch = {}
+        self._lock = threading.Lock()  # an interpreter is not safe to share between threads
+
+    def _interpreter(self, shape):
+        interpreter = self._by_batch.get(shape)
+        if interpreter is None:
+            interpreter = self._interpreter_class(model_path=str(self.path), num_threads=self.num_threads)
+            index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(index, list(shape), strict=False)
+            interpreter.allocate_tensors()
+            self._by_batch[shape] = interpreter
+        return interpreter
+
+    def run(self, batch):
+        batch = np.asarray(batch, dtype="float32")
+        with self._lock:
+            interpreter = self._interpreter(batch.shape)
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch)
+            interpreter.invoke()
+            outputs = {detail["name"]: interpreter.get_tensor(detail["index"]) for detail in interpreter.get_output_details()}
+        return self._split(outputs)
+
+    @staticmethod
+    def _split(outputs):
+        if len(outputs) == 1:
+            return np.asarray(next(iter(outputs.values())), dtype="float64"), None
+        probabilities = pet_scores = None
+        for name, value in outputs.items():
+            value = np.asarray(value, dtype="float64")
+            if value.ndim == 2 and value.shape[1] == 1:
+                pet_scores = value.reshape(-1)
+            else:
+                probabilities = value
+        return probabilities, pet_scores
