@@ -20,13 +20,21 @@ def requeue_stale_pending_task():
 
 
 @worker_process_init.connect
-@worker_ready.connect
-def load_model_at_worker_start(**kwargs):
-    """Load and warm the active model when a worker process starts, so the first task is not slow.
+def load_model_in_pool_process(**kwargs):
+    """Each prefork child loads and warms its own copy when it starts, so the first task is not slow."""
+    _load_model()
 
-    worker_process_init fires in each prefork child (each holds one copy); worker_ready covers the
-    solo and thread pools, where the main process runs the tasks.
-    """
+
+@worker_ready.connect
+def load_model_in_main_process(sender=None, **kwargs):
+    """The solo and thread pools run tasks in the main process; a prefork parent must stay TensorFlow-free."""
+    pool = getattr(sender, "pool", None)
+    if pool is not None and type(pool).__module__.endswith("prefork"):
+        return
+    _load_model()
+
+
+def _load_model():
     from .inference import NoModelAvailable, get_predictor
 
     try:
