@@ -1,0 +1,33 @@
+"""Session-scoped live stacks: the real site and a real Celery worker on real Redis, on SQLite or PostgreSQL."""
+import pytest
+
+from tests.support import live
+
+
+@pytest.fixture(scope="session")
+def live_model_path(tmp_path_factory):
+    """The tiny test model, built by `python -m tests.tiny_model PATH` as a subprocess."""
+    return live.build_tiny_model(tmp_path_factory.mktemp("live-model") / "tiny.keras")
+
+
+def _stack(tmp_path_factory, model_path, database, **kwargs):
+    live.ensure_redis()
+    if database == "postgres":
+        live.ensure_postgres()
+    stack = live.LiveStack(tmp_path_factory.mktemp(f"stack-{database}"), model_path, database=database, **kwargs)
+    return stack.start()
+
+
+@pytest.fixture(scope="session")
+def sqlite_stack(tmp_path_factory, live_model_path):
+    # A small page size so the browser test can page through the history.
+    stack = _stack(tmp_path_factory, live_model_path, "sqlite", extra_env={"PETSITE_PAGE_SIZE": "4"})
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(tmp_path_factory, live_model_path):
+    stack = _stack(tmp_path_factory, live_model_path, "postgres")
+    yield stack
+    stack.stop()
