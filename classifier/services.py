@@ -35,7 +35,9 @@ def submit_upload(uploaded_file):
     upload = validate_upload(uploaded_file)
     prediction = Prediction(image_format=upload.format, original_filename=upload.filename, content_hash=upload.sha256)
     # Files first, then the row; if the row cannot be written the files are removed again.
-    prediction.image.save("upload", ContentFile(upload.data), save=False)
+    # A named ContentFile: Django only fills width/height from a file that has a name; without them every
+    # later load of the row re-opens the image from disk (and fails if the file is gone).
+    prediction.image.save("upload", ContentFile(upload.data, name="upload"), save=False)
     prediction.thumbnail.save("thumb.jpg", ContentFile(_thumbnail_bytes(upload.image)), save=False)
     try:
         with transaction.atomic():
