@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF reads POST): oversized requests are refused unread.
+    "petsite.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,9 +141,36 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker keeps reconnecting for as long as the broker is away
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Unacked tasks come back after this long; longer than the longest classification by far.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # Unacked tasks come back after this long (a worker killed outright); it must exceed the longest task on any
+    # queue, training included, or a running task is delivered twice. The pending sweeper is the fast path.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
+    # Never hang a web request on a dead or blackholed broker: fail fast, the sweeper re-enqueues later.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    "retry_on_timeout": True,
+    "health_check_interval": 25,
+    # Used when a producer (the web process) has to (re)connect to publish: give up quickly.
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# A task cut off by a lost broker connection was never acknowledged: cancel it, it is delivered again.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_SEND_TASK_EVENTS = False
+# Classification is seconds at most; a stuck one is cut off and retried (the sweeper) instead of holding a worker.
+CELERY_TASK_ANNOTATIONS = {
+    "classifier.classify_prediction": {
+        "soft_time_limit": env_int("PETSITE_CLASSIFY_SOFT_TIME_LIMIT", 60),
+        "time_limit": env_int("PETSITE_CLASSIFY_TIME_LIMIT", 90),
+    },
+    "classifier.requeue_stale_pending": {"soft_time_limit": 60, "time_limit": 90},
 }
 CELERY_TASK_ROUTES = {
     "training.*": {"queue": "jobs"},
@@ -149,6 +178,49 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 PETSITE_PENDING_SWEEP_SECONDS = env_int("PETSITE_PENDING_SWEEP_SECONDS", 120)
+# How often the sweeper runs (Celery beat with a broker, a daemon thread in the web process without one); 0 = never.
+PETSITE_PENDING_SWEEP_INTERVAL = env_int("PETSITE_PENDING_SWEEP_INTERVAL", 60)
+
+# Reliability and security -----------------------------------------------------------------------------------------
+# A cache shared by all processes when Redis is configured (rate limits must count across gunicorn workers).
+REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL", "") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+if REDIS_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_CACHE_URL,
+            "KEY_PREFIX": "petsite",
+            # A dead cache must cost a request milliseconds, not seconds (the rate limiter then fails open).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "petsite"}}
+
+# Per-client rate limits, "COUNT/PERIOD" with PERIOD s, m, h or d (e.g. 30/m, 10/5s); 0 turns one off.
+# On by default whenever DEBUG is off; off by default in development (set them to try them).
+PETSITE_RATELIMIT_UPLOAD = os.environ.get("PETSITE_RATELIMIT_UPLOAD", "0" if DEBUG else "30/m")
+PETSITE_RATELIMIT_API = os.environ.get("PETSITE_RATELIMIT_API", "0" if DEBUG else "600/m")
+# Behind a reverse proxy that sets X-Forwarded-For, the client is the last address it appended; off by default.
+PETSITE_RATELIMIT_TRUST_X_FORWARDED_FOR = env_bool("PETSITE_RATELIMIT_TRUST_X_FORWARDED_FOR", False)
+
+# Request size limits: a request whose Content-Length is over this is answered 413 before its body is read.
+PETSITE_MAX_REQUEST_BYTES = env_int("PETSITE_MAX_REQUEST_BYTES", PETSITE_MAX_UPLOAD_BYTES + 256 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = 5
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# The first handler stops reading an upload as soon as it passes the limit (chunked bodies, lying clients).
+FILE_UPLOAD_HANDLERS = [
+    "classifier.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_PERMISSIONS = 0o644
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
 
 LOGGING = {
     "version": 1,
@@ -165,3 +237,24 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Ingestion -------------------------------------------------------------------------------------------------------
+# Scraping (ingestion/scraping) and the dataset build (ingestion/dataset.py).
+# Hosts the scraper may fetch from even though they resolve to loopback/private addresses (tests, a local mirror).
+PETSITE_SCRAPE_ALLOWED_HOSTS = env_list("PETSITE_SCRAPE_ALLOWED_HOSTS", [])
+PETSITE_SCRAPE_DELAY_SECONDS = float(os.environ.get("PETSITE_SCRAPE_DELAY_SECONDS", "1.0"))
+PETSITE_SCRAPE_TIMEOUT_SECONDS = float(os.environ.get("PETSITE_SCRAPE_TIMEOUT_SECONDS", "20"))
+PETSITE_SCRAPE_RETRIES = env_int("PETSITE_SCRAPE_RETRIES", 2)
+PETSITE_SCRAPE_BACKOFF_SECONDS = float(os.environ.get("PETSITE_SCRAPE_BACKOFF_SECONDS", "2.0"))
+PETSITE_SCRAPE_MAX_BYTES = env_int("PETSITE_SCRAPE_MAX_BYTES", 15 * 1024 * 1024)
+PETSITE_SCRAPE_MAX_REDIRECTS = env_int("PETSITE_SCRAPE_MAX_REDIRECTS", 5)
+PETSITE_SCRAPE_MAX_PAGES = env_int("PETSITE_SCRAPE_MAX_PAGES", 50)
+PETSITE_SCRAPE_MIN_SIDE = env_int("PETSITE_SCRAPE_MIN_SIDE", 100)
+PETSITE_SCRAPE_USER_AGENT = os.environ.get(
+    "PETSITE_SCRAPE_USER_AGENT", "Mozilla/5.0 (compatible; petsite-scraper/1.0; pet photo dataset builder)"
+)
+PETSITE_FLICKR_BASE_URL = os.environ.get("PETSITE_FLICKR_BASE_URL", "https://www.flickr.com")
+PETSITE_IMGUR_BASE_URL = os.environ.get("PETSITE_IMGUR_BASE_URL", "https://imgur.com")
+# Two photos whose perceptual hashes differ in at most this many of 64 bits are near duplicates.
+PETSITE_NEAR_DUPLICATE_DISTANCE = env_int("PETSITE_NEAR_DUPLICATE_DISTANCE", 6)
+# End of Ingestion ------------------------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""Find photo URLs and the next-page link in a search results page (BeautifulSoup).
+
+Result pages put photos in many places: `src`, `srcset` (the largest candidate is taken), lazy-load
+attributes (`data-src` and friends), protocol-relative `//host/...` URLs, inline
+`background-image: url(...)` styles and JSON inside scripts. Each element contributes its best URL;
+junk (data: URIs, icons, avatars, sprites, logos, tiny images) is dropped and repeats are removed,
+keeping document order so a page always yields the same list.
+"""
+import re
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from bs4 import BeautifulSoup
+
+LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-full", "src")
+SRCSET_ATTRIBUTES = ("data-srcset", "srcset")
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+JUNK_EXTENSIONS = (".svg", ".gif", ".ico", ".bmp")
+JUNK_WORDS = re.compile(
+    r"(icon|avatar|sprite|logo|emoji|spinner|loader|loading|placeholder|spacer|blank|pixel|badge|transparent)"
+)
+SMALLEST_HINT = 64  # width/height attributes below this mark an icon, not a photo
+BACKGROUND_URL = re.compile(r"background(?:-image)?\s*:[^;]*?url\(\s*(['\"]?)(.+?)\1\s*\)", re.IGNORECASE)
+# Photo URLs inside script JSON, possibly with escaped slashes: "https:\/\/live.staticflickr.com\/...jpg"
+SCRIPT_URL = re.compile(r"""((?:https?:)?(?:\\?/){2}[^\s"'<>()]+?\.(?:jpe?g|png|webp))(?=["'?\s\\])""", re.IGNORECASE)
+SRCSET_CANDIDATE = re.compile(r"\s*([^\s,][^\s]*?)(?:\s+(\d+(?:\.\d+)?)([wx]))?\s*(?:,|$)")
+NEXT_TEXT = re.compile(r"^\s*(next|next page|more|older|›|»|→)\s*[›»→]?\s*$", re.IGNORECASE)
+
+
+def best_srcset_url(srcset):
+    """The candidate with the largest width/density descriptor (the first if none have one)."""
+    best, best_size = None, -1.0
+    for match in SRCSET_CANDIDATE.finditer(srcset or ""):
+        url, size = match.group(1), float(match.group(2) or 1)
+        if not url:
+            continue
+        if size > best_size:
+            best, best_size = url, size
+    return best
+
+
+def _is_small_hint(tag):
+    sizes = []
+    for name in ("width", "height"):
+        value = str(tag.get(name, "")).strip().removesuffix("px")
+        if value.isdigit():
+            sizes.append(int(value))
+    return bool(sizes) and max(sizes) < SMALLEST_HINT
+
+
+def _is_junk_tag(tag):
+    marks = " ".join([*tag.get("class", []), tag.get("id", "") or "", tag.get("role", "") or ""]).lower()
+    return bool(JUNK_WORDS.search(marks)) or _is_small_hint(tag)
+
+
+def normalise_url(raw, page_url):
+    """Absolute http(s) URL without fragment, or None for data:, javascript: and the like."""
+    raw = (raw or "").strip().replace("\\/", "/")
+    if not raw or raw.startswith(("data:", "blob:", "javascript:", "about:", "#")):
+        return None
+    url, _ = urldefrag(urljoin(page_url, raw))
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
+def is_junk_url(url):
+    path = urlsplit(url).path.lower()
+    if path.endswith(JUNK_EXTENSIONS):
+        return True
+    # The file name and its folder tell icons from photos ("/avatars/u1.jpg", "/sprites/ui.png").
+    return bool(JUNK_WORDS.search("/".join(path.rsplit("/", 2)[-2:])))
+
+
+def _tag_candidates(tag):
+    """The URL strings one element offers: its best image source, then any background images."""
+    if tag.name == "script":
+        return [match.group(1) for match in SCRIPT_URL.finditer(tag.string or "")]
+    candidates = []
+    if tag.name in ("img", "source"):
+        best = next(filter(None, (best_srcset_url(tag.get(name)) for name in SRCSET_ATTRIBUTES)), None)
+        if best is None:
+            # Lazy loaders keep the real URL in data-* and a placeholder in src.
+            best = next((tag[name] for name in LAZY_ATTRIBUTES if _usable(tag.get(name))), None)
+        if best:
+            candidates.append(best)
+    style = tag.get("style")
+    if style:
+        candidates.extend(match.group(2) for match in BACKGROUND_URL.finditer(style))
+    return candidates
+
+
+def _usable(value):
+    url = normalise_url(value, "http://example.invalid/")
+    return url is not None and not is_junk_url(url)
+
+
+def parse_results_page(html, page_url):
+    """(photo URLs in document order, next page URL or None) for one results page (str or bytes)."""
+    soup = BeautifulSoup(html, "html.parser")
+    return _photo_urls(soup, page_url), _next_page(soup, page_url)
+
+
+def extract_photo_urls(html, page_url):
+    return parse_results_page(html, page_url)[0]
+
+
+def find_next_page(html, page_url):
+    return parse_results_page(html, page_url)[1]
+
+
+def _photo_urls(soup, page_url):
+    seen, urls = set(), []
+    for tag in soup.find_all(True):
+        if tag.name != "script" and _is_junk_tag(tag):
+            continue
+        for raw in _tag_candidates(tag):
+            url = normalise_url(raw, page_url)
+            if url is None or url in seen or is_junk_url(url):
+                continue
+            if tag.name == "script" and not urlsplit(url).path.lower().endswith(PHOTO_EXTENSIONS):
+                continue
+            seen.add(url)
+            urls.append(url)
+    return urls
+
+
+def _next_page(soup, page_url):
+    """The next results page if the page links one (rel=next or a 'Next' link)."""
+    host = urlsplit(page_url).netloc
+    candidates = soup.find_all(["link", "a"], rel="next")
+    candidates += [
+        a for a in soup.find_all("a", href=True)
+        if NEXT_TEXT.match(a.get_text(" ", strip=True) or a.get("aria-label", "") or "")
+        or "next" in " ".join(a.get("class", [])).lower()
+    ]
+    for tag in candidates:
+        url = normalise_url(tag.get("href"), page_url)
+        # Stay on the site: pagination never leads elsewhere.
+        if url and url != page_url and urlsplit(url).netloc == host:
+            return url
+    return None

@@ -1,0 +1,222 @@
+"""Business logic of ingestion; the admin, the Celery tasks and the management commands call these."""
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from petsite.jobs import dispatch_on_commit
+
+from .hashing import NearDuplicateIndex, default_distance
+from .images import ImageError
+from .labels import CLASSES
+from .models import ScrapedPhoto, ScrapeJob
+from .scraping.fetch import FetchError, Fetcher
+from .scraping.scraper import ScrapeError, TooSmall, download_photo, iter_result_pages
+from .scraping.sources import get_source
+
+logger = logging.getLogger(__name__)
+# A running job whose heartbeat is older than this lost its worker and may be resumed.
+STALE_AFTER = timedelta(minutes=10)
+# This many photo downloads failing in a row on the network means the site is down, not one bad photo.
+MAX_CONSECUTIVE_NETWORK_FAILURES = 5
+
+
+def create_scrape_job(source, query, label, target_count, base_url="", user=None):
+    """Validate and save a queued job (not started)."""
+    get_source(source)
+    if label not in CLASSES:
+        raise ValueError(f"Unknown label {label!r}; choose one of {', '.join(CLASSES)}.")
+    if not query.strip():
+        raise ValueError("The query is empty.")
+    if target_count < 1:
+        raise ValueError("The target count must be at least 1.")
+    return ScrapeJob.objects.create(
+        source=source, query=query.strip(), label=label, target_count=target_count, base_url=base_url, created_by=user
+    )
+
+
+def _stale_running():
+    return Q(status=ScrapeJob.Status.RUNNING) & (
+        Q(heartbeat_at__lt=timezone.now() - STALE_AFTER) | Q(heartbeat_at__isnull=True)
+    )
+
+
+def startable(queryset):
+    """Jobs that may be (re)started: queued ones, failed ones, and running ones whose worker died."""
+    return queryset.filter(Q(status__in=[ScrapeJob.Status.QUEUED, ScrapeJob.Status.FAILED]) | _stale_running())
+
+
+def start_scrape_jobs(queryset):
+    """Queue each startable job and run it in the background once committed; returns the jobs started."""
+    from .tasks import run_scrape_job_task
+
+    started = []
+    with transaction.atomic():
+        for job in startable(queryset.select_for_update()):
+            ScrapeJob.objects.filter(pk=job.pk).update(status=ScrapeJob.Status.QUEUED, error="", finished_at=None)
+            dispatch_on_commit(run_scrape_job_task, job.pk)
+            started.append(job.pk)
+    return started
+
+
+def _claim(job_id):
+    """Move the job to running unless another delivery already runs it (at-least-once tasks)."""
+    now = timezone.now()
+    claimable = Q(status=ScrapeJob.Status.QUEUED) | _stale_running()
+    return ScrapeJob.objects.filter(claimable, pk=job_id).update(
+        status=ScrapeJob.Status.RUNNING, started_at=now, heartbeat_at=now, finished_at=None,
+        error="", message="", runs=F("runs") + 1,
+    )
+
+
+class _JobRun:
+    """One run of a job: walks result pages and stores new, non-duplicate photos."""
+
+    COUNTERS = ("found_count", "downloaded_count", "skipped_count", "failed_count", "pages_count")
+
+    def __init__(self, job, fetcher, progress):
+        self.job = job
+        self.fetcher = fetcher
+        self.progress = progress
+        self.distance = default_distance()
+        self.min_side = settings.PETSITE_SCRAPE_MIN_SIDE
+        # Near duplicates are refused across every class: one picture must not teach two labels.
+        self.index = NearDuplicateIndex()
+        for pk, phash in ScrapedPhoto.objects.values_list("pk", "phash"):
+            self.index.add(phash, pk)
+        # found/skipped/failed/pages describe this run; downloaded counts everything the job stored.
+        job.found_count = job.skipped_count = job.failed_count = job.pages_count = 0
+        job.downloaded_count = job.photos.count()
+        self.network_failures = 0
+
+    def save_progress(self, **extra):
+        self.job.heartbeat_at = timezone.now()
+        fields = {name: getattr(self.job, name) for name in self.COUNTERS}
+        ScrapeJob.objects.filter(pk=self.job.pk).update(heartbeat_at=self.job.heartbeat_at, **fields, **extra)
+        if self.progress:
+            self.progress(self.job)
+
+    def execute(self):
+        job = self.job
+        source = get_source(job.source)
+        self.save_progress()
+        if job.downloaded_count >= job.target_count:
+            return f"Already stored {job.downloaded_count} photos; nothing to do."
+        pages = iter_result_pages(
+            self.fetcher, source, job.query, base_url=job.base_url, max_pages=settings.PETSITE_SCRAPE_MAX_PAGES
+        )
+        for _number, _page_url, urls in pages:
+            job.pages_count += 1
+            for url in urls:
+                job.found_count += 1
+                self.handle(url)
+                self.save_progress()
+                if job.downloaded_count >= job.target_count:
+                    return f"Stored {job.downloaded_count} photos (the target) from {job.pages_count} result page(s)."
+        return (
+            f"The results ran out after {job.pages_count} page(s): stored {job.downloaded_count} "
+            f"of {job.target_count} photos."
+        )
+
+    def handle(self, url):
+        job = self.job
+        owners = set(ScrapedPhoto.objects.filter(url=url).values_list("job_id", flat=True))
+        if owners:
+            if job.pk not in owners:  # stored by this job on an earlier run: already counted as downloaded
+                job.skipped_count += 1
+            return
+        try:
+            photo = download_photo(self.fetcher, url, self.min_side)
+        except TooSmall:
+            job.skipped_count += 1
+            return
+        except (FetchError, ImageError) as exc:
+            job.failed_count += 1
+            network = isinstance(exc, FetchError) and exc.retryable and exc.status is None
+            self.network_failures = self.network_failures + 1 if network else 0
+            if self.network_failures >= MAX_CONSECUTIVE_NETWORK_FAILURES:
+                raise ScrapeError(f"Stopped after {self.network_failures} downloads in a row failed; the last: {exc}")
+            logger.info("scrape job %s: %s failed: %s", job.pk, url, exc)
+            return
+        self.network_failures = 0
+        if self.is_duplicate(photo) or not self.store(photo):
+            job.skipped_count += 1
+            return
+        job.downloaded_count += 1
+
+    def is_duplicate(self, photo):
+        if ScrapedPhoto.objects.filter(sha256=photo.sha256).exists():
+            return True
+        return self.index.nearest(photo.phash, self.distance) is not None
+
+    def store(self, photo):
+        job = self.job
+        record = ScrapedPhoto(
+            job=job, url=photo.url, query=job.query, label=job.label, sha256=photo.sha256, phash=photo.phash,
+            width=photo.width, height=photo.height, size_bytes=len(photo.data),
+        )
+        # File first, then the row; a row that cannot be written (a concurrent job stored the
+        # same bytes) takes its file with it.
+        record.file.save(f"{photo.sha256[:24]}.{photo.extension}", ContentFile(photo.data), save=False)
+        try:
+            with transaction.atomic():
+                record.save()
+        except IntegrityError:
+            record.file.delete(save=False)
+            return False
+        self.index.add(photo.phash, record.pk)
+        return True
+
+
+def run_scrape_job(job_id, progress=None, fetcher=None):
+    """Run (or resume) a scrape job to the end and record done or failed; returns the job.
+
+    Safe to deliver twice: only a queued (or abandoned running) job is claimed. Photos stored
+    before a failure stay, and a resumed job skips what it already stored.
+    """
+    if not _claim(job_id):
+        logger.info("scrape job %s is not queued; not running it again", job_id)
+        return ScrapeJob.objects.filter(pk=job_id).first()
+    job = ScrapeJob.objects.get(pk=job_id)
+    own_fetcher = fetcher is None
+    fetcher = fetcher or Fetcher()
+    run = None
+    try:
+        run = _JobRun(job, fetcher, progress)
+        message = run.execute()
+    except ScrapeError as exc:
+        _finish(run, job, ScrapeJob.Status.FAILED, error=str(exc))
+    except Exception as exc:
+        logger.exception("scrape job %s crashed", job_id)
+        _finish(run, job, ScrapeJob.Status.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+    else:
+        _finish(run, job, ScrapeJob.Status.DONE, message=message)
+    finally:
+        if own_fetcher:
+            fetcher.close()
+    job.refresh_from_db()
+    return job
+
+
+def _finish(run, job, status, message="", error=""):
+    fields = {"status": status, "message": message, "error": error, "finished_at": timezone.now()}
+    if run is not None:
+        run.save_progress(**fields)
+    else:
+        ScrapeJob.objects.filter(pk=job.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def delete_scraped_photos(queryset):
+    """Delete photos and their files; returns how many."""
+    count = 0
+    for photo in queryset:
+        photo.file.delete(save=False)
+        photo.delete()
+        count += 1
+    return count
