@@ -1,0 +1,157 @@
+"""Staff review in the admin: single relabel on the change form, bulk actions, reviewer and time recorded."""
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from classifier.models import Prediction
+from tests.classifier.conftest import BLUE, GREEN, RED
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:classifier_prediction_changelist")
+
+
+def change_url(prediction):
+    return reverse("admin:classifier_prediction_change", args=[prediction.pk])
+
+
+def assert_reviewed(prediction, label, user):
+    prediction.refresh_from_db()
+    assert prediction.true_label == label
+    assert prediction.reviewed_by == user
+    assert prediction.reviewed_at is not None
+    assert timezone.now() - prediction.reviewed_at < timedelta(minutes=1)
+
+
+def assert_unreviewed(prediction):
+    prediction.refresh_from_db()
+    assert prediction.true_label == "" and prediction.reviewed_by is None and prediction.reviewed_at is None
+
+
+def test_changelist_shows_thumbnail_class_confidence_and_review_columns(staff_client, make_prediction):
+    prediction = make_prediction(RED)
+    response = staff_client.get(CHANGELIST)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert prediction.thumbnail.url in html
+    for column in ("Photo", "Label", "Confidence", "True label", "Reviewed by", "Reviewed at"):
+        assert column in html
+    assert f"{prediction.confidence * 100:.1f}%" in html
+
+
+def test_changelist_filters_and_search(staff_client, make_prediction, staff_user):
+    cat, dog = make_prediction(RED), make_prediction(GREEN)
+    from classifier import services
+
+    services.relabel(Prediction.objects.filter(pk=dog.pk), "dog", staff_user)
+
+    def ids(query):
+        response = staff_client.get(CHANGELIST, query)
+        assert response.status_code == 200
+        return {obj.pk for obj in response.context["cl"].result_list}
+
+    assert ids({"label__exact": "cat"}) == {cat.pk}
+    assert ids({"reviewed": "yes"}) == {dog.pk}
+    assert ids({"reviewed": "no"}) == {cat.pk}
+    assert cat.content_hash != dog.content_hash
+    assert ids({"q": cat.content_hash}) == {cat.pk}
+
+
+def test_single_relabel_on_the_change_form_records_reviewer_and_time(staff_client, staff_user, make_prediction):
+    prediction = make_prediction(RED)
+    page = staff_client.get(change_url(prediction))
+    assert page.status_code == 200 and prediction.image.url in page.content.decode()
+
+    response = staff_client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert_reviewed(prediction, "dog", staff_user)
+    assert prediction.label == "cat"  # the prediction itself is untouched
+
+
+def test_clearing_the_label_on_the_change_form_clears_the_review(staff_client, staff_user, make_prediction):
+    prediction = make_prediction(RED)
+    staff_client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})
+    response = staff_client.post(change_url(prediction), {"true_label": "", "_save": "Save"})
+    assert response.status_code == 302
+    assert_unreviewed(prediction)
+
+
+def test_bulk_mark_as_correct_confirms_finished_predictions_only(staff_client, staff_user, make_prediction):
+    cat, fish = make_prediction(RED), make_prediction(BLUE)
+    pending = make_prediction(GREEN, classify=False)
+    response = staff_client.post(CHANGELIST, {"action": "mark_as_correct", "_selected_action": [cat.pk, fish.pk, pending.pk]})
+    assert response.status_code == 302
+    assert_reviewed(cat, "cat", staff_user)
+    assert_reviewed(fish, "fish", staff_user)
+    assert_unreviewed(pending)
+
+
+@pytest.mark.parametrize("label", ["dragon", "hamster", "unknown"])
+def test_bulk_relabel_as_a_class(staff_client, staff_user, make_prediction, label):
+    chosen = [make_prediction(RED), make_prediction(GREEN)]
+    other = make_prediction(BLUE)
+    response = staff_client.post(CHANGELIST, {"action": f"relabel_as_{label}", "_selected_action": [p.pk for p in chosen]})
+    assert response.status_code == 302
+    for prediction in chosen:
+        assert_reviewed(prediction, label, staff_user)
+    assert_unreviewed(other)
+
+
+def test_relabel_actions_exist_for_every_class(staff_client, make_prediction):
+    make_prediction()
+    html = staff_client.get(CHANGELIST).content.decode()
+    for label in ("bird", "cat", "dog", "dragon", "fish", "hamster"):
+        assert f'value="relabel_as_{label}"' in html
+    assert "Relabel as Bearded dragon" in html
+    assert 'value="mark_as_correct"' in html
+
+
+def test_anonymous_is_sent_to_login_and_changes_nothing(client, make_prediction):
+    prediction = make_prediction()
+    for url in (CHANGELIST, change_url(prediction)):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    response = client.post(CHANGELIST, {"action": "relabel_as_dog", "_selected_action": [prediction.pk]})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})
+    assert_unreviewed(prediction)
+
+
+def test_non_staff_user_is_refused(client, django_user_model, make_prediction):
+    prediction = make_prediction()
+    user = django_user_model.objects.create_user("visitor", password="pw-visitor-123")
+    client.force_login(user)
+    response = client.get(CHANGELIST)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.post(CHANGELIST, {"action": "mark_as_correct", "_selected_action": [prediction.pk]})
+    client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})
+    assert_unreviewed(prediction)
+
+
+def test_staff_without_permission_is_forbidden(client, django_user_model, make_prediction):
+    prediction = make_prediction()
+    user = django_user_model.objects.create_user("intern", password="pw-intern-123", is_staff=True)
+    client.force_login(user)
+    assert client.get(CHANGELIST).status_code == 403
+    assert client.post(CHANGELIST, {"action": "mark_as_correct", "_selected_action": [prediction.pk]}).status_code == 403
+    assert client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"}).status_code == 403
+    assert_unreviewed(prediction)
+
+
+def test_view_only_staff_cannot_run_the_relabel_actions(client, django_user_model, make_prediction):
+    from django.contrib.auth.models import Permission
+
+    prediction = make_prediction()
+    user = django_user_model.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_prediction"))
+    client.force_login(user)
+    assert client.get(CHANGELIST).status_code == 200
+    client.post(CHANGELIST, {"action": "relabel_as_dog", "_selected_action": [prediction.pk]})
+    client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})
+    assert_unreviewed(prediction)
+
+
+def test_admin_cannot_add_predictions(staff_client):
+    assert staff_client.get(reverse("admin:classifier_prediction_add")).status_code == 403

@@ -1,0 +1,86 @@
+"""The history page: newest first, paginated, filterable by predicted class and by reviewed / not reviewed."""
+import re
+
+import pytest
+from django.urls import reverse
+
+from classifier.models import Prediction
+
+pytestmark = pytest.mark.django_db
+
+HISTORY = reverse("classifier:history")
+
+
+@pytest.fixture
+def predictions(settings, django_user_model):
+    """Seven finished predictions (oldest first): cat, dog, cat, fish, cat, dog, cat; #1 and #2 reviewed."""
+    settings.PETSITE_PAGE_SIZE = 3
+    reviewer = django_user_model.objects.create_user("r", is_staff=True)
+    rows = []
+    for index, label in enumerate(["cat", "dog", "cat", "fish", "cat", "dog", "cat"]):
+        rows.append(Prediction.objects.create(
+            image=f"uploads/test/{index}.jpg", thumbnail=f"thumbnails/{index}.jpg", status="done", label=label,
+            confidence=0.5 + index / 100, probabilities={label: 0.9}, width=10, height=10,
+        ))
+    Prediction.objects.filter(pk__in=[rows[1].pk, rows[2].pk]).update(true_label="dog", reviewed_by=reviewer)
+    return rows
+
+
+def shown(response):
+    assert response.status_code == 200
+    return [int(pk) for pk in re.findall(r'data-prediction="(\d+)"', response.content.decode())]
+
+
+def test_newest_first_and_paginated(client, predictions):
+    newest_first = [p.pk for p in reversed(predictions)]
+    page1 = client.get(HISTORY)
+    assert shown(page1) == newest_first[:3]
+    html = page1.content.decode()
+    assert "Page 1 of 3" in html and "7 predictions" in html
+    assert 'href="?page=2"' in html
+    assert shown(client.get(HISTORY, {"page": 2})) == newest_first[3:6]
+    assert shown(client.get(HISTORY, {"page": 3})) == newest_first[6:]
+    assert shown(client.get(HISTORY, {"page": 99})) == newest_first[6:]  # out of range: last page, no error
+    assert shown(client.get(HISTORY, {"page": "abc"})) == newest_first[:3]
+
+
+def test_tiles_link_to_their_pages_with_thumbnails(client, predictions):
+    html = client.get(HISTORY).content.decode()
+    newest = predictions[-1]
+    assert f'href="{newest.get_absolute_url()}"' in html
+    assert newest.thumbnail.url in html
+
+
+def test_filter_by_class(client, predictions):
+    cats = [p.pk for p in reversed(predictions) if p.label == "cat"]
+    assert shown(client.get(HISTORY, {"label": "cat"})) == cats[:3]
+    assert shown(client.get(HISTORY, {"label": "cat", "page": 2})) == cats[3:]
+    assert shown(client.get(HISTORY, {"label": "fish"})) == [predictions[3].pk]
+    response = client.get(HISTORY, {"label": "bird"})
+    assert shown(response) == [] and "No predictions match" in response.content.decode()
+
+
+def test_filter_by_reviewed(client, predictions):
+    assert shown(client.get(HISTORY, {"reviewed": "yes"})) == [predictions[2].pk, predictions[1].pk]
+    not_reviewed = [p.pk for p in reversed(predictions) if p.pk not in (predictions[1].pk, predictions[2].pk)]
+    assert shown(client.get(HISTORY, {"reviewed": "no"})) == not_reviewed[:3]
+    assert shown(client.get(HISTORY, {"label": "cat", "reviewed": "yes"})) == [predictions[2].pk]
+
+
+def test_pager_links_keep_the_filters(client, predictions):
+    html = client.get(HISTORY, {"label": "cat"}).content.decode()
+    assert 'href="?label=cat&amp;page=2"' in html
+    assert "Page 1 of 2" in html
+
+
+def test_bad_filter_values_are_ignored_not_errors(client, predictions):
+    response = client.get(HISTORY, {"label": "<script>", "reviewed": "maybe"})
+    assert shown(response) == [p.pk for p in reversed(predictions)][:3]
+    assert "<script>" not in response.content.decode().split('id="filters"')[1].split("</form>")[0]
+
+
+def test_failed_and_pending_tiles_say_so(client, settings):
+    Prediction.objects.create(image="uploads/a.jpg", status="failed", error="broken", width=1, height=1)
+    Prediction.objects.create(image="uploads/b.jpg", status="pending", width=1, height=1)
+    html = client.get(HISTORY).content.decode()
+    assert "failed" in html and "classifying…" in html
