@@ -1,0 +1,335 @@
+"""Rebuild the training dataset: class folders + reviewed predictions -> a clean, deduplicated, leak-free split.
+
+Input: `<source>/<class>/*` folders (the layout of ../shared/data/pets and of MEDIA_ROOT/scraped) and the
+examples of every registered provider (the classifier registers reviewed predictions; their label wins).
+Output: `<dest>/train/<class>/<class><n>.png`, `<dest>/test/<class>/...` and `<dest>/manifest.json`.
+
+- Every photo goes through images.open_image + fit_and_pad, the preprocessing training and serving use.
+- Exact (SHA-256) and near (perceptual hash) duplicates are collapsed across the whole input; one is kept.
+- The split is decided by a seeded hash of each photo's content, not by shuffling, so the same input
+  and seed give the same split and adding photos later never moves existing ones between splits.
+- The build happens in a temporary sibling directory that is swapped in only when complete.
+"""
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .hashing import default_distance, near_duplicate_pairs, perceptual_hash, sha256_hex
+from .images import ImageError, fit_and_pad, open_image
+from .labels import CLASSES
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "test")
+MANIFEST_VERSION = 1
+
+_providers = []
+
+
+def register_example_provider(provider):
+    """Register `provider()` -> iterable of (image path, label) to include in every rebuild. Idempotent."""
+    if provider not in _providers:
+        _providers.append(provider)
+    return provider
+
+
+def unregister_example_provider(provider):
+    if provider in _providers:
+        _providers.remove(provider)
+
+
+def registered_examples():
+    for provider in list(_providers):
+        for path, label in provider():
+            yield Path(path), label
+
+
+class DatasetError(Exception):
+    """The build cannot proceed (bad arguments, or it would leak); nothing at dest was changed."""
+
+
+@dataclass
+class _Input:
+    path: Path
+    label: str
+    reviewed: bool  # from a provider: its label wins
+    order: int
+    sha256: str = ""
+    phash: str = ""
+    pixels: int = 0
+    staged: Path = None
+    error: str = ""
+
+
+@dataclass
+class BuildReport:
+    dest: Path
+    counts: dict  # class -> {"train": n, "test": n}
+    inputs: int
+    kept: int
+    unreadable: list  # (path, reason)
+    ignored: list  # (path, reason): folders that are not classes, examples with a non-class label
+    exact_duplicates: int
+    near_duplicates: int
+    cross_split_near_duplicates: int
+    label_conflicts: list = field(default_factory=list)
+    seconds: float = 0.0
+    digest: str = ""
+
+    @property
+    def duplicates_removed(self):
+        return self.exact_duplicates + self.near_duplicates
+
+    @property
+    def photos_per_second(self):
+        return self.inputs / self.seconds if self.seconds else 0.0
+
+
+def _is_within(path, other):
+    return path == other or other in path.parents
+
+
+def _check_paths(sources, dest):
+    for source in sources:
+        if not source.is_dir():
+            raise DatasetError(f"The source {source} is not a directory.")
+        # Swapping dest in would delete a source that lives inside it, or the dataset inside a source.
+        if _is_within(source, dest) or _is_within(dest, source):
+            raise DatasetError(f"The destination {dest} overlaps the source {source}; choose a separate directory.")
+    if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / MANIFEST).is_file())):
+        raise DatasetError(f"{dest} exists and is not a dataset built by this command (no {MANIFEST}); refusing to replace it.")
+
+
+def _collect(sources, examples):
+    inputs, ignored = [], []
+    for source in sources:
+        for folder in sorted(source.iterdir()):
+            if not folder.is_dir() or folder.name.startswith("."):
+                continue
+            if folder.name not in CLASSES:
+                ignored.append((str(folder), "not a class folder"))
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.is_file() and not path.name.startswith("."):
+                    inputs.append(_Input(path, folder.name, False, len(inputs)))
+    for path, label in examples:
+        if label not in CLASSES:
+            ignored.append((str(path), f"reviewed label {label!r} is not a pet class"))
+            continue
+        inputs.append(_Input(Path(path), label, True, len(inputs)))
+    return inputs, ignored
+
+
+def _hash_file(item):
+    try:
+        item.sha256 = sha256_hex(item.path.read_bytes())
+    except OSError as exc:
+        item.error = f"cannot be read: {exc.strerror or exc}"
+
+
+def _preprocess(item, size, staging):
+    """Decode, fit and pad, save the PNG under the staging dir; record hashes or the error."""
+    try:
+        image = open_image(item.path)
+        item.phash = perceptual_hash(image)
+        item.pixels = image.width * image.height
+        item.staged = staging / f"{item.sha256}.png"
+        fit_and_pad(image, size).save(item.staged, format="PNG")
+    except ImageError as exc:
+        item.error = str(exc)
+    except OSError as exc:
+        item.error = f"cannot be read: {exc.strerror or exc}"
+
+
+class _UnionFind:
+    def __init__(self, n):
+        self.parent = list(range(n))
+
+    def find(self, i):
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i, j):
+        root_i, root_j = self.find(i), self.find(j)
+        if root_i != root_j:
+            self.parent[max(root_i, root_j)] = min(root_i, root_j)
+
+
+def split_of(sha256, seed, test_ratio):
+    """'test' or 'train', from a seeded hash of the content alone: stable whatever else is in the input."""
+    digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_ratio else "train"
+
+
+def _keeper(group):
+    """Of items showing the same picture keep a reviewed one (its label wins), else the largest, else the first."""
+    return min(group, key=lambda item: (not item.reviewed, -item.pixels, item.order))
+
+
+def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=None, workers=1, progress=None,
+                  distance=None):
+    """Build the dataset into a temporary directory and swap it in at `dest`. Returns a BuildReport.
+
+    `examples` defaults to every registered provider's (path, label) pairs. `progress(done, total)` is
+    called as photos are processed. Raises DatasetError before touching `dest` if anything is wrong.
+    """
+    started = time.monotonic()
+    sources = [Path(source).resolve() for source in sources]
+    dest = Path(dest).resolve()
+    if not 0 < test_ratio < 1:
+        raise DatasetError("The test ratio must be between 0 and 1.")
+    if size < 8:
+        raise DatasetError("The size must be at least 8 pixels.")
+    _check_paths(sources, dest)
+    distance = default_distance() if distance is None else distance
+    inputs, ignored = _collect(sources, registered_examples() if examples is None else examples)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{dest.name}.building-", dir=dest.parent))
+    try:
+        report = _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance)
+        report.dest = dest
+        _swap_in(building, dest)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance):
+    staging = building / ".staging"
+    staging.mkdir()
+
+    # 1. Exact duplicates: group by content hash and decode each distinct content once.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(_hash_file, inputs))
+        by_sha = {}
+        for item in inputs:
+            if not item.error:
+                by_sha.setdefault(item.sha256, []).append(item)
+        firsts = [group[0] for group in by_sha.values()]
+        done = len(inputs) - len(firsts)
+        for _ in pool.map(lambda item: _preprocess(item, size, staging), firsts):
+            done += 1
+            if progress:
+                progress(done, len(inputs))
+
+    groups, conflicts = [], []
+    for first, group in ((group[0], group) for group in by_sha.values()):
+        if first.error:
+            for item in group[1:]:
+                item.error = first.error
+            continue
+        for item in group[1:]:
+            item.phash, item.pixels, item.staged = first.phash, first.pixels, first.staged
+        keeper = _keeper(group)
+        if len({item.label for item in group}) > 1 and not keeper.reviewed:
+            conflicts.append({"sha256": keeper.sha256, "labels": sorted({item.label for item in group}),
+                              "kept": keeper.label, "sources": [str(item.path) for item in group]})
+        groups.append((keeper, group))
+    exact_duplicates = sum(len(group) - 1 for _, group in groups)
+    unreadable = [(str(item.path), item.error) for item in inputs if item.error]
+
+    # 2. Near duplicates: connect every pair within `distance` bits and keep one picture per cluster.
+    keepers = [keeper for keeper, _ in groups]
+    clusters = _UnionFind(len(keepers))
+    for i, j in near_duplicate_pairs([keeper.phash for keeper in keepers], distance):
+        clusters.union(i, j)
+    members = {}
+    for index in range(len(keepers)):
+        members.setdefault(clusters.find(index), []).append(index)
+    chosen = []  # (keeper, exact duplicates, near duplicates)
+    for indices in members.values():
+        cluster = [keepers[index] for index in indices]
+        keeper = _keeper(cluster)
+        near = [item for item in cluster if item is not keeper]
+        exact = [item for index in indices for item in groups[index][1] if item is not keepers[index]]
+        if len({item.label for item in cluster}) > 1 and not keeper.reviewed:
+            conflicts.append({"sha256": keeper.sha256, "labels": sorted({item.label for item in cluster}),
+                              "kept": keeper.label, "sources": [str(item.path) for item in cluster]})
+        chosen.append((keeper, exact, near))
+    near_duplicates = sum(len(near) for _, _, near in chosen)
+
+    # 3. Split by content hash, name per class in input order, move into place.
+    chosen.sort(key=lambda entry: entry[0].order)
+    counts = {label: {split: 0 for split in SPLITS} for label in CLASSES}
+    numbers = dict.fromkeys(CLASSES, 0)
+    files = []
+    for keeper, exact, near in chosen:
+        split = split_of(keeper.sha256, seed, test_ratio)
+        numbers[keeper.label] += 1
+        relative = Path(split) / keeper.label / f"{keeper.label}{numbers[keeper.label]}.png"
+        (building / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(keeper.staged, building / relative)
+        counts[keeper.label][split] += 1
+        files.append({
+            "file": relative.as_posix(),
+            "label": keeper.label,
+            "split": split,
+            "source": str(keeper.path),
+            "origin": "reviewed" if keeper.reviewed else "folder",
+            "sha256": keeper.sha256,
+            "phash": keeper.phash,
+            "duplicates": [{"source": str(item.path), "kind": "exact"} for item in exact]
+            + [{"source": str(item.path), "kind": "near", "sha256": item.sha256} for item in near],
+        })
+    shutil.rmtree(staging)
+
+    # 4. Verify: no near-duplicate pair may straddle train and test.
+    leaks = [(files[i]["file"], files[j]["file"])
+             for i, j in near_duplicate_pairs([entry["phash"] for entry in files], distance)
+             if files[i]["split"] != files[j]["split"]]
+    if leaks:
+        raise DatasetError(f"{len(leaks)} near-duplicate pair(s) straddle train and test, e.g. {leaks[0]}; not swapping in.")
+
+    digest = hashlib.sha256(
+        "\n".join(f"{entry['file']} {entry['sha256']}" for entry in files).encode()
+    ).hexdigest()
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "digest": digest,
+        "sources": [str(source) for source in sources],
+        "seed": seed,
+        "test_ratio": test_ratio,
+        "size": size,
+        "near_duplicate_distance": distance,
+        "classes": list(CLASSES),
+        "counts": counts,
+        "inputs": len(inputs),
+        "exact_duplicates_removed": exact_duplicates,
+        "near_duplicates_removed": near_duplicates,
+        "cross_split_near_duplicates": len(leaks),
+        "unreadable": [{"source": path, "reason": reason} for path, reason in unreadable],
+        "ignored": [{"source": path, "reason": reason} for path, reason in ignored],
+        "label_conflicts": conflicts,
+        "files": files,
+    }
+    (building / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return BuildReport(
+        dest=None, counts=counts, inputs=len(inputs), kept=len(files), unreadable=unreadable, ignored=ignored,
+        exact_duplicates=exact_duplicates, near_duplicates=near_duplicates, cross_split_near_duplicates=len(leaks),
+        label_conflicts=conflicts, digest=digest,
+    )
+
+
+def _swap_in(building, dest):
+    """Replace dest with the finished build: two renames on one file system, the old tree removed last."""
+    if dest.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        os.replace(dest, retired / dest.name)
+        os.replace(building, dest)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(building, dest)
+
+
+def read_manifest(dest):
+    return json.loads((Path(dest) / MANIFEST).read_text())

@@ -1,0 +1,70 @@
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from ingestion.dataset import DatasetError, build_dataset
+from ingestion.labels import CLASSES
+
+
+class Command(BaseCommand):
+    help = (
+        "Rebuild the dataset from <source>/<class>/* folders and reviewed predictions: decode, fit and pad, "
+        "deduplicate, split train/test by content hash, write manifest.json, swap the result in at --dest."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source", action="append", required=True, help="Folder of <class>/ subfolders (repeatable).")
+        parser.add_argument("--dest", required=True, help="Dataset directory to (re)build.")
+        parser.add_argument("--test-ratio", type=float, default=0.25, help="Share of each class in test (default 0.25).")
+        parser.add_argument("--seed", type=int, default=1, help="Seed of the split (default 1).")
+        parser.add_argument("--size", type=int, default=240, help="Side of the square output images (default 240).")
+        parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="Decoding threads.")
+        parser.add_argument("--no-reviewed", action="store_true", help="Leave out reviewed predictions.")
+
+    def handle(self, *args, **options):
+        bar = tqdm(unit="photo", desc="rebuild", disable=options["verbosity"] == 0)
+
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)  # update() throttles redraws
+
+        try:
+            report = build_dataset(
+                options["source"], options["dest"], test_ratio=options["test_ratio"], seed=options["seed"],
+                size=options["size"], workers=options["workers"], progress=progress,
+                examples=[] if options["no_reviewed"] else None,
+            )
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
+        self.print_report(report)
+
+    def print_report(self, report):
+        write = self.stdout.write
+        write(f"{'class':<10}{'train':>8}{'test':>8}{'total':>8}")
+        totals = {"train": 0, "test": 0}
+        for label in CLASSES:
+            counts = report.counts[label]
+            totals["train"] += counts["train"]
+            totals["test"] += counts["test"]
+            write(f"{label:<10}{counts['train']:>8}{counts['test']:>8}{counts['train'] + counts['test']:>8}")
+        write(f"{'total':<10}{totals['train']:>8}{totals['test']:>8}{totals['train'] + totals['test']:>8}")
+        write(
+            f"{report.inputs} input photos, {report.kept} kept; duplicates removed: {report.exact_duplicates} exact, "
+            f"{report.near_duplicates} near; unreadable: {len(report.unreadable)}; "
+            f"cross-split near-duplicates: {report.cross_split_near_duplicates}"
+        )
+        for path, reason in report.unreadable[:20]:
+            write(self.style.WARNING(f"  skipped {path}: {reason}"))
+        if len(report.unreadable) > 20:
+            write(self.style.WARNING(f"  ... and {len(report.unreadable) - 20} more (see manifest.json)"))
+        for path, reason in report.ignored[:20]:
+            write(f"  ignored {path}: {reason}")
+        if report.label_conflicts:
+            write(self.style.WARNING(f"  {len(report.label_conflicts)} duplicate(s) had conflicting folder labels (see manifest.json)"))
+        write(self.style.SUCCESS(
+            f"Wrote {report.dest} (manifest digest {report.digest[:12]}) in {report.seconds:.1f} s, "
+            f"{report.photos_per_second:.0f} photos/s."
+        ))
