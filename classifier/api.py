@@ -5,9 +5,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from petsite.ratelimit import rate_limit_json
+
 from . import services
 from .models import Prediction
-from .uploads import UploadError
+from .uploads import UploadError, uploaded_image
 
 
 def prediction_json(prediction, request=None):
@@ -29,9 +31,10 @@ def prediction_json(prediction, request=None):
 
 @csrf_exempt  # a programs' API authenticated by nothing but rate limits; no cookies are used
 @require_POST
+@rate_limit_json("upload", "PETSITE_RATELIMIT_UPLOAD")
 def create_prediction(request):
     try:
-        prediction = services.submit_upload(request.FILES.get("image"))
+        prediction = services.submit_upload(uploaded_image(request))
     except UploadError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
     return JsonResponse(
@@ -41,6 +44,7 @@ def create_prediction(request):
 
 
 @require_GET
+@rate_limit_json("api", "PETSITE_RATELIMIT_API")
 def get_prediction(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
     return JsonResponse(prediction_json(prediction))

@@ -1,6 +1,7 @@
 """Serve stored media with a safe Content-Type and nosniff, so an upload can never run as a page."""
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404
 from django.views.static import serve
 
@@ -11,7 +12,10 @@ def serve_media(request, path):
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if suffix not in SAFE_TYPES:
         raise Http404("Not a served media type")
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    try:
+        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    except SuspiciousFileOperation:  # a path escaping MEDIA_ROOT: nothing to see there
+        raise Http404("Not found") from None
     response["Content-Type"] = SAFE_TYPES[suffix]
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

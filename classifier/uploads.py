@@ -3,8 +3,10 @@ import hashlib
 import io
 
 from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from PIL import Image
 
-from ingestion.images import ImageError, open_image
+from ingestion.images import ALLOWED_FORMATS, ImageError, open_image
 
 MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -27,6 +29,46 @@ class ValidatedUpload:
         self.sha256 = hashlib.sha256(data).hexdigest()
 
 
+def too_big_message():
+    return f"The file is too big; the limit is {settings.PETSITE_MAX_UPLOAD_BYTES / 1e6:.0f} MB."
+
+
+class SizeLimitUploadHandler(FileUploadHandler):
+    """First upload handler: stops reading the body as soon as the uploaded bytes pass the limit.
+
+    RequestSizeLimitMiddleware already refuses an honest oversized Content-Length; this catches bodies
+    whose length is not known up front. The request is marked so the entry point answers 413.
+    """
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.received = 0
+        limit = settings.PETSITE_MAX_REQUEST_BYTES
+        if limit and content_length and content_length > limit:
+            self._refuse()
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received = getattr(self, "received", 0) + len(raw_data)
+        if self.received > settings.PETSITE_MAX_UPLOAD_BYTES:
+            self._refuse()
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None  # the next handler builds the file
+
+    def _refuse(self):
+        if self.request is not None:
+            self.request.upload_too_large = True
+        raise StopUpload(connection_reset=True)
+
+
+def uploaded_image(request, field="image"):
+    """The uploaded file of `request` (or None); raises UploadError(413) when the body was cut off for size."""
+    files = request.FILES  # parses the body (if nothing did yet); the size handler marks an oversized one
+    if getattr(request, "upload_too_large", False):
+        raise UploadError(too_big_message(), status=413)
+    return files.get(field)
+
+
 def clean_filename(name):
     """The sender's file name as harmless display text: no path, no control characters, bounded."""
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -46,13 +88,23 @@ def validate_upload(uploaded_file):
     uploaded_file.seek(0)
     data = uploaded_file.read(limit + 1)
     if len(data) > limit:
-        raise UploadError(f"The file is too big; the limit is {limit / 1e6:.0f} MB.", status=413)
+        raise UploadError(too_big_message(), status=413)
     try:
         image = open_image(io.BytesIO(data))
-        # open_image returns an RGB copy; the format comes from decoding the header again cheaply.
-        from PIL import Image
-
-        image_format = Image.open(io.BytesIO(data)).format
+        # open_image returns an RGB copy; the format comes from reading the header again (allowed decoders only).
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as header:
+            image_format = header.format
     except ImageError as exc:
         raise UploadError(str(exc)) from exc
+    except Exception as exc:  # a decoder failure open_image did not classify: still the sender's file, never a 500
+        raise UploadError("The image file is damaged or cannot be decoded.") from exc
+    if image_format == "JPEG" and not _jpeg_has_end(data):
+        # libjpeg pads a cut-off scan with grey instead of failing; a photo without its end marker is damaged.
+        raise UploadError("The image file is damaged or truncated and cannot be decoded.")
     return ValidatedUpload(data, image, image_format, clean_filename(uploaded_file.name))
+
+
+def _jpeg_has_end(data):
+    """Whether a JPEG has an End-Of-Image marker after its last Start-Of-Scan (trailing metadata is allowed)."""
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan != -1 and data.find(b"\xff\xd9", last_scan) != -1

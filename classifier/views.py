@@ -1,15 +1,16 @@
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from ingestion.labels import CLASSES, display_name
+from petsite.ratelimit import check_rate
 from training.registry import NoModelAvailable, active_spec
 
 from . import services
 from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
-from .uploads import UploadError
+from .uploads import UploadError, uploaded_image
 
 
 def _model_status():
@@ -23,30 +24,39 @@ def _model_status():
 def home(request):
     form = UploadForm()
     status = 200
+    limited = None
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
+        limited = check_rate(request, "upload", settings.PETSITE_RATELIMIT_UPLOAD)
         try:
-            prediction = services.submit_upload(request.FILES.get("image"))
+            if limited:
+                raise UploadError(limited.message, status=429)
+            prediction = services.submit_upload(uploaded_image(request))
         except UploadError as exc:
             form.add_error("image", exc.message)
             status = exc.status
         else:
             return redirect(prediction)
     recent = Prediction.objects.filter(status=Prediction.Status.DONE)[:8]
-    return render(
+    response = render(
         request,
         "classifier/home.html",
         {"form": form, "recent": recent, "model_status": _model_status(), "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
         status=status,
     )
+    if limited:
+        response["Retry-After"] = str(limited.retry_after)
+    return response
 
 
+@require_safe
 def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
     names = {label: display_name(label) for label in CLASSES}
     return render(request, "classifier/prediction.html", {"prediction": prediction, "display_names": names})
 
 
+@require_safe
 def history(request):
     form = HistoryFilterForm(request.GET or None)
     predictions = Prediction.objects.all()

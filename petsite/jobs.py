@@ -5,13 +5,19 @@ Without a broker (the embedded default) they run on a small thread pool inside t
 through the same Celery task functions, so `make run` needs nothing but Python.
 """
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 _local_pool = None
+_sweeper = None
+_sweeper_lock = threading.Lock()
+# What the embedded sweeper calls: the same service the Celery beat task runs.
+SWEEP_FUNCTION = "classifier.services.requeue_stale_pending"
 
 
 def broker_configured():
@@ -54,3 +60,51 @@ def _safe_dispatch(task, args):
     except Exception:
         # Broker down: the row stays pending and the sweeper re-enqueues it later.
         logger.exception("could not enqueue %s%r; the pending sweeper will retry", task.name, args)
+
+
+def sweep_pending_once():
+    """One pass of the pending sweeper, as beat would run it; returns the re-enqueued ids."""
+    close_old_connections()
+    try:
+        return import_string(SWEEP_FUNCTION)()
+    finally:
+        close_old_connections()
+
+
+def _sweep_forever(stop, interval):
+    while not stop.wait(interval):
+        try:
+            stale = sweep_pending_once()
+            if stale:
+                logger.info("pending sweeper re-enqueued %d prediction(s)", len(stale))
+        except Exception:  # database away for a moment: try again next round
+            logger.exception("pending sweeper pass failed")
+
+
+def start_embedded_sweeper(interval=None):
+    """Without a broker there is no beat: run the pending sweeper on a daemon thread of this process.
+
+    Called at server start (petsite/wsgi.py). With a broker it does nothing (beat runs the sweeper).
+    Returns the stop Event of the running sweeper, or None when none was started.
+    """
+    global _sweeper
+    interval = settings.PETSITE_PENDING_SWEEP_INTERVAL if interval is None else interval
+    if broker_configured() or interval <= 0:
+        return None
+    with _sweeper_lock:
+        if _sweeper is None or not _sweeper[0].is_alive():
+            stop = threading.Event()
+            thread = threading.Thread(target=_sweep_forever, args=(stop, interval), name="petsite-sweeper", daemon=True)
+            thread.start()
+            _sweeper = (thread, stop)
+        return _sweeper[1]
+
+
+def stop_embedded_sweeper():
+    global _sweeper
+    with _sweeper_lock:
+        if _sweeper is not None:
+            thread, stop = _sweeper
+            stop.set()
+            thread.join(timeout=10)
+            _sweeper = None

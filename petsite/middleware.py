@@ -1,0 +1,34 @@
+"""Request guards that must run before anything reads the request body."""
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
+
+def too_large_response(request, limit):
+    message = f"The request is too big; uploads are limited to {settings.PETSITE_MAX_UPLOAD_BYTES / 1e6:.0f} MB."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": message}, status=413)
+    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+class RequestSizeLimitMiddleware:
+    """Answer 413 to a request that announces a body over PETSITE_MAX_REQUEST_BYTES, without reading it.
+
+    Bodies without a trustworthy Content-Length (chunked) are capped while being read by
+    classifier.uploads.SizeLimitUploadHandler, so no path reads an oversized upload whole.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.PETSITE_MAX_REQUEST_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain; charset=utf-8")
+        if limit and length > limit:
+            response = too_large_response(request, limit)
+            # The unread body cannot be reused for another request on this connection.
+            response["Connection"] = "close"
+            return response
+        return self.get_response(request)
