@@ -258,3 +258,15 @@ PETSITE_IMGUR_BASE_URL = os.environ.get("PETSITE_IMGUR_BASE_URL", "https://imgur
 # Two photos whose perceptual hashes differ in at most this many of 64 bits are near duplicates.
 PETSITE_NEAR_DUPLICATE_DISTANCE = env_int("PETSITE_NEAR_DUPLICATE_DISTANCE", 6)
 # End of Ingestion ------------------------------------------------------------------------------------------------
+
+# Training ---------------------------------------------------------------------------------------
+# Owned by the training app (training/runs.py). Every value can be overridden by an env var.
+# Dataset folder (train/<class>/, test/<class>/, manifest.json) that admin-started runs default to.
+TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR.parent / "data" / "pets-dataset"))
+# Non-pet photos (one folder per category) for the pet-score head and the unknown threshold; "" turns it off.
+TRAINING_OTHER_DIR = os.environ.get("PETSITE_TRAINING_OTHER_DIR", str(BASE_DIR.parent / "shared" / "data" / "other")) or None
+# Cached backbone features (reused across runs on the same files); default MEDIA_ROOT/training-cache.
+TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
+# A run that reports no progress for this long is marked failed, so a dead worker does not block new runs.
+TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
+# End of training ---------------------------------------------------------------------------------

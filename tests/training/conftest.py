@@ -1,0 +1,36 @@
+"""Tiny datasets for the training tests: a few real photos shrunk to 48 px, in the rebuild_dataset layout."""
+import json
+
+import pytest
+
+from tests.conftest import OTHER, PETS
+
+TINY_CLASSES = ("cat", "dog", "fish")
+
+
+def _write(src, dest, size=48):
+    from ingestion.images import fit_and_pad, open_image
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fit_and_pad(open_image(src), size).save(dest)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-dataset")
+    for label in TINY_CLASSES:
+        photos = sorted((PETS / label).glob("*.jpg"))[:6]
+        for i, photo in enumerate(photos):
+            split = "test" if i < 2 else "train"
+            _write(photo, root / split / label / f"{label}_{i}.png")
+    (root / "manifest.json").write_text(json.dumps({"tiny": True, "classes": TINY_CLASSES}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_other(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-other")
+    for group in ("vehicles", "food"):
+        for i, photo in enumerate(sorted((OTHER / group).glob("*.jpg"))[:4]):
+            _write(photo, root / group / f"{group}_{i}.png")
+    return root

@@ -1,0 +1,139 @@
+"""Evaluation metrics and report pictures (numpy + matplotlib Agg; no Django)."""
+import io
+
+import numpy as np
+
+ECE_BINS = 15
+
+
+def confusion_matrix(y_true, y_pred, num_classes):
+    matrix = np.zeros((num_classes, num_classes), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        matrix[int(t), int(p)] += 1
+    return matrix
+
+
+def expected_calibration_error(probabilities, y_true, bins=ECE_BINS):
+    """ECE of the top-class confidence over `bins` equal-width bins (0..1)."""
+    probabilities = np.asarray(probabilities, dtype="float64")
+    if len(probabilities) == 0:
+        return 0.0
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        mask = (confidence > low) & (confidence <= high)
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def classification_metrics(y_true, probabilities, classes):
+    """accuracy, per-class precision/recall/F1/support, confusion matrix, ECE, NLL."""
+    y_true = np.asarray(y_true, dtype=int)
+    probabilities = np.asarray(probabilities, dtype="float64")
+    y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
+    matrix = confusion_matrix(y_true, y_pred, len(classes))
+    per_class = {}
+    for i, name in enumerate(classes):
+        tp = int(matrix[i, i])
+        support = int(matrix[i].sum())
+        predicted = int(matrix[:, i].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else None
+        f1 = 2 * precision * recall / (precision + recall) if recall and (precision + recall) else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    nll = float(-np.mean(np.log(np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, 1.0)))) if len(y_true) else 0.0
+    return {
+        "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "ece": expected_calibration_error(probabilities, y_true),
+        "nll": nll,
+        "test_images": int(len(y_true)),
+    }
+
+
+def unknown_rate(pet_scores, threshold):
+    """Share of photos whose pet score falls below the threshold (reported as 'unknown')."""
+    pet_scores = np.asarray(pet_scores, dtype="float64")
+    if threshold is None or len(pet_scores) == 0:
+        return 0.0
+    return float((pet_scores < threshold).mean())
+
+
+def format_report(metrics, classes):
+    """Plain-text report of accuracy, per-class table, confusion matrix and ECE."""
+    lines = [f"accuracy  {metrics['accuracy']:.4f}   ECE {metrics['ece']:.4f}   ({metrics.get('test_images', 0)} test images)"]
+    lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for name in classes:
+        row = metrics["per_class"][name]
+        recall = "-" if row["recall"] is None else f"{row['recall']:.4f}"
+        lines.append(f"{name:<10}{row['precision']:>10.4f}{recall:>10}{row['f1']:>10.4f}{row['support']:>9}")
+    lines.append("confusion matrix (rows = true, columns = predicted):")
+    width = max(8, max(len(c) for c in classes) + 1)
+    lines.append(" " * width + "".join(f"{c:>{width}}" for c in classes))
+    for name, row in zip(classes, metrics["confusion_matrix"]):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    unknown = metrics.get("unknown")
+    if unknown:
+        lines.append(
+            "unknown: threshold {t}   pets -> unknown {p:.2%}   held-out other -> unknown {o}".format(
+                t=unknown.get("threshold"),
+                p=unknown.get("pets_unknown_rate", 0.0),
+                o="-" if unknown.get("other_unknown_rate") is None else f"{unknown['other_unknown_rate']:.2%} of {unknown.get('other_images')}",
+            )
+        )
+    return "\n".join(lines)
+
+
+def _png(figure):
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def curves_png(history, title="Training curves"):
+    """PNG bytes: loss and accuracy per epoch (train and validation) from a Keras-style history dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = history.get(prefix + key) or []
+            if values:
+                ax.plot(range(1, len(values) + 1), values, style, label=(prefix + key) or key)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.suptitle(title)
+    return _png(figure)
+
+
+def confusion_png(matrix, classes, title="Confusion matrix (test split)"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    figure, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = matrix.max() if matrix.size else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > peak / 2 else "black", fontsize=9)
+    ax.set_title(title)
+    return _png(figure)
