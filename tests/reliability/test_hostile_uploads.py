@@ -296,3 +296,51 @@ def test_the_upload_form_shows_a_clear_error_not_a_500(client, settings):
     assert response.status_code == 400
     assert b"not a JPEG, PNG or WebP image" in response.content
     assert Prediction.objects.count() == 0
+
+
+def _mutants(seed=11, count=120):
+    """Seeded random corruptions (byte flips, cuts, splices) of small JPEG/PNG/WebP files with EXIF."""
+    import random
+
+    rng = random.Random(seed)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    bases = [
+        c.image_bytes("JPEG", c.RED, (40, 30), exif=exif.tobytes()),
+        c.image_bytes("JPEG", c.GREEN, (40, 30), progressive=True),
+        c.image_bytes("PNG", c.BLUE, (40, 30)),
+        c.image_bytes("PNG", (*c.RED, 128), (40, 30), mode="RGBA"),
+        c.image_bytes("WEBP", c.GREEN, (40, 30)),
+        c.exif_rotated_jpeg(8),
+    ]
+    for index in range(count):
+        data = bytearray(bases[index % len(bases)])
+        kind = index % 3
+        if kind == 0:
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif kind == 1:
+            data = data[: rng.randrange(1, len(data))]
+        else:
+            start = rng.randrange(len(data))
+            data[start:start] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+        yield bytes(data)
+
+
+def test_randomly_corrupted_images_never_crash_or_hang_validation(settings):
+    """Every mutant is either accepted as a decodable image or refused with UploadError: no other exception."""
+    from classifier.uploads import UploadError, validate_upload
+
+    accepted = refused = 0
+    for data in _mutants():
+        started = time.monotonic()
+        try:
+            upload = validate_upload(SimpleUploadedFile("m.jpg", data))
+        except UploadError as exc:
+            assert exc.status == 400 and exc.message
+            refused += 1
+        else:
+            assert upload.image.mode == "RGB" and upload.format in ("JPEG", "PNG", "WEBP")
+            accepted += 1
+        assert time.monotonic() - started < 5
+    assert refused > 0 and accepted + refused == 120
