@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database restart answers 503 + Retry-After instead of 500.
+    "petsite.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "petsite.urls"
@@ -270,3 +272,9 @@ TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
 # A run that reports no progress for this long is marked failed, so a dead worker does not block new runs.
 TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
 # End of training ---------------------------------------------------------------------------------
+
+# Serving ----------------------------------------------------------------------------------------
+# auto: the verified LiteRT copy beside the model file when there is one, else Keras; keras / litert force one.
+PETSITE_INFERENCE_BACKEND = os.environ.get("PETSITE_INFERENCE_BACKEND", "auto")
+# Threads per inference call; with several worker processes on 2 cores, 1 each gives the best throughput.
+PETSITE_INFERENCE_THREADS = env_int("PETSITE_INFERENCE_THREADS", 2)

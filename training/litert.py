@@ -4,6 +4,8 @@ On two cores the XNNPACK-delegated interpreter runs EfficientNet-Lite0 several t
 than calling the Keras model, with the same answers (checked by `verify_export` before a copy
 is ever used). The Keras file stays the source of truth; the `.tflite` beside it is derived.
 """
+import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -17,17 +19,39 @@ def exported_path(keras_path):
     return Path(keras_path).with_suffix(".tflite")
 
 
-def export_tflite(model, keras_path):
-    """Convert a loaded Keras model to LiteRT float32 and write it beside `keras_path`."""
+def file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_tflite(keras_path, check_batch, threads=2):
+    """Convert the Keras model at `keras_path` to LiteRT float32 beside it, verified on `check_batch`.
+
+    The export is recorded as verified (with the Keras file's digest) only if it gives the same
+    answers; the predictor never serves an export whose record does not match its Keras file.
+    """
+    import keras
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    payload = converter.convert()
+    model = keras.models.load_model(keras_path, compile=False)
+    payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     path = exported_path(keras_path)
+    record = path.with_suffix(".tflite.json")
+    record.unlink(missing_ok=True)
     tmp = path.with_suffix(".tflite.tmp")
     tmp.write_bytes(payload)
     tmp.replace(path)
-    return path
+    difference = verify_export(model, LiteRTRunner(path, num_threads=threads), check_batch)
+    record.write_text(json.dumps({
+        "source": Path(keras_path).name,
+        "source_sha256": file_digest(keras_path),
+        "checked_images": int(len(check_batch)),
+        "max_probability_difference": difference,
+    }, indent=2))
+    return path, difference
 
 
 def _probabilities(outputs):
@@ -38,8 +62,11 @@ def _probabilities(outputs):
 
 def verify_export(model, runner, batch):
     """Top-1 identical and probabilities within EXPORT_TOLERANCE on `batch`; returns the max difference."""
-    expected = _probabilities(model(np.asarray(batch, dtype="float32"), training=False))
-    actual = runner.run(batch)[0]
+    expected = np.concatenate([
+        _probabilities(model(np.asarray(batch[i:i + 32], dtype="float32"), training=False))
+        for i in range(0, len(batch), 32)
+    ])
+    actual = np.concatenate([runner.run(batch[i:i + 32])[0] for i in range(0, len(batch), 32)])
     difference = float(np.abs(expected - actual).max())
     if (expected.argmax(axis=1) != actual.argmax(axis=1)).any() or difference > EXPORT_TOLERANCE:
         raise ValueError(f"LiteRT export disagrees with the Keras model (max probability difference {difference:.2e})")
@@ -89,3 +116,10 @@ class LiteRTRunner:
             else:
                 probabilities = value
         return probabilities, pet_scores
+
+
+def check_batch_from_images(image_paths, input_size):
+    """Prepared uint8 arrays of real photos, the batch an export is verified on."""
+    from ingestion.images import image_to_array, open_image
+
+    return np.stack([image_to_array(open_image(path), input_size) for path in image_paths])

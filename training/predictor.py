@@ -1,37 +1,85 @@
-"""Run a saved Keras model on images.
+"""Run a saved model on images: the one inference path for the site, the API and the CLI.
 
 Contract for every model this project saves: input (N, S, S, 3) float32 RGB in 0..255, the
 preprocessing (scaling) inside the model; output either the class probabilities (N, C), or a
 dict with "probabilities" (N, C) and "pet_score" (N, 1), the model's belief that the photo shows
 one of the pets at all. Without a pet score the top probability stands in for it.
+
+Two backends run that contract: Keras (the saved model itself) and LiteRT (a verified export
+beside it, see training/litert.py), which is several times faster on a 2-core CPU and does not
+need TensorFlow loaded in the serving process.
 """
+import json
 import time
 
 import numpy as np
 
 from ingestion.images import image_to_array
 
+from .litert import LiteRTRunner, exported_path, file_digest
+
+
+def _setting(name, default):
+    try:
+        from django.conf import settings
+
+        return getattr(settings, name, default)
+    except Exception:  # outside Django (benchmarks)
+        return default
+
+
+def usable_export(spec):
+    """The LiteRT export of spec's model if it exists and was verified against this exact Keras file."""
+    path = exported_path(spec.path)
+    record = path.with_suffix(".tflite.json")
+    if not path.exists() or not record.exists():
+        return None
+    try:
+        verified = json.loads(record.read_text())
+    except ValueError:
+        return None
+    return path if verified.get("source_sha256") == file_digest(spec.path) else None
+
 
 class Predictor:
-    def __init__(self, spec):
-        import keras
-
+    def __init__(self, spec, backend=None, threads=None):
         self.spec = spec
-        self.model = keras.models.load_model(spec.path, compile=False)
-        self._call = self._compile()
+        backend = backend or _setting("PETSITE_INFERENCE_BACKEND", "auto")
+        threads = threads or _setting("PETSITE_INFERENCE_THREADS", 2)
+        export = usable_export(spec) if backend in ("auto", "litert") else None
+        if backend == "litert" and export is None:
+            raise FileNotFoundError(f"No verified LiteRT export beside {spec.path}; run `manage.py export_model`.")
+        if export is not None:
+            self.backend = "litert"
+            self._runner = LiteRTRunner(export, num_threads=threads)
+            self._run = self._runner.run
+        else:
+            self.backend = "keras"
+            self._run = self._keras_runner()
         self.warm_up()
 
-    def _compile(self):
+    def _keras_runner(self):
+        import keras
         import tensorflow as tf
 
-        model = self.model
+        model = keras.models.load_model(self.spec.path, compile=False)
+        self.model = model
 
-        # One traced graph per batch size; calling it avoids model.predict's per-call overhead.
+        # One traced graph per batch shape; calling it avoids model.predict's per-call overhead.
         @tf.function(reduce_retracing=True)
         def call(batch):
             return model(batch, training=False)
 
-        return call
+        def run(batch):
+            outputs = call(np.asarray(batch, dtype="float32"))
+            if isinstance(outputs, dict):
+                return (
+                    np.asarray(outputs["probabilities"], dtype="float64"),
+                    np.asarray(outputs["pet_score"], dtype="float64").reshape(-1),
+                )
+            return np.asarray(outputs, dtype="float64"), None
+
+        return run
 
     def warm_up(self):
         size = self.spec.input_size
@@ -42,12 +90,8 @@ class Predictor:
 
     def predict_arrays(self, batch):
         """probabilities (N, C) and pet scores (N,) for a uint8 batch of prepared images."""
-        outputs = self._call(np.asarray(batch, dtype="float32"))
-        if isinstance(outputs, dict):
-            probabilities = np.asarray(outputs["probabilities"], dtype="float64")
-            pet_scores = np.asarray(outputs["pet_score"], dtype="float64").reshape(-1)
-        else:
-            probabilities = np.asarray(outputs, dtype="float64")
+        probabilities, pet_scores = self._run(batch)
+        if pet_scores is None:
             pet_scores = probabilities.max(axis=1)
         return probabilities, pet_scores
 

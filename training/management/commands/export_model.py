@@ -1,0 +1,39 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from training.litert import check_batch_from_images, export_tflite
+from training.models import ModelVersion
+from training.registry import active_spec, spec_from_file
+
+
+class Command(BaseCommand):
+    help = "Export a model to LiteRT for fast serving, verified against the Keras model on real photos."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", help="ModelVersion name (default: the active model).")
+        parser.add_argument("--path", help="A .keras file with its JSON card instead of a registered version.")
+        parser.add_argument("--data", required=True, help="Folder of photos to verify on (searched recursively).")
+        parser.add_argument("--limit", type=int, default=0, help="Verify on at most this many photos (0: all).")
+
+    def handle(self, *args, **options):
+        if options["path"]:
+            spec = spec_from_file(options["path"])
+        elif options["model"]:
+            version = ModelVersion.objects.filter(name=options["model"]).first()
+            if version is None:
+                raise CommandError(f"No model version named {options['model']!r}.")
+            spec = version.spec()
+        else:
+            spec = active_spec()
+        photos = sorted(p for p in Path(options["data"]).rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+        if options["limit"]:
+            photos = photos[: options["limit"]]
+        if not photos:
+            raise CommandError(f"No photos under {options['data']} to verify the export on.")
+        self.stdout.write(f"Exporting {spec.version} ({spec.path}); verifying on {len(photos)} photos ...")
+        try:
+            path, difference = export_tflite(spec.path, check_batch_from_images(photos, spec.input_size))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(self.style.SUCCESS(f"Wrote {path}: top-1 identical, max probability difference {difference:.2e}."))
