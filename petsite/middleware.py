@@ -32,3 +32,35 @@ class RequestSizeLimitMiddleware:
             response["Connection"] = "close"
             return response
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that is away for a moment (restart, failover) gets a clean 503 with Retry-After, not a 500.
+
+    Nothing half-done is kept: the upload service removes stored files when its row cannot be written.
+    Django drops the broken connection at the end of the request, so the next request reconnects.
+    """
+
+    RETRY_AFTER_SECONDS = 2
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        import logging
+
+        logging.getLogger(__name__).warning("database unavailable for %s %s: %s", request.method, request.path, exception)
+        message = "The service is briefly unavailable (database). Nothing was stored; please try again in a few seconds."
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"error": message}, status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response

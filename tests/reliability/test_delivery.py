@@ -141,3 +141,21 @@ def test_embedded_sweeper_is_not_started_when_a_broker_runs_beat(settings):
     settings.CELERY_BROKER_URL = ""
     settings.PETSITE_PENDING_SWEEP_INTERVAL = 0
     assert jobs.start_embedded_sweeper() is None
+
+
+@pytest.mark.django_db
+def test_database_outage_is_a_clean_503_and_stores_nothing(client, settings, monkeypatch):
+    from django.db import OperationalError
+
+    from classifier.models import Prediction as Model
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Model, "save", down)
+    client.raise_request_exception = False
+    response = client.post(API, {"image": photo()})
+    assert response.status_code == 503
+    assert "try again" in response.json()["error"] and response["Retry-After"]
+    stored = [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+    assert stored == [], "files of an upload that could not be recorded were left behind"
