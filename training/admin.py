@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from training.models import ModelVersion, TrainingRun
 from training.registry import NoModelAvailable, activate
@@ -104,7 +105,8 @@ class TrainingRunForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["data_dir"].initial = str(settings.TRAINING_DATA_DIR)
+        if "data_dir" in self.fields:
+            self.fields["data_dir"].initial = str(settings.TRAINING_DATA_DIR)
 
 
 PROGRESS_SCRIPT = """
@@ -175,7 +177,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return format_html(
             '<div id="training-run-progress" data-url="{}"><progress value="{}" max="1" style="width:30em"></progress>'
             '<div class="text">{}</div></div>{}',
-            url, f"{obj.fraction:.3f}", progress_text(obj), format_html(PROGRESS_SCRIPT) if obj.in_progress else "",
+            url, f"{obj.fraction:.3f}", progress_text(obj), mark_safe(PROGRESS_SCRIPT) if obj.in_progress else "",
         )
 
     def get_urls(self):
