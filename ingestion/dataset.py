@@ -5,7 +5,9 @@ examples of every registered provider (the classifier registers reviewed predict
 Output: `<dest>/train/<class>/<class><n>.png`, `<dest>/test/<class>/...` and `<dest>/manifest.json`.
 
 - Every photo goes through images.open_image + fit_and_pad, the preprocessing training and serving use.
-- Exact (SHA-256) and near (perceptual hash) duplicates are collapsed across the whole input; one is kept.
+- Exact (SHA-256) and near duplicates are collapsed across the whole input; one is kept. Near means the
+  perceptual hash of the photo or of its padded square (which catches crops of one shot) is within
+  PETSITE_NEAR_DUPLICATE_DISTANCE bits.
 - The split is decided by a seeded hash of each photo's content, not by shuffling, so the same input
   and seed give the same split and adding photos later never moves existing ones between splits.
 - The build happens in a temporary sibling directory that is swapped in only when complete.
@@ -60,7 +62,8 @@ class _Input:
     reviewed: bool  # from a provider: its label wins
     order: int
     sha256: str = ""
-    phash: str = ""
+    phash: str = ""  # of the upright photo
+    phash_fitted: str = ""  # of the padded square the model sees: catches crops and reframings of one shot
     pixels: int = 0
     staged: Path = None
     error: str = ""
@@ -139,7 +142,9 @@ def _preprocess(item, size, staging):
         item.phash = perceptual_hash(image)
         item.pixels = image.width * image.height
         item.staged = staging / f"{item.sha256}.png"
-        fit_and_pad(image, size).save(item.staged, format="PNG")
+        fitted = fit_and_pad(image, size)
+        item.phash_fitted = perceptual_hash(fitted)
+        fitted.save(item.staged, format="PNG")
     except ImageError as exc:
         item.error = str(exc)
     except OSError as exc:
@@ -166,6 +171,13 @@ def split_of(sha256, seed, test_ratio):
     """'test' or 'train', from a seeded hash of the content alone: stable whatever else is in the input."""
     digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_ratio else "train"
+
+
+def _near_pairs(items, distance):
+    """Index pairs that are near duplicates by either hash (the original picture, or the padded square)."""
+    pairs = set(near_duplicate_pairs([item.phash for item in items], distance))
+    pairs.update(near_duplicate_pairs([item.phash_fitted for item in items], distance))
+    return sorted(pairs)
 
 
 def _keeper(group):
@@ -229,7 +241,7 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
                 item.error = first.error
             continue
         for item in group[1:]:
-            item.phash, item.pixels, item.staged = first.phash, first.pixels, first.staged
+            item.phash, item.phash_fitted, item.pixels, item.staged = first.phash, first.phash_fitted, first.pixels, first.staged
         keeper = _keeper(group)
         if len({item.label for item in group}) > 1 and not keeper.reviewed:
             conflicts.append({"sha256": keeper.sha256, "labels": sorted({item.label for item in group}),
@@ -241,7 +253,7 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
     # 2. Near duplicates: connect every pair within `distance` bits and keep one picture per cluster.
     keepers = [keeper for keeper, _ in groups]
     clusters = _UnionFind(len(keepers))
-    for i, j in near_duplicate_pairs([keeper.phash for keeper in keepers], distance):
+    for i, j in _near_pairs(keepers, distance):
         clusters.union(i, j)
     members = {}
     for index in range(len(keepers)):
@@ -278,15 +290,15 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
             "origin": "reviewed" if keeper.reviewed else "folder",
             "sha256": keeper.sha256,
             "phash": keeper.phash,
+            "phash_fitted": keeper.phash_fitted,
             "duplicates": [{"source": str(item.path), "kind": "exact"} for item in exact]
             + [{"source": str(item.path), "kind": "near", "sha256": item.sha256} for item in near],
         })
     shutil.rmtree(staging)
 
     # 4. Verify: no near-duplicate pair may straddle train and test.
-    leaks = [(files[i]["file"], files[j]["file"])
-             for i, j in near_duplicate_pairs([entry["phash"] for entry in files], distance)
-             if files[i]["split"] != files[j]["split"]]
+    kept = [keeper for keeper, _, _ in chosen]
+    leaks = [(files[i]["file"], files[j]["file"]) for i, j in _near_pairs(kept, distance) if files[i]["split"] != files[j]["split"]]
     if leaks:
         raise DatasetError(f"{len(leaks)} near-duplicate pair(s) straddle train and test, e.g. {leaks[0]}; not swapping in.")
 

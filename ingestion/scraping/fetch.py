@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -218,13 +219,18 @@ class Fetcher:
         deadline = time.monotonic() + self.timeout
         chunks, total = [], 0
         try:
-            for chunk in response.iter_content(CHUNK_BYTES):
+            while True:
+                # read1 returns whatever one socket read brings, so a server dripping bytes slowly
+                # still meets the deadline check (a fixed-size read would wait for the whole chunk).
+                chunk = response.raw.read1(CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
                 total += len(chunk)
                 if total > self.max_bytes:
                     raise FetchError(f"{host} sent more than the limit of {self.max_bytes:,} bytes.")
                 if time.monotonic() > deadline:
                     raise FetchError(f"{host} was too slow sending the body (over {self.timeout:g} s).", retryable=True)
                 chunks.append(chunk)
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise FetchError(f"The download from {host} broke off: {_connection_reason(exc)}.", retryable=True) from exc
         return b"".join(chunks)

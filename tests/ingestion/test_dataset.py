@@ -9,7 +9,7 @@ from PIL import Image
 
 from ingestion import dataset
 from ingestion.dataset import DatasetError, build_dataset, read_manifest, split_of
-from tests.conftest import pet_photos
+from tests.conftest import PETS, pet_photos
 
 from .conftest import reencoded, serve_flickr
 
@@ -249,3 +249,14 @@ def test_scraped_photos_feed_the_rebuild(tmp_path, site, settings):
     services.run_scrape_job(services.create_scrape_job("flickr", "cat", "cat", 100, base_url=site.base_url).pk)
     report = build_dataset([Path(settings.MEDIA_ROOT) / "scraped"], tmp_path / "data", size=SIZE, examples=[])
     assert report.kept == 7 and report.duplicates_removed == 0
+
+
+def test_a_recropped_shot_is_caught_by_the_padded_hash(tmp_path):
+    """Two real files of one hamster photo, cropped differently: far apart by the photo's own pHash (14 bits),
+    close once fitted and padded the way the model sees them."""
+    source = tmp_path / "src" / "hamster"
+    source.mkdir(parents=True)
+    for name in ("hamster_215.jpg", "hamster_48.jpg"):
+        shutil.copy(PETS / "hamster" / name, source / name)
+    report = build(tmp_path / "src", tmp_path / "data", size=64)
+    assert (report.kept, report.near_duplicates) == (1, 1)
