@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -45,6 +46,7 @@ class ScrapeJobAdmin(admin.ModelAdmin):
     search_fields = ("query", "message", "error")
     date_hierarchy = "created_at"
     actions = ["start_jobs"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     add_fields = ("source", "query", "label", "target_count", "base_url")
     readonly_fields = (
         "status_tag", "progress_tag", "controls", "photos_link", "message", "error", "runs",
