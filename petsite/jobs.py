@@ -57,9 +57,9 @@ def dispatch_on_commit(task, *args):
 def _safe_dispatch(task, args):
     try:
         dispatch(task, *args)
-    except Exception:
+    except Exception as exc:
         # Broker down: the row stays pending and the sweeper re-enqueues it later.
-        logger.exception("could not enqueue %s%r; the pending sweeper will retry", task.name, args)
+        logger.warning("could not enqueue %s%r (%s: %s); the pending sweeper will retry", task.name, args, type(exc).__name__, exc)
 
 
 def sweep_pending_once():

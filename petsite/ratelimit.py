@@ -74,10 +74,10 @@ def check_rate(request, scope, rate):
         count = 1
         try:
             cache.set(key, 1, timeout=period + 1)
-        except Exception:
-            logger.warning("rate-limit cache unavailable; allowing the request", exc_info=True)
-    except Exception:
-        logger.warning("rate-limit cache unavailable; allowing the request", exc_info=True)
+        except Exception as exc:
+            logger.warning("rate-limit cache unavailable (%s); allowing the request", exc)
+    except Exception as exc:
+        logger.warning("rate-limit cache unavailable (%s); allowing the request", exc)
         return None
     if count > limit:
         retry_after = max(1, int((window + 1) * period - now + 0.999))
