@@ -110,6 +110,8 @@ def test_scraped_photos_list_and_delete_with_their_files(client, staff, site):
 
 
 def test_add_form_validates(client, staff, dispatched):
+    page = client.get(reverse("admin:ingestion_scrapejob_add")).content.decode()
+    assert 'name="query"' in page and 'name="base_url"' in page and 'name="status"' not in page
     response = client.post(reverse("admin:ingestion_scrapejob_add"), {"source": "flickr", "query": "cat", "label": "unicorn", "target_count": "5"})
     assert response.status_code == 200 and not ScrapeJob.objects.exists() and dispatched == []
 
