@@ -41,5 +41,10 @@ worker: venv
 test: venv system-deps
 	$(PY) -m pytest
 
+# Fault and load suite (real gunicorn, Celery worker + beat, its own Redis and PostgreSQL on 127.0.0.1).
+# Options: make bench-faults BENCH_FAULTS_ARGS="--uploads 200 --model path/to/model.keras"
+bench-faults: venv
+	$(PY) bench/faults.py $(BENCH_FAULTS_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

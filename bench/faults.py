@@ -7,6 +7,8 @@ so stopping and restarting them never disturbs the machine's shared services. Tr
 127.0.0.1, and every scenario is bounded in uploads and time. Each scenario sends N uploads (red, green
 or blue pictures that the tiny test model labels cat, dog and fish) through the API from C concurrent
 clients, injects its fault a third of the way in, then waits for every accepted upload to finish.
+The outage scenarios pace their uploads over --fault-seconds (default 30) so the outage falls mid-load;
+the load and worker-kill scenarios send as fast as the site accepts (the kill then hits a backlog).
 
 Columns: accepted (202), done, failed, wrong (done with the wrong label), lost (accepted but no row),
 stuck (still pending when the drain deadline passed), 5xx (500-599 except clean 503s), 503 (clean
@@ -332,8 +334,10 @@ class Bench:
     def run_scenario(self, name):
         fault = {"load": None, "worker-kill": self.fault_worker_kill, "redis-stop": self.fault_redis_stop,
                  "postgres-restart": self.fault_postgres_restart}[name]
-        # Under a fault the uploads are paced to last --fault-seconds, so the fault lands in the middle of the load.
-        rate = self.args.uploads / self.args.fault_seconds if fault and self.args.fault_seconds else 0
+        # Under an outage the uploads are paced to last --fault-seconds, so the outage lands in the middle of the load.
+        # The worker kill is not paced: it then hits a backlog, with tasks in flight and prefetched.
+        paced = name in ("redis-stop", "postgres-restart") and self.args.fault_seconds
+        rate = self.args.uploads / self.args.fault_seconds if paced else 0
         load = Load(self.site.url, self.args.uploads, self.args.clients, self.images, rate=rate)
         trigger_at = max(1, self.args.uploads // 3)
         fault_thread = None
