@@ -23,6 +23,7 @@ class RecordingTask:
         raise AssertionError("no broker is configured: must not go to Celery")
 
 
+@pytest.mark.django_db  # the job thread tidies its database connection before and after each job
 def test_without_a_broker_dispatch_runs_the_task_on_a_background_thread(settings):
     settings.CELERY_BROKER_URL = ""
     task = RecordingTask()
