@@ -310,7 +310,16 @@ class Bench:
             log(f"logs kept in {self.workdir}")
 
     # faults
-    def fault_worker_kill(self):
+    def fault_worker_kill(self, load):
+        # Kill it in the middle of real work: once a sixth of the uploads are classified and a backlog is queued.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ids = list(load.accepted)
+            with contextlib.suppress(Exception):
+                done = self.pg.query("SELECT count(*) FROM classifier_prediction WHERE id = ANY(%s) AND status <> 'pending'", (ids,))[0][0]
+                if done >= self.args.uploads // 6 and done < len(ids):
+                    break
+            time.sleep(0.05)
         worker = self.workers[-1]
         log(f"FAULT: SIGKILL worker process group {worker.proc.pid}")
         os.killpg(worker.proc.pid, signal.SIGKILL)
@@ -318,14 +327,14 @@ class Bench:
         time.sleep(2)
         self.start_worker()
 
-    def fault_redis_stop(self):
+    def fault_redis_stop(self, load):
         log("FAULT: redis shutdown nosave (queued messages are lost), down for %ss" % self.args.outage)
         self.redis.stop()
         time.sleep(self.args.outage)
         self.redis.start()
         log("redis back")
 
-    def fault_postgres_restart(self):
+    def fault_postgres_restart(self, load):
         log("FAULT: pg_ctl restart -m fast (all connections dropped)")
         started = time.monotonic()
         self.pg.restart()
@@ -347,7 +356,7 @@ class Bench:
             if fault and count == trigger_at and fault_thread is None:
                 def run_fault():
                     try:
-                        fault()
+                        fault(load)
                     finally:
                         load.fault_done.set()
 
