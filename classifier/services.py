@@ -19,7 +19,7 @@ from .uploads import validate_upload
 
 logger = logging.getLogger(__name__)
 THUMBNAIL_SIZE = (320, 320)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5
 
 
 def _thumbnail_bytes(image):
@@ -66,8 +66,14 @@ def classify_prediction(prediction_id):
     if prediction.status != Prediction.Status.PENDING:
         return prediction  # already finished by an earlier delivery
     attempts = prediction.attempts + 1
-    Prediction.objects.filter(pk=prediction_id).update(attempts=attempts)
     updates = {"completed_at": timezone.now()}
+    if prediction.attempts >= MAX_ATTEMPTS:
+        # Earlier deliveries never finished (the worker died or timed out on this photo): stop retrying.
+        updates.update(status=Prediction.Status.FAILED, error=f"Gave up after {prediction.attempts} attempts to classify this photo.")
+        return _finish(prediction, updates)
+    # Counted before the risky work, so a photo that kills the worker is not retried forever.
+    Prediction.objects.filter(pk=prediction_id).update(attempts=attempts)
+    prediction.attempts = attempts
     try:
         with prediction.image.open("rb") as handle:
             image = open_image(handle.read())
@@ -90,9 +96,17 @@ def classify_prediction(prediction_id):
             inference_ms=result.inference_ms,
             error="",
         )
+    return _finish(prediction, updates)
+
+
+def _finish(prediction, updates):
     # Only a still-pending row is written, so a duplicate delivery cannot overwrite a finished one.
-    Prediction.objects.filter(pk=prediction_id, status=Prediction.Status.PENDING).update(**updates)
-    return Prediction.objects.get(pk=prediction_id)
+    written = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.PENDING).update(**updates)
+    if not written:
+        return Prediction.objects.get(pk=prediction.pk)
+    for name, value in updates.items():
+        setattr(prediction, name, value)
+    return prediction
 
 
 def requeue_stale_pending(older_than_seconds=None):

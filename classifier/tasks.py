@@ -2,13 +2,24 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
+from django.db import InterfaceError, OperationalError
 
 from . import services
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="classifier.classify_prediction", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name="classifier.classify_prediction",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # A database blip (restart, failover) is retried with backoff instead of failing the photo.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=10,
+)
 def classify_prediction_task(prediction_id):
     prediction = services.classify_prediction(prediction_id)
     return prediction.status if prediction else None

@@ -40,10 +40,19 @@ class BlockedURL(FetchError):
     """A URL the guard refuses: not http(s), or its host resolves to a non-public address."""
 
 
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+
 def is_public_address(address):
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        # IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64) are judged by that address.
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in NAT64_PREFIX:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     # is_global is False for loopback, RFC 1918, link-local (169.254.169.254 metadata), CGNAT, ULA, reserved...
     return ip.is_global and not ip.is_multicast
 

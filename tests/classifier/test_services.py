@@ -79,6 +79,35 @@ def test_classify_prediction_twice_is_harmless():
     assert second.attempts == 1
 
 
+def test_a_photo_whose_earlier_attempts_never_finished_is_failed_not_retried_forever(monkeypatch):
+    pending = services.submit_upload(upload_file())
+    Prediction.objects.filter(pk=pending.pk).update(attempts=services.MAX_ATTEMPTS)
+    monkeypatch.setattr(services, "classify_image", lambda image: pytest.fail("must not try again"))
+
+    given_up = services.classify_prediction(pending.pk)
+
+    given_up.refresh_from_db()
+    assert given_up.status == Prediction.Status.FAILED
+    assert f"Gave up after {services.MAX_ATTEMPTS} attempts" in given_up.error
+
+
+def test_an_unexpected_error_is_retried_then_recorded_as_failed(monkeypatch):
+    pending = services.submit_upload(upload_file())
+
+    def crash(image):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(services, "classify_image", crash)
+    for attempt in range(1, services.MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            services.classify_prediction(pending.pk)
+        assert Prediction.objects.get(pk=pending.pk).status == Prediction.Status.PENDING
+    final = services.classify_prediction(pending.pk)
+    final.refresh_from_db()
+    assert final.status == Prediction.Status.FAILED and "kernel exploded" in final.error
+    assert final.attempts == services.MAX_ATTEMPTS
+
+
 def test_classify_prediction_does_not_overwrite_a_finished_row():
     pending = services.submit_upload(upload_file())
     Prediction.objects.filter(pk=pending.pk).update(status=Prediction.Status.FAILED, error="earlier failure")

@@ -46,7 +46,9 @@ def test_retries_are_bounded_and_permanent_errors_not_retried(httpserver):
 
 def test_address_checks():
     assert is_public_address("93.184.216.34") and is_public_address("2606:2800:220:1:248:1893:25c8:1946")
-    for address in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1", "::ffff:192.168.0.1", "100.64.0.1"):
+    assert is_public_address("64:ff9b::5db8:d822")  # NAT64 of a public address stays allowed
+    wrapped = ("64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "2002:c0a8:1::1")  # NAT64 / 6to4 forms of internal IPv4
+    for address in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1", "::ffff:192.168.0.1", "100.64.0.1", *wrapped):
         assert not is_public_address(address), address
     assert check_url("http://93.184.216.34/photo.jpg", frozenset()) == "93.184.216.34"
     assert check_url("http://LocalHost./x", frozenset({"localhost"})) == "localhost"
