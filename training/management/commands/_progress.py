@@ -1,5 +1,16 @@
-"""A tqdm renderer for training progress callbacks (one bar per phase/epoch, loss and accuracy as postfix)."""
+"""A tqdm renderer for training progress callbacks.
+
+Batch progress of an epoch ("seed epoch 2/8") gets one bar per epoch, closed with the epoch's loss,
+accuracy and validation metrics; epochs without batch progress (the default architecture's head,
+sub-second epochs on cached features) share one bar that advances per epoch with the same metrics.
+"""
 from tqdm import tqdm
+
+KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _postfix(metrics):
+    return {k.replace("accuracy", "acc"): f"{metrics[k]:.4f}" for k in KEYS if k in (metrics or {})}
 
 
 class TqdmProgress:
@@ -8,27 +19,27 @@ class TqdmProgress:
         self.bar = None
         self.phase = None
 
-    def _postfix(self, metrics):
-        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
-        return {k.replace("accuracy", "acc"): f"{metrics[k]:.4f}" for k in keys if k in metrics}
-
     def __call__(self, phase, done, total, metrics):
         if phase == "epoch":
-            # Keras epoch end: a one-line summary bar per epoch.
-            self.close()
-            with tqdm(total=total, initial=done, desc=f"epoch {done}/{total}", file=self.stream, leave=True, dynamic_ncols=True) as bar:
-                bar.set_postfix(self._postfix(metrics or {}))
-            return
-        if phase != self.phase or self.bar is None:
-            self.close()
-            self.phase = phase
-            self.bar = tqdm(total=total, desc=phase, file=self.stream, leave=True, dynamic_ncols=True)
+            if self.bar is not None and self.phase and "epoch" in self.phase and self.phase != "epochs":
+                self.bar.set_postfix(_postfix(metrics), refresh=True)  # close this epoch's batch bar
+                self.close()
+                return
+            if self.phase != "epochs":
+                self._open("epochs", total)
+        elif phase != self.phase or self.bar is None:
+            self._open(phase, total)
         self.bar.n = done
         if metrics:
-            self.bar.set_postfix(self._postfix(metrics), refresh=False)
+            self.bar.set_postfix(_postfix(metrics), refresh=False)
         self.bar.refresh()
-        if done >= total:
+        if done >= total and phase != "epoch" or (phase == "epoch" and done >= total):
             self.close()
+
+    def _open(self, phase, total):
+        self.close()
+        self.phase = phase
+        self.bar = tqdm(total=total, desc=phase, file=self.stream, leave=True, dynamic_ncols=True)
 
     def close(self):
         if self.bar is not None:

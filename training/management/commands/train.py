@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--input-size", type=int, default=None, help="Override the input size (tests use tiny sizes).")
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--augment-rounds", type=int, default=2, help="default arch: augmented views of the train split.")
+        parser.add_argument("--augment-rounds", type=int, default=1, help="default arch: augmented views of the train split.")
         parser.add_argument("--finetune-epochs", type=int, default=0, help="default arch: epochs fine-tuning the top block.")
         parser.add_argument("--name", default=None, help="Version name (default: <arch>-<timestamp>).")
         parser.add_argument("--export", default=None, help="Also copy the model file here and write its JSON card beside it.")

@@ -1,0 +1,65 @@
+"""The committed default model: loads with its card and classifies real photos through training.predictor (no classifier code)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import OTHER, PETS
+
+SHIPPED = Path(__file__).resolve().parents[2] / "training" / "default_model" / "model.keras"
+pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="the default model has not been trained yet")
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from training.predictor import Predictor
+    from training.registry import spec_from_file
+
+    return Predictor(spec_from_file(SHIPPED))
+
+
+def test_card_describes_the_file():
+    card = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert card["classes"] == ["bird", "cat", "dog", "dragon", "fish", "hamster"]
+    from training.architectures import DEFAULT_INPUT_SIZE
+
+    assert card["architecture"] == "default" and card["input_size"] == DEFAULT_INPUT_SIZE
+    assert 0 < card["unknown_threshold"] < 1
+    assert card["metrics"]["accuracy"] >= 0.99
+    assert SHIPPED.stat().st_size <= 25 * 1024 * 1024
+
+
+def test_plain_keras_loads_it_with_the_serving_contract():
+    import keras
+
+    model = keras.models.load_model(SHIPPED, compile=False)  # safe mode: built-in layers only
+    size = json.loads(SHIPPED.with_suffix(".json").read_text())["input_size"]
+    out = model(np.zeros((1, size, size, 3), "float32"))
+    assert out["probabilities"].shape == (1, 6) and out["pet_score"].shape == (1, 1)
+
+
+def _label(predictor, path):
+    from ingestion.images import open_image
+    from ingestion.labels import UNKNOWN
+
+    probabilities, scores, _ms = predictor.predict_images([open_image(path)])
+    if scores[0] < predictor.spec.unknown_threshold:
+        return UNKNOWN
+    return predictor.spec.classes[int(probabilities[0].argmax())]
+
+
+@pytest.mark.parametrize("label", ["bird", "cat", "dog", "dragon", "fish", "hamster"])
+def test_real_pet_photos_get_their_class(predictor, label):
+    photos = sorted((PETS / label).glob("*.jpg"))[-3:]
+    assert [_label(predictor, p) for p in photos] == [label] * 3
+
+
+def test_non_pet_photos_are_unknown(predictor):
+    from training.pipeline import split_other
+
+    held_out = split_other(OTHER)[2]  # never used to fit the pet head or the threshold
+    picks = [p for p in held_out if any(f"/{g}/" in p for g in ("vehicles", "food", "buildings", "people"))][::6][:6]
+    assert len(picks) >= 4
+    labels = [_label(predictor, p) for p in picks]
+    assert labels.count("unknown") >= len(picks) - 1, list(zip(picks, labels))
