@@ -83,7 +83,12 @@ class Predictor:
 
     def warm_up(self):
         size = self.spec.input_size
-        self.predict_arrays(np.zeros((1, size, size, 3), dtype="uint8"))
+        probabilities, _ = self.predict_arrays(np.zeros((1, size, size, 3), dtype="uint8"))
+        if probabilities.shape[1] != len(self.spec.classes):
+            # A card that does not describe its model must fail at load, not label photos wrongly.
+            raise ValueError(
+                f"Model {self.spec.version} outputs {probabilities.shape[1]} classes but its card lists {len(self.spec.classes)}."
+            )
 
     def prepare(self, image):
         return image_to_array(image, self.spec.input_size)
