@@ -3,6 +3,7 @@
 Defaults give a self-contained development site (SQLite, ./media, in-process jobs).
 DATABASE_URL switches to PostgreSQL, CELERY_BROKER_URL to Redis with separate worker processes.
 """
+import json
 import os
 from pathlib import Path
 
@@ -121,8 +122,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("PETSITE_MEDIA_ROOT", BASE_DIR / "media"))
+# The media store every web and worker host shares: a local (or network-mounted) folder by default,
+# or any Django storage, e.g. PETSITE_MEDIA_STORAGE=storages.backends.s3.S3Storage with
+# PETSITE_MEDIA_STORAGE_OPTIONS='{"bucket_name": "petsite"}' (pip install django-storages[s3]).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": os.environ.get("PETSITE_MEDIA_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(os.environ.get("PETSITE_MEDIA_STORAGE_OPTIONS", "{}")),
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
