@@ -80,6 +80,7 @@ def measure(spec):
         predictor.predict_arrays(arrays)
         model_runs.append(time.perf_counter() - start)
     return {
+        "backend": getattr(predictor, "backend", "keras"),
         "latency_ms_b1_median": statistics.median(times),
         "throughput_b32": 32 / statistics.median(runs),
         "throughput_b32_model_only": 32 / statistics.median(model_runs),
@@ -124,6 +125,7 @@ def main():
     pct = lambda v: "-" if v is None else f"{v:.2%}"
     line("version", lambda r: r["version"][:23])
     line("input", lambda r: f"{r['input_size']}x{r['input_size']}")
+    line("backend", lambda r: r["backend"])
     line("test accuracy", lambda r: pct(r["accuracy"]))
     for c in CLASSES:
         line(f"  recall {c}", lambda r, c=c: pct(r["recall"][c]))

@@ -253,6 +253,11 @@ def train_model(data_dir, architecture="default", epochs=None, activate=False, o
     folder = models_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / "model.keras"
+    if getattr(model, "optimizer", None) is not None:
+        import keras
+
+        # Serve-only copy sharing the trained layers: no optimizer state in the file (3x smaller for seed).
+        model = keras.Model(model.input, model.output, name=model.name)
     model.save(model_path)
     training_seconds = time.perf_counter() - started
 
