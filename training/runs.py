@@ -261,6 +261,7 @@ def train_model(data_dir, architecture="default", epochs=None, activate=False, o
         model = keras.Model(model.input, model.output, name=model.name)
     model.save(model_path)
     training_seconds = time.perf_counter() - started
+    _export_for_serving(model_path, test, input_size)
 
     # Threshold and metrics through the serving code path (the saved file, training.predictor).
     progress("evaluating", 0, 1, None)
@@ -304,6 +305,22 @@ def train_model(data_dir, architecture="default", epochs=None, activate=False, o
     if activate:
         activate_version(version)
     return version
+
+
+def _export_for_serving(model_path, test, input_size, check_images=128):
+    """Write the verified LiteRT copy the workers serve (see training/litert.py); Keras serves if this fails."""
+    from training.litert import check_batch_from_images, export_tflite
+
+    paths = list(test.paths)[:: max(1, len(test.paths) // check_images)][:check_images]
+    if not paths:
+        return None
+    try:
+        path, difference = export_tflite(model_path, check_batch_from_images(paths, input_size))
+    except Exception:
+        logger.exception("LiteRT export of %s failed; the Keras model will serve", model_path)
+        return None
+    logger.info("LiteRT export %s verified on %d test photos (max difference %.1e)", path, len(paths), difference)
+    return path
 
 
 def _evaluate(predictor, spec, test, other_paths, batch_size=32):
@@ -359,6 +376,13 @@ def export_model(version, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(version.resolved_path, path)
+    from training.litert import exported_path
+
+    export = exported_path(version.resolved_path)
+    for source in (export, export.with_suffix(".tflite.json")):
+        # The verified LiteRT copy travels with the model; its record names the Keras file by digest.
+        if source.exists():
+            shutil.copyfile(source, path.with_suffix("".join(source.suffixes)))
     card = {
         "version": version.name,
         "architecture": version.architecture,
