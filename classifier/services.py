@@ -66,7 +66,7 @@ def classify_prediction(prediction_id):
     if prediction.status != Prediction.Status.PENDING:
         return prediction  # already finished by an earlier delivery
     attempts = prediction.attempts + 1
-    updates = {"completed_at": timezone.now()}
+    updates = {}
     if prediction.attempts >= MAX_ATTEMPTS:
         # Earlier deliveries never finished (the worker died or timed out on this photo): stop retrying.
         updates.update(status=Prediction.Status.FAILED, error=f"Gave up after {prediction.attempts} attempts to classify this photo.")
@@ -100,6 +100,7 @@ def classify_prediction(prediction_id):
 
 
 def _finish(prediction, updates):
+    updates["completed_at"] = timezone.now()
     # Only a still-pending row is written, so a duplicate delivery cannot overwrite a finished one.
     written = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.PENDING).update(**updates)
     if not written:
