@@ -41,6 +41,11 @@ worker: venv
 test: venv system-deps
 	$(PY) -m pytest
 
+# Benchmarks that print tables: dataset build, models (seed vs default), serving path.
+bench: venv
+	$(PY) bench/bench_dataset.py
+	$(PY) bench/serving.py $(BENCH_SERVING_ARGS)
+
 # Fault and load suite (real gunicorn, Celery worker + beat, its own Redis and PostgreSQL on 127.0.0.1).
 # Options: make bench-faults BENCH_FAULTS_ARGS="--uploads 200 --model path/to/model.keras"
 bench-faults: venv

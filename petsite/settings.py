@@ -271,8 +271,8 @@ PETSITE_NEAR_DUPLICATE_DISTANCE = env_int("PETSITE_NEAR_DUPLICATE_DISTANCE", 6)
 # Training ---------------------------------------------------------------------------------------
 # Owned by the training app (training/runs.py). Every value can be overridden by an env var.
 # Dataset folder (train/<class>/, test/<class>/, manifest.json) that train/evaluate and admin runs default to
-# (`manage.py rebuild_dataset --source ../shared/data/pets --dest ../data/pets-rebuilt` writes it).
-TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR.parent / "data" / "pets-rebuilt"))
+# (`manage.py rebuild_dataset --source ../shared/data/pets --dest data/pets` writes it; /data/ is git-ignored).
+TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR / "data" / "pets"))
 # Non-pet photos (one folder per category) for the pet-score head and the unknown threshold; "" turns it off.
 TRAINING_OTHER_DIR = os.environ.get("PETSITE_TRAINING_OTHER_DIR", str(BASE_DIR.parent / "shared" / "data" / "other")) or None
 # Cached backbone features (reused across runs on the same files); default MEDIA_ROOT/training-cache.
