@@ -179,6 +179,7 @@ def serving_table(args):
         "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0", "PETSITE_RATELIMIT_UPLOAD": "0", "PETSITE_RATELIMIT_API": "0",
         "PETSITE_LOG_LEVEL": "WARNING", "PETSITE_INFERENCE_THREADS": str(args.threads),
+        "PETSITE_INFERENCE_BACKEND": args.backend,
     }
     env = live.site_env(workdir / "media", Path(args.model).resolve(), database_url=pg.url, broker_url=redis.url, extra=extra)
     live.migrate(env)
@@ -226,7 +227,7 @@ def serving_table(args):
             log(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nServing path ({args.clients} clients, {'paced at %s/s' % args.rate if args.rate else 'unpaced'}; "
+    print(f"\nServing path (backend {args.backend}, {args.threads} inference thread(s) per process, {args.clients} clients, {'paced at %s/s' % args.rate if args.rate else 'unpaced'}; "
           f"latency = client send -> stored done, ms; RSS MB per pool process)")
     header = ["processes", "accepted", "done", "errors", "exactly once", "p50", "p95", "p99", "pred/s", "upload ms", "rss before", "rss after"]
     print(" | ".join(f"{h:>12}" for h in header))
@@ -243,6 +244,7 @@ def main(argv=None):
     parser.add_argument("--rate", type=float, default=40.0, help="uploads per second over all clients (0: unpaced)")
     parser.add_argument("--worker-processes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     parser.add_argument("--threads", type=int, default=1, help="inference threads per worker process")
+    parser.add_argument("--backend", default="auto", choices=["auto", "litert", "keras"], help="inference backend of the workers")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--drain-timeout", type=float, default=300)
