@@ -25,6 +25,7 @@ system-deps:
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py register_shipped_model
 	@if [ -n "$$CELERY_BROKER_URL" ]; then \
 	  echo "Broker configured: starting a Celery worker (with the beat sweeper) beside the site"; \
 	  $(VENV)/bin/celery -A petsite worker -B -Q celery,jobs --loglevel=INFO & \

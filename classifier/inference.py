@@ -52,7 +52,9 @@ def _result(predictor, probabilities, pet_score, elapsed_ms):
     threshold = predictor.spec.unknown_threshold
     label = classes[best]
     if threshold is not None and pet_score < threshold:
+        # The answer is "not a pet": its confidence is the model's belief in that, not the best pet class.
         label = UNKNOWN
+        confidence = 1.0 - float(pet_score)
     return InferenceResult(
         label=label,
         confidence=confidence,

@@ -22,18 +22,19 @@ def _model_status():
 
 @require_http_methods(["GET", "POST"])
 def home(request):
+    # The form only renders the field: validation is submit_upload's, so each problem gets one message.
     form = UploadForm()
     status = 200
     limited = None
+    upload_error = None
     if request.method == "POST":
-        form = UploadForm(request.POST, request.FILES)
         limited = check_rate(request, "upload", settings.PETSITE_RATELIMIT_UPLOAD)
         try:
             if limited:
                 raise UploadError(limited.message, status=429)
             prediction = services.submit_upload(uploaded_image(request))
         except UploadError as exc:
-            form.add_error("image", exc.message)
+            upload_error = exc.message
             status = exc.status
         else:
             return redirect(prediction)
@@ -41,7 +42,7 @@ def home(request):
     response = render(
         request,
         "classifier/home.html",
-        {"form": form, "recent": recent, "model_status": _model_status(), "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
+        {"form": form, "upload_error": upload_error, "recent": recent, "model_status": _model_status(), "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
         status=status,
     )
     if limited:

@@ -22,7 +22,9 @@ class ScrapeJob(models.Model):
     label = models.CharField(max_length=20, choices=[(label, display_name(label)) for label in CLASSES])
     target_count = models.PositiveIntegerField(default=100, help_text="Stop once this many new photos are stored.")
     base_url = models.URLField(
-        blank=True, help_text="Leave blank for the real site; set it to scrape a mirror or a local test server."
+        blank=True,
+        help_text="Leave blank for the real site; set it to scrape a mirror. A host on a private or loopback "
+        "address (a local test server) must also be listed in PETSITE_SCRAPE_ALLOWED_HOSTS."
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     found_count = models.PositiveIntegerField(default=0, help_text="Photo URLs found on result pages.")

@@ -4,6 +4,10 @@ from django.urls import include, path, re_path
 
 from classifier.media import serve_media
 
+admin.site.site_header = "petsite administration"
+admin.site.site_title = "petsite admin"
+admin.site.index_title = "Review predictions, scrape photos, train and activate models"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("classifier.api_urls")),

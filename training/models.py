@@ -70,7 +70,7 @@ class TrainingRun(models.Model):
     ARCHITECTURE_CHOICES = [("default", "default (EfficientNet-Lite0 transfer)"), ("seed", "seed (baseline CNN)")]
 
     architecture = models.CharField(max_length=40, choices=ARCHITECTURE_CHOICES, default="default")
-    data_dir = models.CharField(max_length=500, help_text="Dataset folder with train/<class>/ and test/<class>/ (as rebuild_dataset writes it).")
+    data_dir = models.CharField(max_length=500, help_text="Dataset folder with train/CLASS/ and test/CLASS/ subfolders, as `manage.py rebuild_dataset` writes it.")
     epochs = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the architecture's default.")
     activate_on_success = models.BooleanField(default=False, help_text="Make the new version active when the run succeeds.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)

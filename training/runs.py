@@ -403,6 +403,36 @@ def shipped_card():
     return read_card(settings.PETSITE_MODEL_PATH)
 
 
+def register_shipped_model(activate_if_none=True):
+    """Make the shipped model (settings.PETSITE_MODEL_PATH + its card) a ModelVersion, so staff see its
+    metrics and confusion matrix in the admin and can roll back to it. Returns (version, created)."""
+    spec = spec_from_file(settings.PETSITE_MODEL_PATH)
+    card = shipped_card()
+    version = ModelVersion.objects.filter(name=spec.version).first()
+    created = version is None
+    if created:
+        version = ModelVersion(
+            name=spec.version,
+            architecture=card.get("architecture", "default"),
+            classes=list(spec.classes),
+            input_size=spec.input_size,
+            file_path=str(Path(spec.path).resolve()),
+            unknown_threshold=spec.unknown_threshold,
+            params=card.get("params", {}),
+            dataset_digest=card.get("dataset_digest", ""),
+            class_counts=card.get("class_counts", {}),
+            metrics=card.get("metrics", {}),
+            training_seconds=card.get("training_seconds"),
+        )
+        matrix = version.metrics.get("confusion_matrix")
+        if matrix:
+            version.confusion_image.save(f"{spec.version}-confusion.png", ContentFile(M.confusion_png(matrix, list(spec.classes))), save=False)
+        version.save()
+    if activate_if_none and not ModelVersion.objects.filter(is_active=True).exists():
+        activate_version(version)
+    return version, created
+
+
 # ---------------------------------------------------------------------------------------------
 # TrainingRun lifecycle (admin + Celery task)
 

@@ -92,3 +92,16 @@ def test_prediction_page_shows_the_result_and_six_bars(client, make_prediction):
     assert html.count("<li data-label=") == 6
     assert "Bearded dragon" in html
     assert prediction.image.url in html
+
+
+@pytest.mark.django_db
+def test_api_errors_are_json_never_html(client):
+    missing = client.get("/api/predictions/999999/")
+    assert missing.status_code == 404 and missing.json() == {"error": "No prediction with id 999999."}
+
+    wrong_method = client.delete("/api/predictions/1/")
+    assert wrong_method.status_code == 405 and "not allowed" in wrong_method.json()["error"]
+    assert wrong_method["Allow"] == "GET, HEAD"
+
+    listing = client.get("/api/predictions/")
+    assert listing.status_code == 405 and listing["Allow"] == "POST" and "use POST" in listing.json()["error"]
