@@ -194,7 +194,11 @@ def serving_table(args):
             clients = PacedClients(site.url, photos, args.uploads, args.clients, args.rate)
             log(f"--- {processes} worker process(es): {args.uploads} uploads from {args.clients} clients"
                 + (f" paced at {args.rate}/s" if args.rate else " unpaced"))
-            clients.run()
+            try:
+                clients.run()
+            except BaseException:
+                worker.stop()
+                raise
             ids = list(clients.sent_at)
             deadline = time.monotonic() + args.drain_timeout
             while time.monotonic() < deadline:

@@ -52,6 +52,12 @@ class PredictionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # predictions come from uploads
 
+    def delete_model(self, request, obj):
+        services.delete_predictions(Prediction.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        services.delete_predictions(queryset)
+
     @admin.display(description="Photo")
     def thumbnail_tag(self, obj):
         if not obj.thumbnail:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
@@ -72,19 +73,26 @@ def classify_prediction(prediction_id):
         updates.update(status=Prediction.Status.FAILED, error=f"Gave up after {prediction.attempts} attempts to classify this photo.")
         return _finish(prediction, updates)
     # Counted before the risky work, so a photo that kills the worker is not retried forever.
-    Prediction.objects.filter(pk=prediction_id).update(attempts=attempts)
+    Prediction.objects.filter(pk=prediction_id).update(attempts=F("attempts") + 1)
     prediction.attempts = attempts
     try:
         with prediction.image.open("rb") as handle:
             image = open_image(handle.read())
         result = classify_image(image)
-    except (ImageError, NoModelAvailable, OSError) as exc:
+    except ImageError as exc:
         updates.update(status=Prediction.Status.FAILED, error=str(exc))
+    except NoModelAvailable as exc:
+        logger.error("prediction %s: %s", prediction_id, exc)
+        updates.update(status=Prediction.Status.FAILED, error="No model is available to classify photos yet; an administrator must train or install one.")
+    except OSError:
+        # Paths and system details stay in the log, not on the public page.
+        logger.exception("prediction %s: stored photo unreadable", prediction_id)
+        updates.update(status=Prediction.Status.FAILED, error="The stored photo could not be read.")
     except Exception as exc:
         if attempts < MAX_ATTEMPTS:
             raise  # possibly transient: the delivery is retried (sweeper or redelivery)
         logger.exception("prediction %s failed after %s attempts", prediction_id, attempts)
-        updates.update(status=Prediction.Status.FAILED, error=f"Classification failed: {exc}")
+        updates.update(status=Prediction.Status.FAILED, error="Classification failed after several attempts.")
     else:
         updates.update(
             status=Prediction.Status.DONE,
@@ -153,3 +161,20 @@ def reviewed_examples():
         except NotImplementedError:  # remote storage: no local path
             continue
     return examples
+
+
+def delete_predictions(predictions):
+    """Delete predictions and, once that is committed, their photo files (no orphan stays downloadable)."""
+    names = [(p.image.name, p.thumbnail.name) for p in predictions]
+    storage = Prediction._meta.get_field("image").storage
+    with transaction.atomic():
+        count, _ = predictions.delete()
+
+        def remove_files():
+            for image, thumbnail in names:
+                for name in (image, thumbnail):
+                    if name:
+                        storage.delete(name)
+
+        transaction.on_commit(remove_files)
+    return count

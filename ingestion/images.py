@@ -52,15 +52,16 @@ def open_image(source, max_pixels=None, allow_animated=False):
                 # Draft mode lets libjpeg decode large photos at a reduced scale, much faster.
                 image.draft("RGB", (1024, 1024))
             image.load()
+            image = ImageOps.exif_transpose(image)
     except (ImageError, FileNotFoundError, IsADirectoryError, PermissionError):
         raise  # not a damaged image: the caller reports a missing or unreadable file
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         if isinstance(exc, UnidentifiedImageError):
             raise ImageError("This file is not a JPEG, PNG or WebP image.") from exc
         raise ImageError("The image is too large to decode safely.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # damaged data can surface as any error inside a decoder or the EXIF parser
         raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
-    return to_rgb(ImageOps.exif_transpose(image))
+    return to_rgb(image)
 
 
 def to_rgb(image):

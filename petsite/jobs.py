@@ -13,7 +13,8 @@ from django.db import close_old_connections, transaction
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
-_local_pool = None
+_local_pools = {}
+_pools_lock = threading.Lock()
 _sweeper = None
 _sweeper_lock = threading.Lock()
 # What the embedded sweeper calls: the same service the Celery beat task runs.
@@ -24,12 +25,14 @@ def broker_configured():
     return bool(settings.CELERY_BROKER_URL)
 
 
-def _local_executor():
-    global _local_pool
-    if _local_pool is None:
-        # One thread: inference and training are CPU-bound and SQLite prefers one writer.
-        _local_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="petsite-job")
-    return _local_pool
+def _local_executor(task_name=""):
+    # One thread per kind: work is CPU-bound and SQLite prefers few writers; classifications get
+    # their own thread so a long training run or scrape never holds uploads up.
+    kind = "classify" if task_name.startswith("classifier.") else "long"
+    with _pools_lock:
+        if kind not in _local_pools:
+            _local_pools[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"petsite-job-{kind}")
+        return _local_pools[kind]
 
 
 def _run_locally(task, args):
@@ -46,7 +49,7 @@ def dispatch(task, *args):
     """Run `task(*args)` in the background, now."""
     if broker_configured():
         return task.apply_async(args=args)
-    return _local_executor().submit(_run_locally, task, args)
+    return _local_executor(getattr(task, "name", "")).submit(_run_locally, task, args)
 
 
 def dispatch_on_commit(task, *args):

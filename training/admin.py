@@ -71,14 +71,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def confusion_preview(self, obj):
         return format_html('<img src="{}" style="max-width:480px">', obj.confusion_image.url) if obj.confusion_image else "-"
 
-    @admin.action(description="Activate the selected version")
+    @admin.action(description="Activate the selected version", permissions=["change"])
     def activate_selected(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
         self._activate(request, queryset.get())
 
-    @admin.action(description="Roll back to the previously active version")
+    @admin.action(description="Roll back to the previously active version", permissions=["change"])
     def roll_back(self, request, queryset):
         current = ModelVersion.objects.filter(is_active=True).first()
         previous = (
@@ -225,7 +225,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return super().log_addition(request, obj, message)
         return None
 
-    @admin.action(description="Cancel the selected runs")
+    @admin.action(description="Cancel the selected runs", permissions=["change"])
     def cancel_runs(self, request, queryset):
         from training.runs import request_cancel
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -239,6 +241,14 @@ def train_model(data_dir, architecture="default", epochs=None, activate=False, o
     other_dir = Path(other_dir) if other_dir else None
     epochs = int(epochs or DEFAULT_EPOCHS[architecture])
     input_size = int(input_size or (SEED_INPUT_SIZE if architecture == "seed" else DEFAULT_INPUT_SIZE))
+    if name is not None:
+        # Checked before training: a reused name would overwrite a registered (maybe active) model's files.
+        try:
+            validate_slug(name)
+        except ValidationError as exc:
+            raise ValueError("Version names may only use letters, digits, hyphens and underscores.") from exc
+        if ModelVersion.objects.filter(name=name).exists() or (models_dir() / name).exists():
+            raise ValueError(f"A model version named {name!r} already exists; choose another name.")
     train_all, test = pipeline.read_dataset(data_dir)
     keep, held = pipeline.stratified_split(train_all, validation_fraction, seed)
     train, val = train_all.subset(keep), train_all.subset(held)

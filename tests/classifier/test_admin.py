@@ -155,3 +155,18 @@ def test_view_only_staff_cannot_run_the_relabel_actions(client, django_user_mode
 
 def test_admin_cannot_add_predictions(staff_client):
     assert staff_client.get(reverse("admin:classifier_prediction_add")).status_code == 403
+
+
+def test_deleting_predictions_in_the_admin_removes_their_photos(staff_client, make_prediction, django_capture_on_commit_callbacks):
+    from pathlib import Path
+
+    prediction = make_prediction()
+    files = [Path(prediction.image.path), Path(prediction.thumbnail.path)]
+    assert all(f.exists() for f in files)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/classifier/prediction/", {"action": "delete_selected", "_selected_action": [prediction.pk], "post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not Prediction.objects.filter(pk=prediction.pk).exists()
+    assert not any(f.exists() for f in files)

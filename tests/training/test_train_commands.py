@@ -106,3 +106,13 @@ def test_default_can_fine_tune_the_top_block_without_other_photos(tiny_dataset):
     assert version.unknown_threshold is None and version.metrics["unknown"]["other_unknown_rate"] is None
     assert any(p.startswith("fine-tune epoch") for p in seen) and "epoch" in seen
     assert not version.is_active
+
+
+def test_train_refuses_a_reused_or_unsafe_version_name_before_training(tmp_path, tiny_model_path):
+    from django.core.management.base import CommandError
+
+    ModelVersion.objects.create(name="taken", architecture="default", file_path=str(tiny_model_path), input_size=32)
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("train", "--data", str(tmp_path / "nope"), "--name", "taken", stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(CommandError, match="letters, digits"):
+        call_command("train", "--data", str(tmp_path / "nope"), "--name", "../../x", stdout=io.StringIO(), stderr=io.StringIO())
