@@ -79,6 +79,8 @@ def activate(version):
     if not version.resolved_path.exists():
         raise NoModelAvailable(f"Model file {version.resolved_path} is missing; cannot activate {version.name}.")
     with transaction.atomic():
+        # Lock the active row so two concurrent activations queue up instead of tripping the one-active constraint.
+        list(ModelVersion.objects.select_for_update().filter(is_active=True))
         ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
         version.is_active = True
         version.activated_at = timezone.now()

@@ -523,8 +523,13 @@ def execute_run(run_id):
         logger.exception("training run %s failed", run.pk)
         _finish(run, TrainingRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
         return None
-    if run.activate_on_success:
-        activate_version(version)
     TrainingRun.objects.filter(pk=run.pk).update(model_version=version, phase="done", current_metrics={"accuracy": version.accuracy})
+    if run.activate_on_success:
+        try:
+            activate_version(version)
+        except Exception as exc:  # the version is registered; only the switch failed, so say so and free the slot
+            logger.exception("training run %s: activating %s failed", run.pk, version.name)
+            _finish(run, TrainingRun.Status.FAILED, f"Trained {version.name}, but activating it failed: {exc}")
+            return version
     _finish(run, TrainingRun.Status.SUCCEEDED)
     return version

@@ -113,3 +113,21 @@ def test_the_database_allows_only_one_run_in_progress(tiny_dataset):
     TrainingRun.objects.create(data_dir=str(tiny_dataset))
     with pytest.raises(IntegrityError), transaction.atomic():
         TrainingRun.objects.create(data_dir=str(tiny_dataset))
+
+
+def test_a_run_whose_activation_fails_is_failed_and_frees_the_slot(staff, tiny_dataset, active_version, settings, monkeypatch):
+    from training import runs
+
+    settings.TRAINING_OTHER_DIR = None
+    run = runs.start_run(tiny_dataset, "seed", epochs=1, activate_on_success=True, user=staff, dispatch=False)
+
+    def refuse(version):
+        raise RuntimeError("model file vanished")
+
+    monkeypatch.setattr(runs, "activate_version", refuse)
+    version = runs.execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert version is not None and run.model_version == version
+    assert run.status == "failed" and not run.in_progress and "activating it failed" in run.error
+    assert list(ModelVersion.objects.filter(is_active=True)) == [active_version]
