@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image
 
@@ -34,7 +34,9 @@ def _thumbnail_bytes(image):
 def submit_upload(uploaded_file):
     """Validate, store and enqueue an upload; return the pending Prediction. Raises UploadError."""
     upload = validate_upload(uploaded_file)
-    prediction = Prediction(image_format=upload.format, original_filename=upload.filename, content_hash=upload.sha256)
+    prediction = Prediction(
+        image_format=upload.format, original_filename=upload.filename, content_hash=upload.sha256, enqueued_at=timezone.now()
+    )
     # Files first, then the row; if the row cannot be written the files are removed again.
     # A named ContentFile: Django only fills width/height from a file that has a name; without them every
     # later load of the row re-opens the image from disk (and fails if the file is gone).
@@ -124,9 +126,18 @@ def requeue_stale_pending(older_than_seconds=None):
 
     age = settings.PETSITE_PENDING_SWEEP_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=age)
-    stale = list(Prediction.objects.filter(status=Prediction.Status.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)[:1000])
-    for prediction_id in stale:
-        dispatch(classify_prediction_task, prediction_id)
+    # Stale means "not enqueued for a while", so a row still waiting in a long queue is not sent again
+    # on every pass; the conditional update lets only one sweeper claim each row.
+    not_recently_enqueued = Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
+    candidates = Prediction.objects.filter(not_recently_enqueued, status=Prediction.Status.PENDING)
+    stale = []
+    for prediction_id in candidates.order_by("pk").values_list("pk", flat=True)[:1000]:
+        claimed = Prediction.objects.filter(not_recently_enqueued, pk=prediction_id, status=Prediction.Status.PENDING).update(
+            enqueued_at=timezone.now()
+        )
+        if claimed:
+            dispatch(classify_prediction_task, prediction_id)
+            stale.append(prediction_id)
     return stale
 
 

@@ -180,8 +180,26 @@ def test_requeue_stale_pending_dispatches_only_old_pending_rows(monkeypatch):
     monkeypatch.setattr(services, "dispatch", lambda task, *args: dispatched.append(args))
     old = services.submit_upload(upload_file())
     fresh = services.submit_upload(upload_file())
-    Prediction.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    Prediction.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1), enqueued_at=timezone.now() - timedelta(hours=1))
 
     assert services.requeue_stale_pending(older_than_seconds=60) == [old.pk]
     assert dispatched == [(old.pk,)]
     assert fresh.pk not in [args[0] for args in dispatched]
+
+
+def test_a_requeued_row_is_not_sent_again_until_it_is_stale_again(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dispatched = []
+    monkeypatch.setattr(services, "dispatch", lambda task, *args: dispatched.append(args))
+    waiting = services.submit_upload(upload_file())
+    Prediction.objects.filter(pk=waiting.pk).update(enqueued_at=timezone.now() - timedelta(hours=1))
+
+    assert services.requeue_stale_pending(older_than_seconds=60) == [waiting.pk]
+    # Still queued behind a backlog: the next passes leave it alone instead of piling up duplicates.
+    assert services.requeue_stale_pending(older_than_seconds=60) == []
+    assert services.requeue_stale_pending(older_than_seconds=60) == []
+    assert dispatched == [(waiting.pk,)]
+    assert Prediction.objects.get(pk=waiting.pk).enqueued_at > timezone.now() - timedelta(seconds=60)
