@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from ingestion.labels import CLASSES, display_name
 
@@ -42,7 +42,7 @@ class PredictionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     readonly_fields = (
-        "image_tag", "status", "label", "confidence", "probabilities", "pet_score", "model_version", "inference_ms",
+        "image_tag", "status", "label", "confidence_pct", "probability_bars", "pet_score_pct", "model_version", "inference_time",
         "error", "attempts", "original_filename", "image_format", "width", "height", "content_hash",
         "created_at", "completed_at", "reviewed_by", "reviewed_at",
     )
@@ -67,6 +67,28 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="Photo")
     def image_tag(self, obj):
         return format_html('<img src="{}" alt="" style="max-height:320px;max-width:100%">', obj.image.url) if obj.image else "-"
+
+    @admin.display(description="Probabilities")
+    def probability_bars(self, obj):
+        rows = format_html_join(
+            "",
+            '<div style="display:grid;grid-template-columns:9rem 16rem 4rem;gap:.5rem;align-items:center;margin:2px 0">'
+            '<span>{}</span><span style="background:#eef2f7;height:12px;border-radius:6px;overflow:hidden">'
+            '<span style="display:block;height:100%;width:{}%;background:{}"></span></span><span style="text-align:right">{}%</span></div>',
+            (
+                (name, f"{p * 100:.1f}", "#2563eb" if label == obj.label else "#93c5fd", f"{p * 100:.1f}")
+                for label, name, p in obj.sorted_probabilities()
+            ),
+        )
+        return rows or "-"
+
+    @admin.display(description="Pet score")
+    def pet_score_pct(self, obj):
+        return f"{obj.pet_score * 100:.1f}% (below the model's threshold means 'Not a pet')" if obj.pet_score is not None else "-"
+
+    @admin.display(description="Inference time")
+    def inference_time(self, obj):
+        return f"{obj.inference_ms:.1f} ms" if obj.inference_ms is not None else "-"
 
     @admin.display(description="Confidence", ordering="confidence")
     def confidence_pct(self, obj):

@@ -170,3 +170,12 @@ def test_deleting_predictions_in_the_admin_removes_their_photos(staff_client, ma
     assert response.status_code == 302
     assert not Prediction.objects.filter(pk=prediction.pk).exists()
     assert not any(f.exists() for f in files)
+
+
+def test_change_form_draws_the_probabilities_as_bars(staff_client, make_prediction):
+    prediction = make_prediction()  # red: the tiny model says cat
+    page = staff_client.get(f"/admin/classifier/prediction/{prediction.pk}/change/").content.decode()
+    cat = prediction.probabilities["cat"] * 100
+    assert f"width:{cat:.1f}%;background:#2563eb" in page  # the predicted class is the dark bar
+    assert page.count("border-radius:6px;overflow:hidden") == 6
+    assert "Bearded dragon" in page
