@@ -337,7 +337,12 @@ def _swap_in(building, dest):
     if dest.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
         os.replace(dest, retired / dest.name)
-        os.replace(building, dest)
+        try:
+            os.replace(building, dest)
+        except OSError:
+            os.replace(retired / dest.name, dest)  # put the old dataset back: never leave dest missing
+            shutil.rmtree(retired, ignore_errors=True)
+            raise
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(building, dest)

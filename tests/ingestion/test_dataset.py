@@ -174,6 +174,28 @@ def test_a_failed_rebuild_leaves_the_previous_dataset_untouched(tmp_path, monkey
     assert sorted(p.name for p in source.rglob("*.jpg")) == sorted(p.name for label in ("cat", "dog", "hamster") for p in pet_photos(label, 8))
 
 
+def test_a_failed_swap_puts_the_previous_dataset_back(tmp_path, monkeypatch):
+    import os
+
+    source = make_source(tmp_path / "src", per_class=6)
+    dest = tmp_path / "data"
+    build(source, dest)
+    before = {path: (dest / path).read_bytes() for path in tree(dest)}
+    real_replace = os.replace
+
+    def failing_swap(src, dst):
+        if Path(dst) == dest and Path(src).name != dest.name:  # the finished build moving into place
+            raise OSError("device busy")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(dataset.os, "replace", failing_swap)
+    with pytest.raises(OSError, match="device busy"):
+        build(source, dest)
+
+    assert {path: (dest / path).read_bytes() for path in tree(dest)} == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "old" in p.name]
+
+
 def test_refuses_to_replace_a_directory_it_did_not_build_or_that_overlaps_a_source(tmp_path):
     source = make_source(tmp_path / "src", per_class=2, classes=("cat",))
     precious = tmp_path / "precious"
