@@ -434,6 +434,9 @@ def register_shipped_model(activate_if_none=True):
             metrics=card.get("metrics", {}),
             training_seconds=card.get("training_seconds"),
         )
+        curves = Path(spec.path).with_name("curves.png")  # the training curves saved beside the shipped model
+        if curves.exists():
+            version.curves_image.save(f"{spec.version}-curves.png", ContentFile(curves.read_bytes()), save=False)
         matrix = version.metrics.get("confusion_matrix")
         if matrix:
             version.confusion_image.save(f"{spec.version}-confusion.png", ContentFile(M.confusion_png(matrix, list(spec.classes))), save=False)

@@ -63,3 +63,21 @@ def test_non_pet_photos_are_unknown(predictor):
     assert len(picks) >= 4
     labels = [_label(predictor, p) for p in picks]
     assert labels.count("unknown") >= len(picks) - 1, list(zip(picks, labels))
+
+
+@pytest.mark.django_db
+def test_registering_the_shipped_model_shows_its_curves_and_confusion_matrix(settings):
+    from training.runs import register_shipped_model
+
+    settings.PETSITE_MODEL_PATH = SHIPPED
+    version, created = register_shipped_model()
+    assert created and version.is_active and version.accuracy >= 0.99
+    assert version.curves_image.read()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert version.confusion_image.read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_served_litert_copy_is_verified_for_this_exact_model_file():
+    from training.predictor import usable_export
+    from training.registry import spec_from_file
+
+    assert usable_export(spec_from_file(SHIPPED)) == SHIPPED.with_suffix(".tflite")
