@@ -45,7 +45,7 @@ class ScrapeJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "source", "label", "created_at")
     search_fields = ("query", "message", "error")
     date_hierarchy = "created_at"
-    actions = ["start_jobs"]
+    actions = ["start_jobs", "cancel_jobs"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     add_fields = ("source", "query", "label", "target_count", "base_url")
     readonly_fields = (
@@ -100,6 +100,11 @@ class ScrapeJobAdmin(admin.ModelAdmin):
             self._start(request, ScrapeJob.objects.filter(pk=obj.pk))
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
+
+    @admin.action(description="Cancel selected queued or running jobs (photos stored so far are kept)", permissions=["change"])
+    def cancel_jobs(self, request, queryset):
+        count = services.cancel_scrape_jobs(queryset)
+        self.message_user(request, f"Asked {count} job(s) to stop; they keep what they stored and can be resumed.", messages.SUCCESS)
 
     @admin.action(description="Start or resume selected jobs (queued, failed or abandoned)", permissions=["change"])
     def start_jobs(self, request, queryset):

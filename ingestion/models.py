@@ -41,6 +41,7 @@ class ScrapeJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Touched with every progress update, so a job whose worker died can be told from a slow one.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False, help_text="Staff asked the running job to stop.")
 
     class Meta:
         ordering = ["-created_at"]

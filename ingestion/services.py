@@ -57,7 +57,7 @@ def start_scrape_jobs(queryset):
     started = []
     with transaction.atomic():
         for job in startable(queryset.select_for_update()):
-            ScrapeJob.objects.filter(pk=job.pk).update(status=ScrapeJob.Status.QUEUED, error="", finished_at=None)
+            ScrapeJob.objects.filter(pk=job.pk).update(status=ScrapeJob.Status.QUEUED, error="", finished_at=None, cancel_requested=False)
             dispatch_on_commit(run_scrape_job_task, job.pk)
             started.append(job.pk)
     return started
@@ -112,6 +112,8 @@ class _JobRun:
         for _number, _page_url, urls in pages:
             job.pages_count += 1
             for url in urls:
+                if ScrapeJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
+                    raise ScrapeError(f"Cancelled by staff after storing {job.downloaded_count} photos; resume to continue.")
                 job.found_count += 1
                 self.handle(url)
                 self.save_progress()
@@ -170,6 +172,11 @@ class _JobRun:
             return False
         self.index.add(photo.phash, record.pk)
         return True
+
+
+def cancel_scrape_jobs(queryset):
+    """Ask queued or running jobs to stop; a running job stops before its next photo. Returns how many."""
+    return queryset.filter(status__in=[ScrapeJob.Status.QUEUED, ScrapeJob.Status.RUNNING]).update(cancel_requested=True)
 
 
 def run_scrape_job(job_id, progress=None, fetcher=None):

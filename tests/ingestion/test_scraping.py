@@ -214,3 +214,22 @@ def test_stored_hashes_match_the_photos(site):
     services.run_scrape_job(flickr_job(site, count=2).pk)
     one, two = ScrapedPhoto.objects.order_by("pk")
     assert hamming(one.phash, two.phash) > settings.PETSITE_NEAR_DUPLICATE_DISTANCE
+
+
+def test_staff_can_cancel_a_running_job_which_keeps_its_photos_and_resumes(site, monkeypatch):
+    serve_flickr(site)
+    job = flickr_job(site)
+
+    def cancel_after_two(current):
+        if current.downloaded_count == 2:
+            services.cancel_scrape_jobs(ScrapeJob.objects.filter(pk=current.pk))
+
+    job = services.run_scrape_job(job.pk, progress=cancel_after_two)
+    assert job.status == ScrapeJob.Status.FAILED and "Cancelled by staff after storing 2 photos" in job.error
+    assert stored_paths() == FLICKR_STORED[:2]
+
+    monkeypatch.setattr(services, "dispatch_on_commit", lambda task, *args: None)
+    assert services.start_scrape_jobs(ScrapeJob.objects.filter(pk=job.pk)) == [job.pk]
+    job = services.run_scrape_job(job.pk)
+    assert job.status == ScrapeJob.Status.DONE, job.error
+    assert stored_paths(job) == FLICKR_STORED
