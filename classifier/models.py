@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from ingestion.images import FORMAT_EXTENSIONS
 from ingestion.labels import CLASSES, UNKNOWN, display_name
 
 LABEL_CHOICES = [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)]
@@ -12,7 +13,7 @@ TRUE_LABEL_CHOICES = [(label, display_name(label)) for label in (*CLASSES, UNKNO
 
 def upload_path(instance, filename):
     # Server-generated names only; the sender's file name is kept as data, never as a path.
-    extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(instance.image_format, "img")
+    extension = FORMAT_EXTENSIONS.get(instance.image_format, "img")
     return f"uploads/{instance.created_at_prefix()}/{uuid.uuid4().hex}.{extension}"
 
 

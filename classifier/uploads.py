@@ -8,7 +8,6 @@ from PIL import Image
 
 from ingestion.images import ALLOWED_FORMATS, ImageError, open_image
 
-MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
 class UploadError(ValueError):

@@ -11,6 +11,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Only decoders for the formats we accept are consulted.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+# The file extension each accepted format is stored under, and the suffixes read back from folders.
+FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 DEFAULT_MAX_PIXELS = 40_000_000
 PAD_COLOR = (0, 0, 0)
 

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ingestion.images import image_to_array, open_image
+from ingestion.images import IMAGE_SUFFIXES, image_to_array, open_image
 from ingestion.labels import CLASSES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
 class DatasetError(ValueError):

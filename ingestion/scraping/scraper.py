@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..hashing import perceptual_hash, sha256_hex
-from ..images import ALLOWED_FORMATS, ImageError, open_image
+from ..images import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageError, open_image
 from .fetch import FetchError
 from .parsing import parse_results_page
 
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 IMAGE_ACCEPT = "image/webp,image/jpeg,image/png;q=0.9,*/*;q=0.5"
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
 class ScrapeError(Exception):
@@ -72,6 +71,6 @@ def download_photo(fetcher, url, min_side):
         width, height, image_format = header.width, header.height, header.format
     if min(width, height) < min_side:
         raise TooSmall(f"{width}x{height} is smaller than {min_side} pixels on a side")
-    if image_format not in EXTENSIONS:  # open_image accepted it, so this is only a guard
+    if image_format not in FORMAT_EXTENSIONS:  # open_image accepted it, so this is only a guard
         raise ImageError(f"Unexpected image format {image_format}.")
-    return Photo(url, data, sha256_hex(data), perceptual_hash(image), width, height, EXTENSIONS[image_format])
+    return Photo(url, data, sha256_hex(data), perceptual_hash(image), width, height, FORMAT_EXTENSIONS[image_format])

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingestion.images import IMAGE_SUFFIXES
 from training.litert import check_batch_from_images, export_tflite
 from training.models import ModelVersion
 from training.registry import active_spec, spec_from_file
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             spec = version.spec()
         else:
             spec = active_spec()
-        photos = sorted(p for p in Path(options["data"]).rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+        photos = sorted(p for p in Path(options["data"]).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if options["limit"]:
             photos = photos[: options["limit"]]
         if not photos:
