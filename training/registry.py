@@ -68,7 +68,10 @@ def active_spec(use_database=True):
             # No database (the CLI on a fresh checkout) or it is down: fall back to the shipped file.
             version = None
         if version is not None:
-            return version.spec()
+            if version.resolved_path.exists():
+                return version.spec()
+            # A moved checkout or a deleted file must not stop the site: say so loudly, serve the shipped model.
+            logger.error("active model %s has no file at %s; serving the shipped model instead", version.name, version.resolved_path)
     return spec_from_file(settings.PETSITE_MODEL_PATH)
 
 

@@ -24,3 +24,10 @@ def test_an_active_trained_version_stays_active(tiny_model_path, tmp_path):
     other.refresh_from_db()
     assert other.is_active
     assert not ModelVersion.objects.get(name="tiny-test").is_active
+
+
+def test_an_active_version_whose_file_is_gone_falls_back_to_the_shipped_model(tiny_model_path, tmp_path, caplog):
+    ModelVersion.objects.create(name="moved", architecture="default", file_path=str(tmp_path / "gone.keras"), input_size=32, is_active=True)
+    spec = active_spec()
+    assert spec.version == "tiny-test" and spec.path == tiny_model_path
+    assert "active model moved has no file" in caplog.text
