@@ -1,9 +1,10 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
+from ingestion.admin_photos import photo_preview, photo_thumbnail
 from ingestion.labels import CLASSES, display_name
 
-from . import services
+from . import selectors, services
 from .models import Prediction
 
 
@@ -12,14 +13,10 @@ class ReviewedFilter(admin.SimpleListFilter):
     parameter_name = "reviewed"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Reviewed"), ("no", "Not reviewed")]
+        return selectors.REVIEW_STATES
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.exclude(true_label="")
-        if self.value() == "no":
-            return queryset.filter(true_label="")
-        return queryset
+        return selectors.filter_predictions(queryset, reviewed=self.value() or "")
 
 
 def _relabel_action(label):
@@ -60,13 +57,11 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def thumbnail_tag(self, obj):
-        if not obj.thumbnail:
-            return "-"
-        return format_html('<img src="{}" alt="" style="height:56px;width:56px;object-fit:cover;border-radius:4px">', obj.thumbnail.url)
+        return photo_thumbnail(obj.thumbnail)
 
     @admin.display(description="Photo")
     def image_tag(self, obj):
-        return format_html('<img src="{}" alt="" style="max-height:320px;max-width:100%">', obj.image.url) if obj.image else "-"
+        return photo_preview(obj.image)
 
     @admin.display(description="Probabilities")
     def probability_bars(self, obj):
@@ -96,15 +91,26 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark as correct (confirm predicted label)", permissions=["change"])
     def mark_as_correct(self, request, queryset):
-        count = services.mark_correct(queryset, request.user)
-        self.message_user(request, f"Confirmed {count} prediction(s).", messages.SUCCESS)
+        result = services.mark_correct(queryset, request.user)
+        self.message_user(request, f"Confirmed {result.confirmed} prediction(s).", messages.SUCCESS)
+        if result.kept_reviewed:
+            self.message_user(
+                request, f"Skipped {result.kept_reviewed} already labelled by a reviewer (their labels were kept).", messages.WARNING
+            )
+        if result.unfinished:
+            self.message_user(request, f"Skipped {result.unfinished} not classified yet or failed.", messages.WARNING)
 
     def save_model(self, request, obj, form, change):
-        # A label edited on the change form is a review too: record who and when through the service.
-        if "true_label" in form.changed_data:
-            if obj.true_label:
-                services.relabel(Prediction.objects.filter(pk=obj.pk), obj.true_label, request.user)
-            else:
-                Prediction.objects.filter(pk=obj.pk).update(true_label="", reviewed_by=None, reviewed_at=None)
+        # The form edits only the true label, and a label edit is a review: the services record who, when and
+        # what it was before. Nothing else is saved, so stale readonly values never overwrite a fresh result.
+        if "true_label" not in form.changed_data:
             return
-        super().save_model(request, obj, form, change)
+        selected = Prediction.objects.filter(pk=obj.pk)
+        if obj.true_label:
+            services.relabel(selected, obj.true_label, request.user)
+        else:
+            services.clear_review(selected, request.user)
+
+    def log_change(self, request, obj, message):
+        # The review services already wrote this change to the history, saying what the label was before.
+        return None

@@ -7,8 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from petsite.ratelimit import rate_limit_json
 
-from . import services
-from .models import Prediction
+from . import selectors, services
 from .uploads import UploadError, uploaded_image
 
 
@@ -28,7 +27,7 @@ def json_methods(*methods):
     return decorator
 
 
-def prediction_json(prediction, request=None):
+def prediction_json(prediction):
     return {
         "id": prediction.pk,
         "status": prediction.status,
@@ -64,7 +63,7 @@ def create_prediction(request):
 @json_methods("GET", "HEAD")
 @rate_limit_json("api", "PETSITE_RATELIMIT_API")
 def get_prediction(request, pk):
-    prediction = Prediction.objects.filter(pk=pk).first()
+    prediction = selectors.prediction_by_id(pk)
     if prediction is None:
         return JsonResponse({"error": f"No prediction with id {pk}."}, status=404)
     return JsonResponse(prediction_json(prediction))

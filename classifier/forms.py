@@ -1,6 +1,8 @@
 from django import forms
 
-from ingestion.labels import CLASSES, display_name
+from ingestion.labels import LABEL_CHOICES
+
+from .selectors import REVIEW_STATES
 
 
 class UploadForm(forms.Form):
@@ -11,8 +13,5 @@ class UploadForm(forms.Form):
 
 
 class HistoryFilterForm(forms.Form):
-    label = forms.ChoiceField(
-        required=False,
-        choices=[("", "All classes"), *[(c, display_name(c)) for c in CLASSES], ("unknown", "Not a pet")],
-    )
-    reviewed = forms.ChoiceField(required=False, choices=[("", "Reviewed or not"), ("yes", "Reviewed"), ("no", "Not reviewed")])
+    label = forms.ChoiceField(required=False, choices=[("", "All classes"), *LABEL_CHOICES])
+    reviewed = forms.ChoiceField(required=False, choices=[("", "Reviewed or not"), *REVIEW_STATES])

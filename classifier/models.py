@@ -5,10 +5,7 @@ from django.db import models
 from django.urls import reverse
 
 from ingestion.images import FORMAT_EXTENSIONS
-from ingestion.labels import CLASSES, UNKNOWN, display_name
-
-LABEL_CHOICES = [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)]
-TRUE_LABEL_CHOICES = [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)]
+from ingestion.labels import CLASSES, LABEL_CHOICES, display_name
 
 
 def upload_path(instance, filename):
@@ -45,7 +42,7 @@ class Prediction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    true_label = models.CharField(max_length=20, choices=TRUE_LABEL_CHOICES, blank=True, db_index=True)
+    true_label = models.CharField(max_length=20, choices=LABEL_CHOICES, blank=True, db_index=True)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
@@ -71,10 +68,6 @@ class Prediction(models.Model):
     @property
     def true_label_display(self):
         return display_name(self.true_label)
-
-    @property
-    def is_reviewed(self):
-        return bool(self.true_label)
 
     def sorted_probabilities(self):
         """[(label, display name, probability)] in class order, for the bars."""

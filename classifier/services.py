@@ -1,9 +1,12 @@
 """Business logic of the site; views, the API, admin actions, tasks and commands call these."""
 import io
 import logging
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
@@ -11,7 +14,7 @@ from django.utils import timezone
 from PIL import Image
 
 from ingestion.images import ImageError, open_image
-from ingestion.labels import CLASSES, UNKNOWN
+from ingestion.labels import CLASSES, UNKNOWN, display_name
 from petsite.jobs import dispatch, dispatch_on_commit
 
 from .inference import NoModelAvailable, classify_image
@@ -141,37 +144,81 @@ def requeue_stale_pending(older_than_seconds=None):
     return stale
 
 
+@dataclass(frozen=True)
+class ConfirmResult:
+    """What a bulk confirm did: `confirmed` got their predicted label; the others were left as they were."""
+
+    confirmed: int
+    kept_reviewed: int  # a person had already labelled them: never overwritten
+    unfinished: int  # pending or failed: no predicted label to confirm
+
+
+def _lock_for_review(predictions):
+    """{pk: (status, label, true_label)} of the selected predictions, locked until the transaction ends.
+
+    Locked by primary key: the admin's changelist queryset may be DISTINCT, which PostgreSQL refuses to lock.
+    """
+    ids = list(predictions.values_list("pk", flat=True))
+    rows = Prediction.objects.select_for_update().filter(pk__in=ids).values_list("pk", "status", "label", "true_label")
+    return {pk: (status, label, true_label) for pk, status, label, true_label in rows}
+
+
+def _was(true_label):
+    return display_name(true_label) if true_label else "not reviewed"
+
+
+def _log_review_changes(user, messages):
+    """One admin history entry (LogEntry: who, when, what) per changed prediction; `messages` maps pk -> text."""
+    pks_by_message = defaultdict(list)
+    for pk, message in messages.items():
+        pks_by_message[message].append(pk)
+    for message, pks in pks_by_message.items():
+        LogEntry.objects.log_actions(
+            user_id=user.pk, queryset=Prediction.objects.filter(pk__in=pks), action_flag=CHANGE, change_message=message
+        )
+
+
+def _set_review(pks, true_label, reviewer):
+    reviewed_at = timezone.now() if reviewer else None
+    Prediction.objects.filter(pk__in=pks).update(true_label=true_label, reviewed_by=reviewer, reviewed_at=reviewed_at)
+
+
 def relabel(predictions, label, user):
-    """Record `label` as the reviewed true label of each prediction; returns how many changed."""
+    """Record `label` as the reviewed true label of each prediction (and in the admin history); returns how many."""
     if label not in (*CLASSES, UNKNOWN):
         raise ValueError(f"Unknown label {label!r}")
-    return predictions.update(true_label=label, reviewed_by=user, reviewed_at=timezone.now())
+    with transaction.atomic():
+        rows = _lock_for_review(predictions)
+        _set_review(rows, label, user)
+        _log_review_changes(user, {
+            pk: f"Relabelled as {display_name(label)} (was {_was(true_label)})." for pk, (_, _, true_label) in rows.items()
+        })
+    return len(rows)
 
 
 def mark_correct(predictions, user):
-    """Confirm the predicted label of each finished prediction as its true label."""
-    now = timezone.now()
-    count = 0
+    """Confirm the predicted label of each finished prediction that no person has labelled yet -> ConfirmResult.
+
+    A label a reviewer gave is never overwritten by the model's: those predictions are skipped and counted.
+    """
     with transaction.atomic():
-        for prediction in predictions.filter(status=Prediction.Status.DONE).exclude(label=""):
-            prediction.true_label = prediction.label
-            prediction.reviewed_by = user
-            prediction.reviewed_at = now
-            prediction.save(update_fields=["true_label", "reviewed_by", "reviewed_at"])
-            count += 1
-    return count
+        rows = _lock_for_review(predictions)
+        finished = {pk: row for pk, row in rows.items() if row[0] == Prediction.Status.DONE and row[1]}
+        to_confirm = {pk: label for pk, (_, label, true_label) in finished.items() if not true_label}
+        Prediction.objects.filter(pk__in=to_confirm).update(true_label=F("label"), reviewed_by=user, reviewed_at=timezone.now())
+        _log_review_changes(user, {pk: f"Confirmed the predicted label {display_name(label)}." for pk, label in to_confirm.items()})
+    return ConfirmResult(
+        confirmed=len(to_confirm), kept_reviewed=len(finished) - len(to_confirm), unfinished=len(rows) - len(finished)
+    )
 
 
-def reviewed_examples():
-    """(image path, corrected label) for every reviewed pet photo: what the classifier hands down to ingestion."""
-    rows = Prediction.objects.exclude(true_label="").exclude(true_label=UNKNOWN).order_by("pk")
-    examples = []
-    for prediction in rows:
-        try:
-            examples.append((prediction.image.path, prediction.true_label))
-        except NotImplementedError:  # remote storage: no local path
-            continue
-    return examples
+def clear_review(predictions, user):
+    """Forget the review of each reviewed prediction (the change is kept in the admin history); returns how many."""
+    with transaction.atomic():
+        reviewed = {pk: true_label for pk, (_, _, true_label) in _lock_for_review(predictions).items() if true_label}
+        _set_review(reviewed, "", None)
+        _log_review_changes(user, {pk: f"Cleared the review (was {_was(true_label)})." for pk, true_label in reviewed.items()})
+    return len(reviewed)
 
 
 def delete_predictions(predictions):

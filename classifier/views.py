@@ -5,19 +5,11 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from ingestion.labels import CLASSES, display_name
 from petsite.ratelimit import check_rate
-from training.registry import NoModelAvailable, active_spec
 
-from . import services
+from . import selectors, services
 from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
 from .uploads import UploadError, uploaded_image
-
-
-def _model_status():
-    try:
-        return {"available": True, "version": active_spec().version}
-    except NoModelAvailable as exc:
-        return {"available": False, "message": str(exc)}
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,11 +30,11 @@ def home(request):
             status = exc.status
         else:
             return redirect(prediction)
-    recent = Prediction.objects.filter(status=Prediction.Status.DONE)[:8]
     response = render(
         request,
         "classifier/home.html",
-        {"form": form, "upload_error": upload_error, "recent": recent, "model_status": _model_status(), "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
+        {"form": form, "upload_error": upload_error, "recent": selectors.recent_predictions(), "model_status": selectors.live_model_status(),
+         "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
         status=status,
     )
     if limited:
@@ -60,14 +52,7 @@ def prediction_detail(request, pk):
 @require_safe
 def history(request):
     form = HistoryFilterForm(request.GET or None)
-    predictions = Prediction.objects.all()
-    if form.is_valid():
-        if form.cleaned_data["label"]:
-            predictions = predictions.filter(label=form.cleaned_data["label"])
-        if form.cleaned_data["reviewed"] == "yes":
-            predictions = predictions.exclude(true_label="")
-        elif form.cleaned_data["reviewed"] == "no":
-            predictions = predictions.filter(true_label="")
+    predictions = selectors.filter_predictions(**form.cleaned_data) if form.is_valid() else selectors.filter_predictions()
     page = Paginator(predictions, settings.PETSITE_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

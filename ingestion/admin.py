@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -6,9 +7,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import services
+from .admin_photos import photo_preview, photo_thumbnail
 from .models import ScrapedPhoto, ScrapeJob
 
 ACTIVE = (ScrapeJob.Status.QUEUED, ScrapeJob.Status.RUNNING)
+# What staff give to define a job: create_scrape_job's arguments.
+JOB_DEFINITION_FIELDS = ("source", "query", "label", "target_count", "base_url")
 STATUS_COLORS = {"queued": "#777", "running": "#205493", "done": "#2e7d32", "failed": "#ba2121"}
 
 
@@ -38,6 +42,20 @@ def _live(job, kind, html):
     )
 
 
+class ScrapeJobAddForm(forms.ModelForm):
+    """The add form (its model and fields come from the admin), checked by the rules create_scrape_job applies,
+    so a refused job is a form error, not a 500."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                services.validate_scrape_job(cleaned["source"], cleaned["query"], cleaned["label"], cleaned["target_count"])
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return cleaned
+
+
 @admin.register(ScrapeJob)
 class ScrapeJobAdmin(admin.ModelAdmin):
     list_display = ("id", "source", "query", "label", "status_tag", "progress_tag", "created_by", "created_at", "finished_at")
@@ -47,7 +65,7 @@ class ScrapeJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["start_jobs", "cancel_jobs"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    add_fields = ("source", "query", "label", "target_count", "base_url")
+    add_fields = JOB_DEFINITION_FIELDS
     readonly_fields = (
         "status_tag", "progress_tag", "controls", "photos_link", "message", "error", "runs",
         "created_by", "created_at", "started_at", "heartbeat_at", "finished_at",
@@ -84,10 +102,18 @@ class ScrapeJobAdmin(admin.ModelAdmin):
         # A submit button of the change form itself (it carries the CSRF token); response_change handles it.
         return format_html('<input type="submit" class="default" name="_start_job" value="{}" style="float:none">', label)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ScrapeJobAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            return  # every field of a defined job is read-only
+        job = services.create_scrape_job(**{name: form.cleaned_data[name] for name in self.add_fields}, user=request.user)
+        # The admin logs and redirects with `obj`: make it the row the service created.
+        obj.pk = job.pk
+        obj.refresh_from_db()
 
     def response_add(self, request, obj, post_url_continue=None):
         started = services.start_scrape_jobs(ScrapeJob.objects.filter(pk=obj.pk))
@@ -153,11 +179,11 @@ class ScrapedPhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def thumbnail_tag(self, obj):
-        return format_html('<img src="{}" alt="" style="height:56px;width:56px;object-fit:cover;border-radius:4px">', obj.file.url) if obj.file else "-"
+        return photo_thumbnail(obj.file)
 
     @admin.display(description="Photo")
     def image_tag(self, obj):
-        return format_html('<img src="{}" alt="" style="max-height:320px;max-width:100%">', obj.file.url) if obj.file else "-"
+        return photo_preview(obj.file)
 
     @admin.display(description="Source URL", ordering="url")
     def source_link(self, obj):

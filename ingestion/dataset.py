@@ -1,7 +1,8 @@
 """Rebuild the training dataset: class folders + reviewed predictions -> a clean, deduplicated, leak-free split.
 
 Input: `<source>/<class>/*` folders (the layout of ../shared/data/pets and of MEDIA_ROOT/scraped) and the
-examples of every registered provider (the classifier registers reviewed predictions; their label wins).
+(path, label) examples of the functions named in settings.PETSITE_DATASET_EXTRA_SOURCES (reviewed predictions;
+their label wins).
 Output: `<dest>/train/<class>/<class><n>.png`, `<dest>/test/<class>/...` and `<dest>/manifest.json`.
 
 - Every photo goes through images.open_image + fit_and_pad, the preprocessing training and serving use.
@@ -22,6 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 from .hashing import default_distance, near_duplicate_pairs, perceptual_hash, sha256_hex
 from .images import ImageError, fit_and_pad, open_image
 from .labels import CLASSES
@@ -30,36 +34,26 @@ MANIFEST = "manifest.json"
 SPLITS = ("train", "test")
 MANIFEST_VERSION = 1
 
-_providers = []
 
 
-def register_example_provider(provider):
-    """Register `provider()` -> iterable of (image path, label) to include in every rebuild. Idempotent."""
-    if provider not in _providers:
-        _providers.append(provider)
-    return provider
+def declared_example_sources():
+    """[(dotted path, function)] named by settings.PETSITE_DATASET_EXTRA_SOURCES: the inputs besides the folders.
+
+    Each function returns (image path, label) pairs. Named in settings, not registered by the apps that provide
+    them, so that the link is visible where it is made and ingestion never imports an app above it.
+    """
+    return [(path, import_string(path)) for path in settings.PETSITE_DATASET_EXTRA_SOURCES]
 
 
-def unregister_example_provider(provider):
-    if provider in _providers:
-        _providers.remove(provider)
-
-
-def registered_examples():
-    for provider in list(_providers):
-        for path, label in provider():
-            yield Path(path), label
-
-
-class DatasetError(Exception):
-    """The build cannot proceed (bad arguments, or it would leak); nothing at dest was changed."""
+class DatasetError(ValueError):
+    """A dataset cannot be built or read (bad arguments, a leak, an empty split); a failed build changed nothing at dest."""
 
 
 @dataclass
 class _Input:
     path: Path
     label: str
-    reviewed: bool  # from a provider: its label wins
+    reviewed: bool  # from an extra source (reviewed predictions): its label wins
     order: int
     sha256: str = ""
     phash: str = ""  # of the upright photo
@@ -81,6 +75,7 @@ class BuildReport:
     near_duplicates: int
     cross_split_near_duplicates: int
     label_conflicts: list = field(default_factory=list)
+    inputs_by_source: dict = field(default_factory=dict)  # folder path or extra source's dotted path -> photos
     seconds: float = 0.0
     digest: str = ""
 
@@ -108,9 +103,11 @@ def _check_paths(sources, dest):
         raise DatasetError(f"{dest} exists and is not a dataset built by this command (no {MANIFEST}); refusing to replace it.")
 
 
-def _collect(sources, examples):
-    inputs, ignored = [], []
+def _collect(sources, example_sources):
+    """Every input photo, the paths left out, and how many photos each folder and extra source gave."""
+    inputs, ignored, by_source = [], [], {}
     for source in sources:
+        first = len(inputs)
         for folder in sorted(source.iterdir()):
             if not folder.is_dir() or folder.name.startswith("."):
                 continue
@@ -120,12 +117,16 @@ def _collect(sources, examples):
             for path in sorted(folder.iterdir()):
                 if path.is_file() and not path.name.startswith("."):
                     inputs.append(_Input(path, folder.name, False, len(inputs)))
-    for path, label in examples:
-        if label not in CLASSES:
-            ignored.append((str(path), f"reviewed label {label!r} is not a pet class"))
-            continue
-        inputs.append(_Input(Path(path), label, True, len(inputs)))
-    return inputs, ignored
+        by_source[str(source)] = len(inputs) - first
+    for name, examples in example_sources:
+        first = len(inputs)
+        for path, label in examples:
+            if label not in CLASSES:
+                ignored.append((str(path), f"reviewed label {label!r} is not a pet class"))
+                continue
+            inputs.append(_Input(Path(path), label, True, len(inputs)))
+        by_source[name] = len(inputs) - first
+    return inputs, ignored, by_source
 
 
 def _hash_file(item):
@@ -189,7 +190,7 @@ def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=
                   distance=None):
     """Build the dataset into a temporary directory and swap it in at `dest`. Returns a BuildReport.
 
-    `examples` defaults to every registered provider's (path, label) pairs. `progress(done, total)` is
+    `examples` ((path, label) pairs) defaults to those of settings.PETSITE_DATASET_EXTRA_SOURCES. `progress(done, total)` is
     called as photos are processed. Raises DatasetError before touching `dest` if anything is wrong.
     """
     started = time.monotonic()
@@ -201,13 +202,19 @@ def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=
         raise DatasetError("The size must be at least 8 pixels.")
     _check_paths(sources, dest)
     distance = default_distance() if distance is None else distance
-    inputs, ignored = _collect(sources, registered_examples() if examples is None else examples)
+    if examples is None:
+        example_sources = [(name, provide()) for name, provide in declared_example_sources()]
+    else:
+        examples = list(examples)
+        example_sources = [("examples given to build_dataset", examples)] if examples else []
+    inputs, ignored, inputs_by_source = _collect(sources, example_sources)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{dest.name}.building-", dir=dest.parent))
     try:
         report = _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance)
         report.dest = dest
+        report.inputs_by_source = inputs_by_source
         _swap_in(building, dest)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -217,88 +224,17 @@ def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=
 
 
 def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance):
+    """Build the dataset into `building` in four phases; returns the BuildReport (without dest and timing)."""
     staging = building / ".staging"
     staging.mkdir()
-
-    # 1. Exact duplicates: group by content hash and decode each distinct content once.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(_hash_file, inputs))
-        by_sha = {}
-        for item in inputs:
-            if not item.error:
-                by_sha.setdefault(item.sha256, []).append(item)
-        firsts = [group[0] for group in by_sha.values()]
-        done = len(inputs) - len(firsts)
-        for _ in pool.map(lambda item: _preprocess(item, size, staging), firsts):
-            done += 1
-            if progress:
-                progress(done, len(inputs))
-
-    groups, conflicts = [], []
-    for first, group in ((group[0], group) for group in by_sha.values()):
-        if first.error:
-            for item in group[1:]:
-                item.error = first.error
-            continue
-        for item in group[1:]:
-            item.phash, item.phash_fitted, item.pixels, item.staged = first.phash, first.phash_fitted, first.pixels, first.staged
-        keeper = _keeper(group)
-        if len({item.label for item in group}) > 1 and not keeper.reviewed:
-            conflicts.append({"sha256": keeper.sha256, "labels": sorted({item.label for item in group}),
-                              "kept": keeper.label, "sources": [str(item.path) for item in group]})
-        groups.append((keeper, group))
+    groups, conflicts = _collapse_exact_duplicates(inputs, staging, size, workers, progress)
     exact_duplicates = sum(len(group) - 1 for _, group in groups)
     unreadable = [(str(item.path), item.error) for item in inputs if item.error]
-
-    # 2. Near duplicates: connect every pair within `distance` bits and keep one picture per cluster.
-    keepers = [keeper for keeper, _ in groups]
-    clusters = _UnionFind(len(keepers))
-    for i, j in _near_pairs(keepers, distance):
-        clusters.union(i, j)
-    members = {}
-    for index in range(len(keepers)):
-        members.setdefault(clusters.find(index), []).append(index)
-    chosen = []  # (keeper, exact duplicates, near duplicates)
-    for indices in members.values():
-        cluster = [keepers[index] for index in indices]
-        keeper = _keeper(cluster)
-        near = [item for item in cluster if item is not keeper]
-        exact = [item for index in indices for item in groups[index][1] if item is not keepers[index]]
-        if len({item.label for item in cluster}) > 1 and not keeper.reviewed:
-            conflicts.append({"sha256": keeper.sha256, "labels": sorted({item.label for item in cluster}),
-                              "kept": keeper.label, "sources": [str(item.path) for item in cluster]})
-        chosen.append((keeper, exact, near))
+    chosen = _collapse_near_duplicates(groups, distance, conflicts)
     near_duplicates = sum(len(near) for _, _, near in chosen)
-
-    # 3. Split by content hash, name per class in input order, move into place.
-    chosen.sort(key=lambda entry: entry[0].order)
-    counts = {label: {split: 0 for split in SPLITS} for label in CLASSES}
-    numbers = dict.fromkeys(CLASSES, 0)
-    files = []
-    for keeper, exact, near in chosen:
-        split = split_of(keeper.sha256, seed, test_ratio)
-        numbers[keeper.label] += 1
-        relative = Path(split) / keeper.label / f"{keeper.label}{numbers[keeper.label]}.png"
-        (building / relative).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(keeper.staged, building / relative)
-        counts[keeper.label][split] += 1
-        files.append({
-            "file": relative.as_posix(),
-            "label": keeper.label,
-            "split": split,
-            "source": str(keeper.path),
-            "origin": "reviewed" if keeper.reviewed else "folder",
-            "sha256": keeper.sha256,
-            "phash": keeper.phash,
-            "phash_fitted": keeper.phash_fitted,
-            "duplicates": [{"source": str(item.path), "kind": "exact"} for item in exact]
-            + [{"source": str(item.path), "kind": "near", "sha256": item.sha256} for item in near],
-        })
+    counts, files = _split_and_place(chosen, building, seed, test_ratio)
     shutil.rmtree(staging)
-
-    # 4. Verify: no near-duplicate pair may straddle train and test.
-    kept = [keeper for keeper, _, _ in chosen]
-    leaks = [(files[i]["file"], files[j]["file"]) for i, j in _near_pairs(kept, distance) if files[i]["split"] != files[j]["split"]]
+    leaks = _cross_split_pairs(chosen, files, distance)
     if leaks:
         raise DatasetError(f"{len(leaks)} near-duplicate pair(s) straddle train and test, e.g. {leaks[0]}; not swapping in.")
 
@@ -330,6 +266,107 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
         exact_duplicates=exact_duplicates, near_duplicates=near_duplicates, cross_split_near_duplicates=len(leaks),
         label_conflicts=conflicts, digest=digest,
     )
+
+
+def _label_conflict(keeper, items):
+    """The manifest's record of one picture given different folder labels, or None (none, or a reviewed label won)."""
+    labels = sorted({item.label for item in items})
+    if len(labels) < 2 or keeper.reviewed:
+        return None
+    return {"sha256": keeper.sha256, "labels": labels, "kept": keeper.label, "sources": [str(item.path) for item in items]}
+
+
+def _collapse_exact_duplicates(inputs, staging, size, workers, progress):
+    """Phase 1: group by content hash, decode each distinct content once -> ([(keeper, group)], label conflicts)."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(_hash_file, inputs))
+        by_sha = {}
+        for item in inputs:
+            if not item.error:
+                by_sha.setdefault(item.sha256, []).append(item)
+        firsts = [group[0] for group in by_sha.values()]
+        done = len(inputs) - len(firsts)
+        for _ in pool.map(lambda item: _preprocess(item, size, staging), firsts):
+            done += 1
+            if progress:
+                progress(done, len(inputs))
+
+    groups, conflicts = [], []
+    for first, group in ((group[0], group) for group in by_sha.values()):
+        if first.error:
+            for item in group[1:]:
+                item.error = first.error
+            continue
+        for item in group[1:]:
+            item.phash, item.phash_fitted, item.pixels, item.staged = first.phash, first.phash_fitted, first.pixels, first.staged
+        keeper = _keeper(group)
+        conflict = _label_conflict(keeper, group)
+        if conflict:
+            conflicts.append(conflict)
+        groups.append((keeper, group))
+    return groups, conflicts
+
+
+def _collapse_near_duplicates(groups, distance, conflicts):
+    """Phase 2: connect every pair within `distance` bits, keep one picture per cluster.
+
+    Returns [(keeper, exact duplicates, near duplicates)]; appends label conflicts to `conflicts`.
+    """
+    keepers = [keeper for keeper, _ in groups]
+    clusters = _UnionFind(len(keepers))
+    for i, j in _near_pairs(keepers, distance):
+        clusters.union(i, j)
+    members = {}
+    for index in range(len(keepers)):
+        members.setdefault(clusters.find(index), []).append(index)
+    chosen = []
+    for indices in members.values():
+        cluster = [keepers[index] for index in indices]
+        keeper = _keeper(cluster)
+        near = [item for item in cluster if item is not keeper]
+        exact = [item for index in indices for item in groups[index][1] if item is not keepers[index]]
+        conflict = _label_conflict(keeper, cluster)
+        if conflict:
+            conflicts.append(conflict)
+        chosen.append((keeper, exact, near))
+    return chosen
+
+
+def _split_and_place(chosen, building, seed, test_ratio):
+    """Phase 3: split by content hash, name per class in input order, move into place -> (counts, manifest files).
+
+    Sorts `chosen` in input order (the order of the manifest's files).
+    """
+    chosen.sort(key=lambda entry: entry[0].order)
+    counts = {label: {split: 0 for split in SPLITS} for label in CLASSES}
+    numbers = dict.fromkeys(CLASSES, 0)
+    files = []
+    for keeper, exact, near in chosen:
+        split = split_of(keeper.sha256, seed, test_ratio)
+        numbers[keeper.label] += 1
+        relative = Path(split) / keeper.label / f"{keeper.label}{numbers[keeper.label]}.png"
+        (building / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(keeper.staged, building / relative)
+        counts[keeper.label][split] += 1
+        files.append({
+            "file": relative.as_posix(),
+            "label": keeper.label,
+            "split": split,
+            "source": str(keeper.path),
+            "origin": "reviewed" if keeper.reviewed else "folder",
+            "sha256": keeper.sha256,
+            "phash": keeper.phash,
+            "phash_fitted": keeper.phash_fitted,
+            "duplicates": [{"source": str(item.path), "kind": "exact"} for item in exact]
+            + [{"source": str(item.path), "kind": "near", "sha256": item.sha256} for item in near],
+        })
+    return counts, files
+
+
+def _cross_split_pairs(chosen, files, distance):
+    """Phase 4, the check: the near-duplicate pairs of kept pictures that straddle train and test (must be none)."""
+    kept = [keeper for keeper, _, _ in chosen]
+    return [(files[i]["file"], files[j]["file"]) for i, j in _near_pairs(kept, distance) if files[i]["split"] != files[j]["split"]]
 
 
 def _swap_in(building, dest):

@@ -16,3 +16,8 @@ DISPLAY_NAMES = {
 
 def display_name(label):
     return DISPLAY_NAMES.get(label, label or "")
+
+
+# Choice lists for model and form fields: a pet class, or (for predictions) also "unknown", not a pet.
+CLASS_CHOICES = [(label, display_name(label)) for label in CLASSES]
+LABEL_CHOICES = [*CLASS_CHOICES, (UNKNOWN, display_name(UNKNOWN))]

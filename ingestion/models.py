@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from .labels import CLASSES, display_name
+from .labels import CLASS_CHOICES
 
 
 class ScrapeJob(models.Model):
@@ -19,7 +19,7 @@ class ScrapeJob(models.Model):
 
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.FLICKR)
     query = models.CharField(max_length=200, help_text="Search words, e.g. “budgie bird”.")
-    label = models.CharField(max_length=20, choices=[(label, display_name(label)) for label in CLASSES])
+    label = models.CharField(max_length=20, choices=CLASS_CHOICES)
     target_count = models.PositiveIntegerField(default=100, help_text="Stop once this many new photos are stored.")
     base_url = models.URLField(
         blank=True,
@@ -87,7 +87,7 @@ class ScrapedPhoto(models.Model):
     job = models.ForeignKey(ScrapeJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
     url = models.URLField(max_length=2000, db_index=True)
     query = models.CharField(max_length=200)
-    label = models.CharField(max_length=20, choices=[(label, display_name(label)) for label in CLASSES], db_index=True)
+    label = models.CharField(max_length=20, choices=CLASS_CHOICES, db_index=True)
     sha256 = models.CharField(max_length=64, unique=True)
     phash = models.CharField(max_length=16, db_index=True, help_text="64-bit perceptual hash, hex.")
     file = models.FileField(upload_to=scraped_upload_to, max_length=300)

@@ -25,8 +25,8 @@ STALE_AFTER = timedelta(minutes=10)
 MAX_CONSECUTIVE_NETWORK_FAILURES = 5
 
 
-def create_scrape_job(source, query, label, target_count, base_url="", user=None):
-    """Validate and save a queued job (not started)."""
+def validate_scrape_job(source, query, label, target_count):
+    """Raise ValueError saying what is wrong with this job definition; the admin's add form checks it too."""
     get_source(source)
     if label not in CLASSES:
         raise ValueError(f"Unknown label {label!r}; choose one of {', '.join(CLASSES)}.")
@@ -34,6 +34,11 @@ def create_scrape_job(source, query, label, target_count, base_url="", user=None
         raise ValueError("The query is empty.")
     if target_count < 1:
         raise ValueError("The target count must be at least 1.")
+
+
+def create_scrape_job(source, query, label, target_count, base_url="", user=None):
+    """Validate and save a queued job (not started); raises ValueError."""
+    validate_scrape_job(source, query, label, target_count)
     return ScrapeJob.objects.create(
         source=source, query=query.strip(), label=label, target_count=target_count, base_url=base_url, created_by=user
     )
@@ -50,17 +55,39 @@ def startable(queryset):
     return queryset.filter(Q(status__in=[ScrapeJob.Status.QUEUED, ScrapeJob.Status.FAILED]) | _stale_running())
 
 
-def start_scrape_jobs(queryset):
-    """Queue each startable job and run it in the background once committed; returns the jobs started."""
-    from .tasks import run_scrape_job_task
-
-    started = []
+def _requeue(queryset):
+    """Put each startable job back in the queue, forgetting its error and any cancel request; returns their ids."""
+    requeued = []
     with transaction.atomic():
         for job in startable(queryset.select_for_update()):
             ScrapeJob.objects.filter(pk=job.pk).update(status=ScrapeJob.Status.QUEUED, error="", finished_at=None, cancel_requested=False)
-            dispatch_on_commit(run_scrape_job_task, job.pk)
-            started.append(job.pk)
+            requeued.append(job.pk)
+    return requeued
+
+
+def start_scrape_jobs(queryset):
+    """Queue each startable job and run it in the background once committed; returns the ids of the jobs started."""
+    from .tasks import run_scrape_job_task
+
+    with transaction.atomic():
+        started = _requeue(queryset)
+        for job_id in started:
+            dispatch_on_commit(run_scrape_job_task, job_id)
     return started
+
+
+def resume_scrape_job(job_id):
+    """Queue a failed, cancelled or abandoned job again, for the caller to run (run_scrape_job); returns it.
+
+    Raises ValueError when there is no such job or it is running or done.
+    """
+    job = ScrapeJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise ValueError(f"There is no scrape job {job_id}.")
+    if not _requeue(ScrapeJob.objects.filter(pk=job_id)):
+        raise ValueError(f"Job {job_id} is {job.status}; only queued, failed or abandoned jobs can be resumed.")
+    job.refresh_from_db()
+    return job
 
 
 def _claim(job_id):

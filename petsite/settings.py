@@ -268,6 +268,10 @@ PETSITE_FLICKR_BASE_URL = os.environ.get("PETSITE_FLICKR_BASE_URL", "https://www
 PETSITE_IMGUR_BASE_URL = os.environ.get("PETSITE_IMGUR_BASE_URL", "https://imgur.com")
 # Two photos whose perceptual hashes differ in at most this many of 64 bits are near duplicates.
 PETSITE_NEAR_DUPLICATE_DISTANCE = env_int("PETSITE_NEAR_DUPLICATE_DISTANCE", 6)
+# Where rebuild_dataset gets photos besides its --source folders: dotted paths of functions returning
+# (image path, label) pairs; their labels win over a folder's. Ingestion imports these by name (it never imports
+# the apps above it), and rebuild_dataset prints each with how many photos it gave.
+PETSITE_DATASET_EXTRA_SOURCES = ["classifier.selectors.reviewed_photos_for_dataset"]  # reviewed predictions
 # End of Ingestion ------------------------------------------------------------------------------------------------
 
 # Training ---------------------------------------------------------------------------------------

@@ -210,8 +210,16 @@ def test_refuses_to_replace_a_directory_it_did_not_build_or_that_overlaps_a_sour
     assert (precious / "thesis.pdf").read_text() == "do not delete"
 
 
+EXTRA_EXAMPLES = []
+
+
+def extra_examples():
+    """An extra dataset source, named in PETSITE_DATASET_EXTRA_SOURCES by the test below."""
+    return EXTRA_EXAMPLES
+
+
 @pytest.mark.django_db
-def test_registered_provider_examples_are_included_and_their_label_wins(tmp_path):
+def test_declared_extra_source_examples_are_included_and_their_label_wins(tmp_path, settings, monkeypatch):
     source = make_source(tmp_path / "src", per_class=4, classes=("cat", "dog"))
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -222,15 +230,9 @@ def test_registered_provider_examples_are_included_and_their_label_wins(tmp_path
     not_a_pet = uploads / "upload-3"
     shutil.copy(pet_photos("bird", 1)[0], not_a_pet)
 
-    def provider():
-        return [(str(relabelled), "dog"), (extra, "fish"), (not_a_pet, "unknown")]
-
-    dataset.register_example_provider(provider)
-    dataset.register_example_provider(provider)  # idempotent
-    try:
-        report = build_dataset([source], tmp_path / "data", size=SIZE)
-    finally:
-        dataset.unregister_example_provider(provider)
+    monkeypatch.setattr(f"{__name__}.EXTRA_EXAMPLES", [(str(relabelled), "dog"), (extra, "fish"), (not_a_pet, "unknown")])
+    settings.PETSITE_DATASET_EXTRA_SOURCES = [f"{__name__}.extra_examples"]
+    report = build_dataset([source], tmp_path / "data", size=SIZE)
 
     entries = {Path(entry["source"]).name: entry for entry in read_manifest(tmp_path / "data")["files"]}
     assert entries["upload-1"]["label"] == "dog" and entries["upload-1"]["origin"] == "reviewed"
@@ -238,10 +240,14 @@ def test_registered_provider_examples_are_included_and_their_label_wins(tmp_path
     assert pet_photos("cat", 1)[0].name not in entries  # the folder copy is the duplicate
     assert "upload-3" not in entries and any("upload-3" in path for path, _ in report.ignored)
     assert (report.counts["cat"]["train"] + report.counts["cat"]["test"], report.counts["fish"]["test"] + report.counts["fish"]["train"]) == (3, 1)
+    assert report.inputs_by_source == {str(source.resolve()): 8, f"{__name__}.extra_examples": 2}
 
 
-def test_the_classifier_registers_reviewed_predictions():
-    assert any(getattr(provider, "__qualname__", "") == "reviewed_examples" for provider in dataset._providers)
+def test_reviewed_predictions_are_a_dataset_source_declared_in_settings():
+    from classifier.selectors import reviewed_photos_for_dataset
+
+    sources = dict(dataset.declared_example_sources())
+    assert sources["classifier.selectors.reviewed_photos_for_dataset"] is reviewed_photos_for_dataset
 
 
 def test_rebuild_dataset_command_prints_a_table(tmp_path, capsys):
@@ -256,6 +262,8 @@ def test_rebuild_dataset_command_prints_a_table(tmp_path, capsys):
     assert sum(map(int, lines["cat"][:2])) == 4 and lines["cat"][2] == "4" and lines["total"][2] == "8"
     assert lines["bird"] == ["0", "0", "0"]
     assert "cross-split near-duplicates: 0" in out
+    assert f"inputs: 8 from {source.resolve()}" in out
+    assert "left out (--no-reviewed): classifier.selectors.reviewed_photos_for_dataset" in out
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
     assert (manifest["seed"], manifest["test_ratio"], manifest["size"]) == (3, 0.5, 24)
 

@@ -1,5 +1,6 @@
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -9,7 +10,8 @@ from ingestion.labels import CLASSES
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the dataset from <source>/<class>/* folders and reviewed predictions: decode, fit and pad, "
+        "Rebuild the dataset from <source>/<class>/* folders and the extra sources named in "
+        "settings.PETSITE_DATASET_EXTRA_SOURCES (reviewed predictions): decode, fit and pad, "
         "deduplicate, split train/test by content hash, write manifest.json, swap the result in at --dest."
     )
 
@@ -20,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="Seed of the split (default 1).")
         parser.add_argument("--size", type=int, default=240, help="Side of the square output images (default 240).")
         parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="Decoding threads.")
-        parser.add_argument("--no-reviewed", action="store_true", help="Leave out reviewed predictions.")
+        parser.add_argument("--no-reviewed", action="store_true", help="Leave out the extra sources (reviewed predictions).")
 
     def handle(self, *args, **options):
         bar = tqdm(unit="photo", desc="rebuild", disable=options["verbosity"] == 0)
@@ -40,6 +42,8 @@ class Command(BaseCommand):
         finally:
             bar.close()
         self.print_report(report)
+        if options["no_reviewed"]:
+            self.stdout.write(f"left out (--no-reviewed): {', '.join(settings.PETSITE_DATASET_EXTRA_SOURCES)}")
 
     def print_report(self, report):
         write = self.stdout.write
@@ -56,6 +60,7 @@ class Command(BaseCommand):
             f"{report.near_duplicates} near; unreadable: {len(report.unreadable)}; "
             f"cross-split near-duplicates: {report.cross_split_near_duplicates}"
         )
+        write("inputs: " + "; ".join(f"{count} from {name}" for name, count in report.inputs_by_source.items()))
         for path, reason in report.unreadable[:20]:
             write(self.style.WARNING(f"  skipped {path}: {reason}"))
         if len(report.unreadable) > 20:

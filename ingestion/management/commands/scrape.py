@@ -19,23 +19,18 @@ class Command(BaseCommand):
         parser.add_argument("--resume", type=int, metavar="JOB_ID", help="Resume a failed or abandoned job instead.")
 
     def handle(self, *args, **options):
-        if options["resume"]:
-            job = ScrapeJob.objects.filter(pk=options["resume"]).first()
-            if job is None:
-                raise CommandError(f"There is no scrape job {options['resume']}.")
-            if not services.startable(ScrapeJob.objects.filter(pk=job.pk)).exists():
-                raise CommandError(f"Job {job.pk} is {job.status}; only queued, failed or abandoned jobs can be resumed.")
-            ScrapeJob.objects.filter(pk=job.pk).update(status=ScrapeJob.Status.QUEUED)
-        else:
-            missing = [name for name in ("source", "query", "label") if not options[name]]
-            if missing:
-                raise CommandError(f"Give --{', --'.join(missing)} (or --resume JOB_ID).")
-            try:
+        try:
+            if options["resume"]:
+                job = services.resume_scrape_job(options["resume"])
+            else:
+                missing = [name for name in ("source", "query", "label") if not options[name]]
+                if missing:
+                    raise CommandError(f"Give --{', --'.join(missing)} (or --resume JOB_ID).")
                 job = services.create_scrape_job(
                     options["source"], options["query"], options["label"], options["count"], base_url=options["base_url"]
                 )
-            except ValueError as exc:
-                raise CommandError(str(exc)) from exc
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
 
         bar = tqdm(total=job.target_count, unit="photo", desc=f"job {job.pk}", disable=options["verbosity"] == 0)
 
