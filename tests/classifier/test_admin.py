@@ -179,3 +179,60 @@ def test_change_form_draws_the_probabilities_as_bars(staff_client, make_predicti
     assert f"width:{cat:.1f}%;background:#2563eb" in page  # the predicted class is the dark bar
     assert page.count("border-radius:6px;overflow:hidden") == 6
     assert "Bearded dragon" in page
+
+
+def history_entries(prediction):
+    """The admin history of one prediction, oldest first: (user name, change message)."""
+    from django.contrib.admin.models import LogEntry
+
+    entries = LogEntry.objects.filter(content_type__model="prediction", object_id=str(prediction.pk)).order_by("action_time", "pk")
+    return [(entry.user.username, entry.get_change_message()) for entry in entries]
+
+
+def test_bulk_mark_as_correct_never_overwrites_a_reviewers_label_and_says_so(staff_client, staff_user, django_user_model, make_prediction):
+    from classifier import services
+
+    corrected, fresh = make_prediction(RED), make_prediction(BLUE)  # the model says cat and fish
+    pending = make_prediction(GREEN, classify=False)
+    first_reviewer = django_user_model.objects.create_user("first", is_staff=True)
+    services.relabel(Prediction.objects.filter(pk=corrected.pk), "dog", first_reviewer)
+    corrected.refresh_from_db()
+    reviewed_at = corrected.reviewed_at
+
+    response = staff_client.post(
+        CHANGELIST, {"action": "mark_as_correct", "_selected_action": [corrected.pk, fresh.pk, pending.pk]}, follow=True
+    )
+    text = response.content.decode()
+    assert "Confirmed 1 prediction(s)." in text
+    assert "Skipped 1 already labelled by a reviewer (their labels were kept)." in text
+    assert "Skipped 1 not classified yet or failed." in text
+    corrected.refresh_from_db()
+    assert (corrected.true_label, corrected.reviewed_by, corrected.reviewed_at) == ("dog", first_reviewer, reviewed_at)
+    assert_reviewed(fresh, "fish", staff_user)
+    assert_unreviewed(pending)
+    assert history_entries(corrected) == [("first", "Relabelled as Dog (was not reviewed).")]
+    assert history_entries(fresh) == [("reviewer", "Confirmed the predicted label Fish.")]
+    assert history_entries(pending) == []
+
+
+def test_every_review_change_is_in_the_admin_history_with_who_and_when(staff_client, staff_user, make_prediction):
+    from django.contrib.admin.models import LogEntry
+
+    prediction = make_prediction(RED)
+    started = timezone.now()
+    staff_client.post(CHANGELIST, {"action": "relabel_as_hamster", "_selected_action": [prediction.pk]})
+    staff_client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})  # the change form
+    staff_client.post(change_url(prediction), {"true_label": "dog", "_save": "Save"})  # unchanged: nothing to log
+    staff_client.post(change_url(prediction), {"true_label": "", "_save": "Save"})  # clearing the review
+    staff_client.post(CHANGELIST, {"action": "mark_as_correct", "_selected_action": [prediction.pk]})
+
+    assert history_entries(prediction) == [
+        ("reviewer", "Relabelled as Hamster (was not reviewed)."),
+        ("reviewer", "Relabelled as Dog (was Hamster)."),
+        ("reviewer", "Cleared the review (was Dog)."),
+        ("reviewer", "Confirmed the predicted label Cat."),
+    ]
+    times = LogEntry.objects.filter(object_id=str(prediction.pk)).values_list("action_time", flat=True)
+    assert all(started <= at <= timezone.now() for at in times)
+    page = staff_client.get(reverse("admin:classifier_prediction_history", args=[prediction.pk])).content.decode()
+    assert "Relabelled as Dog (was Hamster)." in page and "Cleared the review (was Dog)." in page and "reviewer" in page

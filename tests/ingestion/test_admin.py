@@ -116,6 +116,28 @@ def test_add_form_validates(client, staff, dispatched):
     assert response.status_code == 200 and not ScrapeJob.objects.exists() and dispatched == []
 
 
+@pytest.mark.parametrize("values, error", [
+    ({"target_count": "0"}, "The target count must be at least 1."),
+    ({"query": "   "}, "This field is required."),
+])
+def test_the_add_form_refuses_what_create_scrape_job_refuses(client, staff, dispatched, values, error):
+    post = {"source": "flickr", "query": "cat", "label": "cat", "target_count": "5", **values}
+    response = client.post(reverse("admin:ingestion_scrapejob_add"), post)
+    assert response.status_code == 200 and error in response.content.decode()
+    assert not ScrapeJob.objects.exists() and dispatched == []
+
+
+def test_the_admin_creates_jobs_through_the_service(client, staff, dispatched, monkeypatch):
+    created = []
+    create = services.create_scrape_job
+    monkeypatch.setattr(services, "create_scrape_job", lambda *args, **kwargs: created.append(kwargs) or create(*args, **kwargs))
+    client.post(reverse("admin:ingestion_scrapejob_add"), {"source": "imgur", "query": "fish tank", "label": "fish", "target_count": "2"})
+    job = ScrapeJob.objects.get()
+    assert created == [{"source": "imgur", "query": "fish tank", "label": "fish", "target_count": 2, "base_url": "", "user": staff}]
+    assert (job.source, job.query, job.label, job.target_count, job.created_by) == ("imgur", "fish tank", "fish", 2, staff)
+    assert dispatched == [("ingestion.run_scrape_job", job.pk)]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_end_to_end_the_admin_starts_a_real_background_job_and_watches_it_finish(client, site):
     """No mocks: the add form commits, the job runs on the in-process job thread (no broker) against the
