@@ -5,6 +5,7 @@ DATABASE_URL switches to PostgreSQL, CELERY_BROKER_URL to Redis with separate wo
 """
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # login lockouts (see "Login protection" below)
     "ingestion",
     "training",
     "classifier",
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database restart answers 503 + Retry-After instead of 500.
     "petsite.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "petsite.urls"
@@ -230,6 +234,23 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Login protection (django-axes): failed logins are counted per account and per client, each on its own; either
+# reaching the limit locks it out for the cool-off time, in DEBUG too. Staff unlock in the admin (Axes > Access
+# attempts: delete the rows) or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("PETSITE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PETSITE_LOGIN_LOCKOUT_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The same client address as the rate limits (X-Forwarded-For only when PETSITE_RATELIMIT_TRUST_X_FORWARDED_FOR).
+AXES_CLIENT_IP_CALLABLE = "petsite.ratelimit.client_address"
+# No "AXES: BEGIN" banner on every manage.py command; failures and lockouts are still logged.
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,
