@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The server `make run` starts (gunicorn; process and thread counts in petsite/gunicorn.conf.py).
+SERVE := $(VENV)/bin/gunicorn -c petsite/gunicorn.conf.py -b $(HOST):$(PORT) petsite.wsgi:application
 
 .PHONY: run test venv system-deps worker bench bench-faults clean
 
@@ -30,10 +32,10 @@ run: venv
 	  echo "Broker configured: starting a Celery worker (with the beat sweeper) beside the site"; \
 	  $(VENV)/bin/celery -A petsite worker -B -Q celery,jobs --loglevel=INFO & \
 	  trap "kill $$! 2>/dev/null" EXIT INT TERM; \
-	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); \
+	  $(SERVE); \
 	else \
 	  echo "No CELERY_BROKER_URL: uploads are classified on an in-process worker thread"; \
-	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); \
+	  exec $(SERVE); \
 	fi
 
 worker: venv

@@ -2,17 +2,26 @@
 
 The active model is loaded once per process and reloaded only when the active version changes.
 """
+import logging
+import os
 import threading
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from ingestion.images import open_image
 from ingestion.labels import UNKNOWN
 from training.registry import NoModelAvailable, active_spec
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _predictor = None
+# How many inferences run side by side on this host's cores (the worker pool's processes); entry points set it.
+_concurrency = 1
 
-__all__ = ["InferenceResult", "NoModelAvailable", "classify_image", "classify_images", "get_predictor"]
+__all__ = [
+    "InferenceResult", "NoModelAvailable", "classify_image", "classify_images", "get_predictor", "set_inference_concurrency",
+]
 
 
 @dataclass
@@ -33,6 +42,20 @@ class InferenceResult:
         }
 
 
+def set_inference_concurrency(concurrency):
+    """Tell this process how many inferences run at once beside it (itself included), before its model loads:
+    a prefork Celery worker's concurrency, or the number of web processes classifying without a broker."""
+    global _concurrency
+    _concurrency = max(1, int(concurrency))
+
+
+def inference_threads():
+    """Threads each inference of this process uses: PETSITE_INFERENCE_THREADS, or the cores / concurrency."""
+    from training.predictor import inference_threads as size
+
+    return size(concurrency=_concurrency, override=getattr(settings, "PETSITE_INFERENCE_THREADS", 0))
+
+
 def get_predictor(use_database=True):
     """The predictor for the active model, loading or reloading it when the active version changed."""
     global _predictor
@@ -41,7 +64,9 @@ def get_predictor(use_database=True):
         if _predictor is None or _predictor.spec != spec:
             from training.predictor import Predictor
 
-            _predictor = Predictor(spec)
+            _predictor = Predictor(spec, threads=inference_threads())
+            logger.info("model %s loaded (%s) in pid %d: %d inference thread(s), %d at once on this host",
+                        spec.version, _predictor.backend, os.getpid(), _predictor.threads, _concurrency)
         return _predictor
 
 

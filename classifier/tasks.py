@@ -1,7 +1,7 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
 from . import services
@@ -28,6 +28,19 @@ def classify_prediction_task(prediction_id):
 @shared_task(name="classifier.requeue_stale_pending", ignore_result=True)
 def requeue_stale_pending_task():
     return len(services.requeue_stale_pending())
+
+
+@celeryd_after_setup.connect
+def size_inference_for_the_pool(sender=None, instance=None, **kwargs):
+    """Sent in the worker's main process before its pool starts, so prefork children inherit the value.
+
+    Prefork runs `concurrency` inferences at once, one per child; solo and thread pools run one model per
+    process, whose calls are serialised (LiteRT) or share one TensorFlow thread pool (Keras).
+    """
+    from .inference import set_inference_concurrency
+
+    prefork = instance.pool_cls.__module__.endswith("prefork")
+    set_inference_concurrency(instance.concurrency if prefork else 1)
 
 
 @worker_process_init.connect

@@ -1,13 +1,15 @@
 """Request guards that must run before anything reads the request body."""
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 
 
 def too_large_response(request, limit):
     message = f"The request is too big; uploads are limited to {settings.PETSITE_MAX_UPLOAD_BYTES / 1e6:.0f} MB."
     if request.path.startswith("/api/"):
         return JsonResponse({"error": message}, status=413)
-    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    # Rendered without the session and auth middleware (they come later): the template needs neither.
+    return render(request, "request_too_large.html", {"message": message}, status=413)
 
 
 class RequestSizeLimitMiddleware:
@@ -27,10 +29,10 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain; charset=utf-8")
         if limit and length > limit:
-            response = too_large_response(request, limit)
-            # The unread body cannot be reused for another request on this connection.
-            response["Connection"] = "close"
-            return response
+            # No "Connection: close" here: it is a hop-by-hop header, which WSGI forbids applications to set
+            # (wsgiref, under runserver, answers 500). The server deals with the unread body: gunicorn
+            # discards it or closes the connection, runserver drains it.
+            return too_large_response(request, limit)
         return self.get_response(request)
 
 

@@ -311,5 +311,6 @@ TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
 # Serving ----------------------------------------------------------------------------------------
 # auto: the verified LiteRT copy beside the model file when there is one, else Keras; keras / litert force one.
 PETSITE_INFERENCE_BACKEND = os.environ.get("PETSITE_INFERENCE_BACKEND", "auto")
-# Threads per inference call; with several worker processes on 2 cores, 1 each gives the best throughput.
-PETSITE_INFERENCE_THREADS = env_int("PETSITE_INFERENCE_THREADS", 2)
+# Threads per inference call; 0 (default) sizes them from the cores and the worker's concurrency
+# (cores // pool processes, at least 1: see classifier.inference), any other number forces it.
+PETSITE_INFERENCE_THREADS = env_int("PETSITE_INFERENCE_THREADS", 0)

@@ -27,7 +27,7 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-def export_tflite(keras_path, check_batch, threads=2):
+def export_tflite(keras_path, check_batch, threads=None):
     """Convert the Keras model at `keras_path` to LiteRT float32 beside it, verified on `check_batch`.
 
     The export is recorded as verified (with the Keras file's digest) only if it gives the same
@@ -76,11 +76,13 @@ def verify_export(model, runner, batch):
 class LiteRTRunner:
     """Runs a .tflite model; returns (probabilities (N, C), pet scores (N,) or None)."""
 
-    def __init__(self, path, num_threads=2):
+    def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
+        from .predictor import inference_threads  # (predictor imports this module)
+
         self.path = Path(path)
-        self.num_threads = num_threads
+        self.num_threads = num_threads or inference_threads()
         self._interpreter_class = Interpreter
         self._by_batch = {}
         self._lock = threading.Lock()  # an interpreter is not safe to share between threads

@@ -9,8 +9,11 @@ Two backends run that contract: Keras (the saved model itself) and LiteRT (a ver
 beside it, see training/litert.py), which is several times faster on a 2-core CPU and does not
 need TensorFlow loaded in the serving process.
 """
+import contextlib
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +29,31 @@ def _setting(name, default):
         return getattr(settings, name, default)
     except Exception:  # outside Django (benchmarks)
         return default
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cores(cpu_max=CGROUP_CPU_MAX):
+    """CPUs this process may use: its affinity mask, capped by a container's (cgroup v2) CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path(cpu_max).read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, int(quota) // int(period))
+    return max(1, cores)
+
+
+def inference_threads(concurrency=1, cores=None, override=0):
+    """Threads for one inference call: `override` when set (PETSITE_INFERENCE_THREADS), else the cores shared
+    by the `concurrency` inferences that run at once on them, at least 1; more would only oversubscribe the CPU."""
+    if override and int(override) > 0:
+        return int(override)
+    cores = available_cores() if cores is None else cores
+    return max(1, int(cores) // max(1, int(concurrency)))
 
 
 def usable_export(spec):
@@ -45,13 +73,13 @@ class Predictor:
     def __init__(self, spec, backend=None, threads=None):
         self.spec = spec
         backend = backend or _setting("PETSITE_INFERENCE_BACKEND", "auto")
-        threads = threads or _setting("PETSITE_INFERENCE_THREADS", 2)
+        self.threads = threads or inference_threads(override=_setting("PETSITE_INFERENCE_THREADS", 0))
         export = usable_export(spec) if backend in ("auto", "litert") else None
         if backend == "litert" and export is None:
             raise FileNotFoundError(f"No verified LiteRT export beside {spec.path}; run `manage.py export_model`.")
         if export is not None:
             self.backend = "litert"
-            self._runner = LiteRTRunner(export, num_threads=threads)
+            self._runner = LiteRTRunner(export, num_threads=self.threads)
             self._run = self._runner.run
         else:
             self.backend = "keras"
@@ -62,6 +90,10 @@ class Predictor:
         import keras
         import tensorflow as tf
 
+        # TensorFlow's own TF_NUM_INTRAOP_THREADS wins; setting it only works before TF's first operation here.
+        if not os.environ.get("TF_NUM_INTRAOP_THREADS"):
+            with contextlib.suppress(RuntimeError):
+                tf.config.threading.set_intra_op_parallelism_threads(self.threads)
         model = keras.models.load_model(self.spec.path, compile=False)
         self.model = model
 
