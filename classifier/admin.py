@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
-from ingestion.admin_photos import photo_preview, photo_thumbnail
+from ingestion.admin_photos import PhotoColumnsMixin
 from ingestion.labels import CLASSES, display_name
 
 from . import selectors, services
@@ -31,7 +31,10 @@ def _relabel_action(label):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
+    thumbnail_field = "thumbnail"
+    photo_field = "image"
+
     list_display = ("id", "thumbnail_tag", "status", "label", "confidence_pct", "true_label", "reviewed_by", "reviewed_at", "created_at")
     list_display_links = ("id", "thumbnail_tag")
     list_filter = ("status", "label", ReviewedFilter, "true_label", "model_version", "created_at")
@@ -54,14 +57,6 @@ class PredictionAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         services.delete_predictions(queryset)
-
-    @admin.display(description="Photo")
-    def thumbnail_tag(self, obj):
-        return photo_thumbnail(obj.thumbnail)
-
-    @admin.display(description="Photo")
-    def image_tag(self, obj):
-        return photo_preview(obj.image)
 
     @admin.display(description="Probabilities")
     def probability_bars(self, obj):

@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import services
-from .admin_photos import photo_preview, photo_thumbnail
+from .admin_photos import PhotoColumnsMixin
 from .models import ScrapedPhoto, ScrapeJob
 
 ACTIVE = (ScrapeJob.Status.QUEUED, ScrapeJob.Status.RUNNING)
@@ -165,7 +165,7 @@ class ScrapeJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScrapedPhoto)
-class ScrapedPhotoAdmin(admin.ModelAdmin):
+class ScrapedPhotoAdmin(PhotoColumnsMixin, admin.ModelAdmin):
     list_display = ("id", "thumbnail_tag", "label", "job", "source_link", "width", "height", "created_at")
     list_display_links = ("id", "thumbnail_tag")
     list_filter = ("label", "job__source", "created_at")
@@ -176,14 +176,6 @@ class ScrapedPhotoAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # photos come from scrape jobs
-
-    @admin.display(description="Photo")
-    def thumbnail_tag(self, obj):
-        return photo_thumbnail(obj.file)
-
-    @admin.display(description="Photo")
-    def image_tag(self, obj):
-        return photo_preview(obj.file)
 
     @admin.display(description="Source URL", ordering="url")
     def source_link(self, obj):

@@ -2,6 +2,7 @@
 
 Here, in the lowest app, so that the classifier's and training's admins can use it too (imports flow downward).
 """
+from django.contrib import admin
 from django.utils.html import format_html
 
 
@@ -18,3 +19,18 @@ def photo_preview(file, max_width="100%", max_height="320px"):
         return "-"
     bounds = [f"max-height:{max_height}" if max_height else "", f"max-width:{max_width}" if max_width else ""]
     return format_html('<img src="{}" alt="" style="{}">', file.url, ";".join(bound for bound in bounds if bound))
+
+
+class PhotoColumnsMixin:
+    """A ModelAdmin's "Photo" columns: `thumbnail_tag` for change lists, `image_tag` for the change page."""
+
+    thumbnail_field = "file"  # the stored file shown cropped in lists
+    photo_field = "file"  # the stored file shown on the page
+
+    @admin.display(description="Photo")
+    def thumbnail_tag(self, obj):
+        return photo_thumbnail(getattr(obj, self.thumbnail_field))
+
+    @admin.display(description="Photo")
+    def image_tag(self, obj):
+        return photo_preview(getattr(obj, self.photo_field))
