@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -236,3 +237,12 @@ def delete_predictions(predictions):
 
         transaction.on_commit(remove_files)
     return count
+
+
+def create_admin_user_if_none(username, password):
+    """Create a superuser for a fresh install unless one exists; returns whether it created one."""
+    users = get_user_model().objects
+    if users.filter(is_superuser=True).exists():
+        return False
+    users.create_superuser(username=username, email="", password=password)
+    return True

@@ -203,3 +203,15 @@ def test_a_requeued_row_is_not_sent_again_until_it_is_stale_again(monkeypatch):
     assert services.requeue_stale_pending(older_than_seconds=60) == []
     assert dispatched == [(waiting.pk,)]
     assert Prediction.objects.get(pk=waiting.pk).enqueued_at > timezone.now() - timedelta(seconds=60)
+
+
+def test_ensure_admin_creates_one_superuser_once(db, django_user_model, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    monkeypatch.setenv("PETSITE_ADMIN_PASSWORD", "pw-admin-123")
+    call_command("ensure_admin")
+    assert "Created admin user 'admin' with password 'pw-admin-123'" in capsys.readouterr().out
+    call_command("ensure_admin")
+    assert "An admin user already exists" in capsys.readouterr().out
+    [admin] = django_user_model.objects.filter(is_superuser=True)
+    assert admin.username == "admin" and admin.check_password("pw-admin-123")
