@@ -6,7 +6,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import services
+from . import selectors, services
 from .admin_photos import PhotoColumnsMixin
 from .models import ScrapedPhoto, ScrapeJob
 
@@ -96,7 +96,7 @@ class ScrapeJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Run")
     def controls(self, obj):
-        if not services.startable(ScrapeJob.objects.filter(pk=obj.pk)).exists():
+        if not selectors.scrape_job_is_startable(obj):
             return "-"
         label = "Start job" if obj.status == ScrapeJob.Status.QUEUED and not obj.runs else "Resume job"
         # A submit button of the change form itself (it carries the CSRF token); response_change handles it.
@@ -155,7 +155,7 @@ class ScrapeJobAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         ids = [int(value) for value in request.GET.get("ids", "").split(",") if value.strip().isdigit()][:200]
-        jobs = ScrapeJob.objects.filter(pk__in=ids)
+        jobs = selectors.scrape_jobs_by_ids(ids)
         return JsonResponse({
             "jobs": [
                 {**job.progress(), "active": job.status in ACTIVE, "status_html": status_html(job), "progress_html": progress_html(job)}

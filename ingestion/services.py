@@ -1,6 +1,5 @@
 """Business logic of ingestion; the admin, the Celery tasks and the management commands call these."""
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -17,10 +16,9 @@ from .models import ScrapedPhoto, ScrapeJob
 from .scraping.fetch import FetchError, Fetcher
 from .scraping.scraper import ScrapeError, TooSmall, download_photo, iter_result_pages
 from .scraping.sources import get_source
+from .selectors import abandoned_running, startable_scrape_jobs
 
 logger = logging.getLogger(__name__)
-# A running job whose heartbeat is older than this lost its worker and may be resumed.
-STALE_AFTER = timedelta(minutes=10)
 # This many photo downloads failing in a row on the network means the site is down, not one bad photo.
 MAX_CONSECUTIVE_NETWORK_FAILURES = 5
 
@@ -44,22 +42,11 @@ def create_scrape_job(source, query, label, target_count, base_url="", user=None
     )
 
 
-def _stale_running():
-    return Q(status=ScrapeJob.Status.RUNNING) & (
-        Q(heartbeat_at__lt=timezone.now() - STALE_AFTER) | Q(heartbeat_at__isnull=True)
-    )
-
-
-def startable(queryset):
-    """Jobs that may be (re)started: queued ones, failed ones, and running ones whose worker died."""
-    return queryset.filter(Q(status__in=[ScrapeJob.Status.QUEUED, ScrapeJob.Status.FAILED]) | _stale_running())
-
-
 def _requeue(queryset):
     """Put each startable job back in the queue, forgetting its error and any cancel request; returns their ids."""
     requeued = []
     with transaction.atomic():
-        for job in startable(queryset.select_for_update()):
+        for job in startable_scrape_jobs(queryset.select_for_update()):
             ScrapeJob.objects.filter(pk=job.pk).update(status=ScrapeJob.Status.QUEUED, error="", finished_at=None, cancel_requested=False)
             requeued.append(job.pk)
     return requeued
@@ -93,7 +80,7 @@ def resume_scrape_job(job_id):
 def _claim(job_id):
     """Move the job to running unless another delivery already runs it (at-least-once tasks)."""
     now = timezone.now()
-    claimable = Q(status=ScrapeJob.Status.QUEUED) | _stale_running()
+    claimable = Q(status=ScrapeJob.Status.QUEUED) | abandoned_running()
     return ScrapeJob.objects.filter(claimable, pk=job_id).update(
         status=ScrapeJob.Status.RUNNING, started_at=now, heartbeat_at=now, finished_at=None,
         error="", message="", runs=F("runs") + 1,
