@@ -86,6 +86,10 @@ class ScrapedPhoto(models.Model):
 
     job = models.ForeignKey(ScrapeJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
     url = models.URLField(max_length=2000, db_index=True)
+    # The photo's id on its site, so it is stored once whatever size it was seen at (None: a URL no layout explains).
+    site_photo_id = models.CharField(
+        max_length=100, unique=True, null=True, blank=True, help_text="The site's own id, e.g. flickr:53012345678."
+    )
     query = models.CharField(max_length=200)
     label = models.CharField(max_length=20, choices=CLASS_CHOICES, db_index=True)
     sha256 = models.CharField(max_length=64, unique=True)

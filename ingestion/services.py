@@ -98,6 +98,7 @@ class _JobRun:
         self.progress = progress
         self.distance = default_distance()
         self.min_side = settings.PETSITE_SCRAPE_MIN_SIDE
+        self.max_side = settings.PETSITE_SCRAPE_MAX_SIDE
         # Near duplicates are refused across every class: one picture must not teach two labels.
         self.index = NearDuplicateIndex()
         for pk, phash in ScrapedPhoto.objects.values_list("pk", "phash"):
@@ -121,15 +122,16 @@ class _JobRun:
         if job.downloaded_count >= job.target_count:
             return f"Already stored {job.downloaded_count} photos; nothing to do."
         pages = iter_result_pages(
-            self.fetcher, source, job.query, base_url=job.base_url, max_pages=settings.PETSITE_SCRAPE_MAX_PAGES
+            self.fetcher, source, job.query, base_url=job.base_url, max_pages=settings.PETSITE_SCRAPE_MAX_PAGES,
+            max_side=self.max_side,
         )
-        for _number, _page_url, urls in pages:
+        for _number, _page_url, photo_refs in pages:
             job.pages_count += 1
-            for url in urls:
+            for photo_ref in photo_refs:
                 if ScrapeJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
                     raise ScrapeError(f"Cancelled by staff after storing {job.downloaded_count} photos; resume to continue.")
                 job.found_count += 1
-                self.handle(url)
+                self.handle(photo_ref)
                 self.save_progress()
                 if job.downloaded_count >= job.target_count:
                     return f"Stored {job.downloaded_count} photos (the target) from {job.pages_count} result page(s)."
@@ -138,15 +140,20 @@ class _JobRun:
             f"of {job.target_count} photos."
         )
 
-    def handle(self, url):
+    def handle(self, photo_ref):
         job = self.job
-        owners = set(ScrapedPhoto.objects.filter(url=url).values_list("job_id", flat=True))
+        # The site's photo id finds it whatever size it was stored at; the URL finds photos of unknown sites.
+        stored = Q(url__in=photo_ref.urls)
+        if photo_ref.site_photo_id:
+            stored |= Q(site_photo_id=photo_ref.site_photo_id)
+        owners = set(ScrapedPhoto.objects.filter(stored).values_list("job_id", flat=True))
         if owners:
             if job.pk not in owners:  # stored by this job on an earlier run: already counted as downloaded
                 job.skipped_count += 1
             return
+        url = photo_ref.urls[0]
         try:
-            photo = download_photo(self.fetcher, url, self.min_side)
+            photo = download_photo(self.fetcher, photo_ref.urls, self.min_side, self.max_side)
         except TooSmall:
             job.skipped_count += 1
             return
@@ -159,7 +166,7 @@ class _JobRun:
             logger.info("scrape job %s: %s failed: %s", job.pk, url, exc)
             return
         self.network_failures = 0
-        if self.is_duplicate(photo) or not self.store(photo):
+        if self.is_duplicate(photo) or not self.store(photo, photo_ref.site_photo_id):
             job.skipped_count += 1
             return
         job.downloaded_count += 1
@@ -169,14 +176,14 @@ class _JobRun:
             return True
         return self.index.nearest(photo.phash, self.distance) is not None
 
-    def store(self, photo):
+    def store(self, photo, site_photo_id):
         job = self.job
         record = ScrapedPhoto(
-            job=job, url=photo.url, query=job.query, label=job.label, sha256=photo.sha256, phash=photo.phash,
-            width=photo.width, height=photo.height, size_bytes=len(photo.data),
+            job=job, url=photo.url, site_photo_id=site_photo_id, query=job.query, label=job.label,
+            sha256=photo.sha256, phash=photo.phash, width=photo.width, height=photo.height, size_bytes=len(photo.data),
         )
         # File first, then the row; a row that cannot be written (a concurrent job stored the
-        # same bytes) takes its file with it.
+        # same bytes or the same site photo) takes its file with it.
         record.file.save(f"{photo.sha256[:24]}.{photo.extension}", ContentFile(photo.data), save=False)
         try:
             with transaction.atomic():

@@ -1,8 +1,9 @@
 """Find photo URLs and the next-page link in a search results page (BeautifulSoup).
 
-Result pages put photos in many places: `src`, `srcset` (the largest candidate is taken), lazy-load
+Result pages put photos in many places: `src`, `srcset` (every candidate, with its descriptor), lazy-load
 attributes (`data-src` and friends), protocol-relative `//host/...` URLs, inline
-`background-image: url(...)` styles and JSON inside scripts. Each element contributes its best URL;
+`background-image: url(...)` styles and JSON inside scripts (with the width and height listed beside a URL).
+Each element contributes its candidates, tagged with the element so photos.py can tell which show one picture;
 junk (data: URIs, icons, avatars, sprites, logos, tiny images) is dropped and repeats are removed,
 keeping document order so a page always yields the same list.
 """
@@ -10,6 +11,8 @@ import re
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
+
+from .photos import Candidate
 
 LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-full", "src")
 SRCSET_ATTRIBUTES = ("data-srcset", "srcset")
@@ -23,19 +26,18 @@ BACKGROUND_URL = re.compile(r"background(?:-image)?\s*:[^;]*?url\(\s*(['\"]?)(.+
 # Photo URLs inside script JSON, possibly with escaped slashes: "https:\/\/live.staticflickr.com\/...jpg"
 SCRIPT_URL = re.compile(r"""((?:https?:)?(?:\\?/){2}[^\s"'<>()]+?\.(?:jpe?g|png|webp))(?=["'?\s\\])""", re.IGNORECASE)
 SRCSET_CANDIDATE = re.compile(r"\s*([^\s,][^\s]*?)(?:\s+(\d+(?:\.\d+)?)([wx]))?\s*(?:,|$)")
+# A JSON object's "width": 1024 / "height": "768" (a photo's size entry lists them beside its URL).
+JSON_DIMENSION = re.compile(r"""["'](width|height)["']\s*:\s*["']?(\d+)""")
 NEXT_TEXT = re.compile(r"^\s*(next|next page|more|older|›|»|→)\s*[›»→]?\s*$", re.IGNORECASE)
 
 
-def best_srcset_url(srcset):
-    """The candidate with the largest width/density descriptor (the first if none have one)."""
-    best, best_size = None, -1.0
-    for match in SRCSET_CANDIDATE.finditer(srcset or ""):
-        url, size = match.group(1), float(match.group(2) or 1)
-        if not url:
-            continue
-        if size > best_size:
-            best, best_size = url, size
-    return best
+def srcset_candidates(srcset):
+    """[(url, descriptor number, "w" or "x" or "")] in the order written."""
+    return [
+        (match.group(1), float(match.group(2)) if match.group(2) else None, match.group(3) or "")
+        for match in SRCSET_CANDIDATE.finditer(srcset or "")
+        if match.group(1)
+    ]
 
 
 def _is_small_hint(tag):
@@ -69,22 +71,41 @@ def is_junk_url(url):
     return bool(JUNK_WORDS.search("/".join(path.rsplit("/", 2)[-2:])))
 
 
+def _json_dimensions(script, start, end):
+    """(width, height) listed in the innermost JSON object around script[start:end], else (None, None)."""
+    opening, closing = script.rfind("{", 0, start), script.find("}", end)
+    # Only a flat object around the URL: braces closed before it or opened after it belong to other entries.
+    if opening < 0 or closing < 0 or "}" in script[opening:start] or "{" in script[end:closing]:
+        return None, None
+    found = dict(match.groups() for match in JSON_DIMENSION.finditer(script, opening, closing))
+    return (int(found["width"]), int(found["height"])) if found.keys() == {"width", "height"} else (None, None)
+
+
 def _tag_candidates(tag):
-    """The URL strings one element offers: its best image source, then any background images."""
+    """[[(raw URL, width, height, descriptor)]]: one list per picture the element shows.
+
+    An image's srcset candidates are one picture; each background image and each URL in a script is its own.
+    """
     if tag.name == "script":
-        return [match.group(1) for match in SCRIPT_URL.finditer(tag.string or "")]
-    candidates = []
+        script = tag.string or ""
+        return [
+            [(match.group(1), *_json_dimensions(script, match.start(), match.end()), None)]
+            for match in SCRIPT_URL.finditer(script)
+        ]
+    pictures = []
     if tag.name in ("img", "source"):
-        best = next(filter(None, (best_srcset_url(tag.get(name)) for name in SRCSET_ATTRIBUTES)), None)
-        if best is None:
+        srcset = next(filter(None, (srcset_candidates(tag.get(name)) for name in SRCSET_ATTRIBUTES)), None)
+        if srcset:
+            pictures.append([(url, number if unit == "w" else None, None, number) for url, number, unit in srcset])
+        else:
             # Lazy loaders keep the real URL in data-* and a placeholder in src.
             best = next((tag[name] for name in LAZY_ATTRIBUTES if _usable(tag.get(name))), None)
-        if best:
-            candidates.append(best)
+            if best:
+                pictures.append([(best, None, None, None)])
     style = tag.get("style")
     if style:
-        candidates.extend(match.group(2) for match in BACKGROUND_URL.finditer(style))
-    return candidates
+        pictures.extend([(match.group(2), None, None, None)] for match in BACKGROUND_URL.finditer(style))
+    return pictures
 
 
 def _usable(value):
@@ -93,33 +114,29 @@ def _usable(value):
 
 
 def parse_results_page(html, page_url):
-    """(photo URLs in document order, next page URL or None) for one results page (str or bytes)."""
+    """(photo Candidates in document order, next page URL or None) for one results page (str or bytes)."""
     soup = BeautifulSoup(html, "html.parser")
-    return _photo_urls(soup, page_url), _next_page(soup, page_url)
+    return _photo_candidates(soup, page_url), _next_page(soup, page_url)
 
 
-def extract_photo_urls(html, page_url):
-    return parse_results_page(html, page_url)[0]
-
-
-def find_next_page(html, page_url):
-    return parse_results_page(html, page_url)[1]
-
-
-def _photo_urls(soup, page_url):
-    seen, urls = set(), []
+def _photo_candidates(soup, page_url):
+    seen, candidates, group = set(), [], 0
     for tag in soup.find_all(True):
         if tag.name != "script" and _is_junk_tag(tag):
             continue
-        for raw in _tag_candidates(tag):
-            url = normalise_url(raw, page_url)
-            if url is None or url in seen or is_junk_url(url):
-                continue
-            if tag.name == "script" and not urlsplit(url).path.lower().endswith(PHOTO_EXTENSIONS):
-                continue
-            seen.add(url)
-            urls.append(url)
-    return urls
+        for picture in _tag_candidates(tag):
+            group += 1
+            for raw, width, height, descriptor in picture:
+                url = normalise_url(raw, page_url)
+                if url is None or url in seen or is_junk_url(url):
+                    continue
+                if tag.name == "script" and not urlsplit(url).path.lower().endswith(PHOTO_EXTENSIONS):
+                    continue
+                seen.add(url)
+                candidates.append(
+                    Candidate(url, group, int(width) if width else None, height, descriptor, shown=tag.name != "script")
+                )
+    return candidates
 
 
 def _next_page(soup, page_url):

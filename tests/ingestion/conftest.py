@@ -41,6 +41,8 @@ class FakeSite:
 
     def __init__(self, httpserver):
         self.server = httpserver
+        # Like a real image host: a size or photo it does not have is a 404 (the plugin resets this per test).
+        self.server.no_handler_status_code = 404
         self.host = f"{httpserver.host}:{httpserver.port}"
         self.base_url = httpserver.url_for("").rstrip("/")
 

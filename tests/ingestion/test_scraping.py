@@ -64,11 +64,11 @@ def test_target_count_stops_the_job_early(site):
     assert job.progress()["percent"] == 100
 
 
-def test_imgur_layouts_and_near_duplicate_formats(site):
+def test_imgur_layouts_and_formats(site):
     photos = {
         "/aB3dE5fl.jpg": (pet("dog_1"), "image/jpeg"),
         "/Qw7Er9Tl.webp": (reencoded("dog_10", scale=1, fmt="WEBP", quality=85), "image/webp"),
-        "/Qw7Er9Tm.jpg": (reencoded("dog_10", scale=0.7), "image/jpeg"),  # the same post's JPEG thumbnail
+        "/Qw7Er9Tm.jpg": (reencoded("dog_10", scale=0.7), "image/jpeg"),  # the same post's JPEG thumbnail: never fetched
         "/Zx1Cv3Bl.png": (reencoded("dog_100", scale=1, fmt="PNG"), "image/png"),
         "/Mn4Bv6Cl.jpg": (pet("dog_101"), "image/jpeg"),
         "/Po9Iu8Yl.jpg": (pet("dog_102"), "image/jpeg"),
@@ -85,7 +85,9 @@ def test_imgur_layouts_and_near_duplicate_formats(site):
 
     assert job.status == ScrapeJob.Status.DONE, job.error
     assert stored_paths() == ["/aB3dE5fl.jpg", "/Qw7Er9Tl.webp", "/Zx1Cv3Bl.png", "/Mn4Bv6Cl.jpg", "/Po9Iu8Yl.jpg", "/Lk7Jh6Gl.jpg"]
-    assert (job.downloaded_count, job.skipped_count, job.failed_count) == (6, 1, 0)
+    # One photo per post: the smaller sizes of Qw7Er9T are the same Imgur id, so they are not downloaded at all.
+    assert (job.found_count, job.downloaded_count, job.skipped_count, job.failed_count) == (6, 6, 0, 0)
+    assert "/Qw7Er9Tm.jpg" not in site.requested() and "/Qw7Er9Tm.webp" not in site.requested()
     names = sorted(Path(p.file.name).suffix for p in ScrapedPhoto.objects.all())
     assert names == [".jpg", ".jpg", ".jpg", ".jpg", ".png", ".webp"]
     assert not any("avatar" in p or "emoji" in p or "loader" in p or "logo" in p for p in site.requested())
