@@ -4,6 +4,7 @@ Saved-page stand-ins: a Flickr results page whose tiles are 320 px `_n` images a
 data lists every size with its dimensions; an Imgur search page of 160 px `<id>b.jpg` gallery thumbnails,
 where the original is at the same id without the size letter.
 """
+import importlib
 import io
 from pathlib import Path
 
@@ -231,4 +232,25 @@ def test_urls_no_site_layout_explains_are_kept_as_found():
     assert [(ref.site_photo_id, ref.urls) for ref in refs] == [
         (None, ("https://cdn.example/p/cat-medium.jpg",)),
         (None, ("https://cdn.example/p/dog.jpg",)),
+    ]
+
+
+def test_the_migration_gives_photos_stored_before_it_their_site_photo_id():
+    from django.apps import apps
+
+    fill_site_photo_ids = importlib.import_module("ingestion.migrations.0004_scrapedphoto_site_photo_id").fill_site_photo_ids
+    job = services.create_scrape_job("flickr", "cat", "cat", 10)
+    urls = [
+        f"https://live.staticflickr.com{TABBY}_n.jpg",
+        f"https://live.staticflickr.com{TABBY}_b.jpg",  # the same photo stored again, at another size, before the fix
+        "https://live.staticflickr.com/65535/53401000002_0f1e2d3c4b_c.jpg",
+        "https://example.org/cat.jpg",
+    ]
+    for number, url in enumerate(urls):
+        ScrapedPhoto.objects.create(job=job, url=url, query="cat", label="cat", sha256=f"{number:064x}", phash="0" * 16)
+
+    fill_site_photo_ids(apps, None)
+
+    assert list(ScrapedPhoto.objects.order_by("pk").values_list("site_photo_id", flat=True)) == [
+        "flickr:53401000001", None, "flickr:53401000002", None,
     ]
