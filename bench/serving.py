@@ -12,10 +12,13 @@ Part 2: gunicorn + Celery worker(s) + the bench's own Redis and PostgreSQL on 12
 photos are uploaded through the API by --clients concurrent clients, paced at --rate per second
 (0: as fast as accepted). Latency is from the moment a client starts sending to the stored
 completed_at. Reported for 1 and 2 worker processes, with worker resident memory before and
-after, and a check that every upload was classified exactly once (one attempt, status done).
+after, the inference threads each pool process chose (from its start-up log line; the defaults size them
+as cores // processes, --threads forces a count), and a check that every upload was classified exactly
+once (one attempt, status done).
 """
 import argparse
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -140,6 +143,12 @@ def worker_rss_mb(worker):
     return {pid: rss(pid) for pid in pids}
 
 
+def inference_threads_used(worker):
+    """Inference threads of each pool process, from the line each logs when its model loads (classifier.inference)."""
+    found = re.findall(r"in pid (\d+): (\d+) inference thread", worker.log_tail(2_000_000))
+    return [int(threads) for _, threads in dict(found).items()]
+
+
 class PacedClients:
     def __init__(self, base_url, photos, uploads, clients, rate):
         self.base_url, self.photos, self.uploads, self.clients, self.rate = base_url, photos, uploads, clients, rate
@@ -181,9 +190,10 @@ def serving_table(args):
     extra = {
         "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0", "PETSITE_RATELIMIT_UPLOAD": "0", "PETSITE_RATELIMIT_API": "0",
-        "PETSITE_LOG_LEVEL": "WARNING", "PETSITE_INFERENCE_THREADS": str(args.threads),
-        "PETSITE_INFERENCE_BACKEND": args.backend,
+        "PETSITE_LOG_LEVEL": "WARNING", "PETSITE_INFERENCE_BACKEND": args.backend,
     }
+    if args.threads:
+        extra["PETSITE_INFERENCE_THREADS"] = str(args.threads)
     env = live.site_env(workdir / "media", Path(args.model).resolve(), database_url=pg.url, broker_url=redis.url, extra=extra)
     live.migrate(env)
     site = GunicornSite(env, workers=args.web_workers, threads=args.web_threads, log_path=workdir / "site.log").start()
@@ -210,6 +220,7 @@ def serving_table(args):
                     break
                 time.sleep(0.5)
             after = worker_rss_mb(worker)
+            threads = inference_threads_used(worker)
             worker.stop()
             done = [r for r in result if r[1] == "done"]
             latencies = [(r[3] - clients.sent_at[r[0]][0]).total_seconds() * 1000 for r in done]
@@ -225,6 +236,7 @@ def serving_table(args):
                 "upload ms": statistics.median(clients.request_ms),
                 "rss before": "/".join(f"{mb:.0f}" for mb in children_before),
                 "rss after": "/".join(f"{mb:.0f}" for mb in children_after),
+                "threads": "/".join(str(t) for t in threads) or "?",
             })
     finally:
         site.stop()
@@ -234,9 +246,11 @@ def serving_table(args):
             log(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nServing path (backend {args.backend}, {args.threads} inference thread(s) per process, {args.clients} clients, {'paced at %s/s' % args.rate if args.rate else 'unpaced'}; "
-          f"latency = client send -> stored done, ms; RSS MB per pool process)")
-    header = ["processes", "accepted", "done", "errors", "exactly once", "p50", "p95", "p99", "pred/s", "upload ms", "rss before", "rss after"]
+    sizing = f"PETSITE_INFERENCE_THREADS={args.threads}" if args.threads else "inference threads sized by default"
+    print(f"\nServing path (backend {args.backend}, {sizing}, {args.clients} clients, {'paced at %s/s' % args.rate if args.rate else 'unpaced'}; "
+          f"latency = client send -> stored done, ms; RSS MB and inference threads per pool process)")
+    header = ["processes", "accepted", "done", "errors", "exactly once", "p50", "p95", "p99", "pred/s", "upload ms", "rss before",
+              "rss after", "threads"]
     print(" | ".join(f"{h:>12}" for h in header))
     for row in rows:
         print(" | ".join(f"{row[h]:>12.1f}" if isinstance(row[h], float) else f"{row[h]!s:>12}" for h in header))
@@ -250,7 +264,8 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rate", type=float, default=40.0, help="uploads per second over all clients (0: unpaced)")
     parser.add_argument("--worker-processes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
-    parser.add_argument("--threads", type=int, default=1, help="inference threads per worker process")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="force PETSITE_INFERENCE_THREADS (default 0: each process sizes itself, cores // processes)")
     parser.add_argument("--backend", default="auto", choices=["auto", "litert", "keras"], help="inference backend of the workers")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)

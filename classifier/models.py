@@ -38,6 +38,10 @@ class Prediction(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When a classification task was last sent for it.")
+    # Set by the delivery that is classifying the row and renewed while it works (classifier.services), so the
+    # sweeper tells a classification in progress from one whose worker died.
+    claimed_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When a worker last confirmed it was classifying it.")
+    claimed_by = models.CharField(max_length=64, blank=True, help_text="The task delivery classifying it.")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,11 @@
 """Business logic of the site; views, the API, admin actions, tasks and commands call these."""
+import contextlib
 import io
 import logging
+import os
+import threading
+import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,14 +14,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import close_old_connections, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from PIL import Image
 
 from ingestion.images import ImageError, open_image
 from ingestion.labels import CLASSES, UNKNOWN, display_name
-from petsite.jobs import dispatch, dispatch_on_commit
+from petsite.jobs import dispatch, dispatch_on_commit, queued_classifications
 
 from .inference import NoModelAvailable, classify_image
 from .models import Prediction
@@ -64,23 +69,117 @@ def enqueue_classification(prediction_id):
     dispatch_on_commit(classify_prediction_task, prediction_id)
 
 
-def classify_prediction(prediction_id):
-    """Classify a stored upload and record `done` or `failed`. Running it twice is harmless."""
+def _claim_stale_seconds():
+    return settings.PETSITE_PENDING_SWEEP_SECONDS
+
+
+def _claim(prediction_id, claimant):
+    """Take the row for this delivery; False when another live delivery holds it (its claim is renewed).
+
+    A claim nobody renewed for PETSITE_PENDING_SWEEP_SECONDS belongs to a dead worker and can be taken over;
+    the same delivery (a retry keeps its task id) takes its own claim back.
+    """
+    now = timezone.now()
+    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - timedelta(seconds=_claim_stale_seconds())) | Q(claimed_by=claimant)
+    # The attempt is counted with the claim, before the risky work, so a photo that kills the worker is not retried forever.
+    return bool(Prediction.objects.filter(free, pk=prediction_id, status=Prediction.Status.PENDING).update(
+        claimed_at=now, claimed_by=claimant, attempts=F("attempts") + 1
+    ))
+
+
+class _ClaimHeartbeat:
+    """One daemon thread per process renews the claims of the rows this process is classifying.
+
+    The sweeper re-enqueues a pending row whose claim went unrenewed, so a worker killed mid-task is noticed
+    within seconds, while a slow classification (a model loading) is left alone.
+    """
+
+    TICK = 0.5
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rows = {}  # prediction id -> [claimant, when last renewed (monotonic)]
+        self._thread = None
+        self._pid = None
+
+    @contextlib.contextmanager
+    def holding(self, prediction_id, claimant):
+        with self._lock:
+            self._rows[prediction_id] = [claimant, time.monotonic()]
+            # A forked pool process inherits the object but not the thread: start its own.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._beat, name="petsite-claim-heartbeat", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._rows.pop(prediction_id, None)
+
+    def _beat(self):
+        while True:
+            time.sleep(self.TICK)
+            # Four renewals per claim lifetime: a few missed beats (a busy CPU) never look like a death.
+            due = time.monotonic() - _claim_stale_seconds() / 4
+            with self._lock:
+                rows = {pk: row[0] for pk, row in self._rows.items() if row[1] <= due}
+            if not rows:
+                continue
+            try:
+                for prediction_id, claimant in rows.items():
+                    Prediction.objects.filter(pk=prediction_id, claimed_by=claimant, status=Prediction.Status.PENDING).update(
+                        claimed_at=timezone.now()
+                    )
+                    with self._lock:
+                        if prediction_id in self._rows:
+                            self._rows[prediction_id][1] = time.monotonic()
+            except Exception as exc:  # database away for a moment: the next tick tries again
+                logger.warning("could not renew classification claims (%s: %s)", type(exc).__name__, exc)
+            finally:
+                close_old_connections()
+
+
+_heartbeat = _ClaimHeartbeat()
+
+
+def classify_prediction(prediction_id, claimant=None):
+    """Classify a stored upload and record `done` or `failed`. Running it twice is harmless: a delivery
+    classifies a row only if it claims it (no other live delivery is on it), and only a pending row is written.
+
+    `claimant` names the delivery (the Celery task id, the same for its retries); None: a new one.
+    """
     prediction = Prediction.objects.filter(pk=prediction_id).first()
     if prediction is None:
         logger.warning("prediction %s no longer exists", prediction_id)
         return None
     if prediction.status != Prediction.Status.PENDING:
         return prediction  # already finished by an earlier delivery
-    attempts = prediction.attempts + 1
-    updates = {}
-    if prediction.attempts >= MAX_ATTEMPTS:
+    claimant = claimant or uuid.uuid4().hex
+    if not _claim(prediction_id, claimant):
+        logger.info("prediction %s is being classified by another delivery; this one stops", prediction_id)
+        return Prediction.objects.get(pk=prediction_id)
+    prediction.refresh_from_db(fields=["attempts"])
+    if prediction.attempts > MAX_ATTEMPTS:
         # Earlier deliveries never finished (the worker died or timed out on this photo): stop retrying.
-        updates.update(status=Prediction.Status.FAILED, error=f"Gave up after {prediction.attempts} attempts to classify this photo.")
-        return _finish(prediction, updates)
-    # Counted before the risky work, so a photo that kills the worker is not retried forever.
-    Prediction.objects.filter(pk=prediction_id).update(attempts=F("attempts") + 1)
-    prediction.attempts = attempts
+        tried = prediction.attempts - 1  # this delivery tries nothing
+        return _finish(prediction, {"status": Prediction.Status.FAILED, "attempts": tried,
+                                    "error": f"Gave up after {tried} attempts to classify this photo."})
+    with _heartbeat.holding(prediction_id, claimant):
+        try:
+            return _classify_claimed(prediction, prediction.attempts)
+        except BaseException:
+            # No result written: the next delivery (a retry, or the sweeper's) may take the row at once.
+            with contextlib.suppress(Exception):
+                Prediction.objects.filter(pk=prediction_id, claimed_by=claimant, status=Prediction.Status.PENDING).update(
+                    claimed_at=None, claimed_by=""
+                )
+            raise
+
+
+def _classify_claimed(prediction, attempts):
+    prediction_id = prediction.pk
+    updates = {}
     try:
         with prediction.image.open("rb") as handle:
             image = open_image(handle.read())
@@ -124,25 +223,49 @@ def _finish(prediction, updates):
     return prediction
 
 
+# Messages sent within this of each other may reach the queue in either order (several web processes).
+OVERTAKEN_MARGIN = timedelta(seconds=5)
+
+
+def lost_pending_filter(older_than_seconds=None, queued=None, now=None):
+    """The pending rows whose classification is lost, as a Q; None when there are none.
+
+    - Claimed, the claim not renewed for `older_than_seconds`: the worker died mid-task.
+    - Never claimed since sent that long ago, and not waiting in the queue: nothing is queued, or a row sent later
+      was already claimed (the queue is first in, first out). The message was lost (broker outage) or died
+      unacknowledged in a dead worker's prefetch (Redis would only give it back after the visibility timeout).
+    A row waiting in a healthy backlog matches neither. `queued`: classifications queued (None: unknown, taken as 0,
+    since a duplicate is harmless and a lost upload is not).
+    """
+    now = now or timezone.now()
+    age = settings.PETSITE_PENDING_SWEEP_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = now - timedelta(seconds=age)
+    abandoned = Q(claimed_at__lt=cutoff)
+    unclaimed = Q(claimed_at__isnull=True) & (Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff))
+    if queued:
+        # A backlog: only rows the consumers have gone past are lost. Renewed claims keep claimed_at recent.
+        newest = Prediction.objects.filter(claimed_at__gte=cutoff).aggregate(newest=Max("enqueued_at"))["newest"]
+        unclaimed = (unclaimed & Q(enqueued_at__lt=newest - OVERTAKEN_MARGIN)) if newest else None
+    lost = abandoned | unclaimed if unclaimed is not None else abandoned
+    return Q(status=Prediction.Status.PENDING) & lost
+
+
 def requeue_stale_pending(older_than_seconds=None):
-    """Re-enqueue predictions left pending too long (lost message, dead worker, broker outage)."""
+    """Re-enqueue the pending predictions whose classification was lost (see lost_pending_filter); returns their ids.
+
+    Each row is taken by a conditional update (concurrent sweepers never send one twice), marked sent now and
+    unclaimed, so it then waits in the queue like any other upload.
+    """
     from .tasks import classify_prediction_task
 
-    age = settings.PETSITE_PENDING_SWEEP_SECONDS if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=age)
-    # Stale means "not enqueued for a while", so a row still waiting in a long queue is not sent again
-    # on every pass; the conditional update lets only one sweeper claim each row.
-    not_recently_enqueued = Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
-    candidates = Prediction.objects.filter(not_recently_enqueued, status=Prediction.Status.PENDING)
-    stale = []
-    for prediction_id in candidates.order_by("pk").values_list("pk", flat=True)[:1000]:
-        claimed = Prediction.objects.filter(not_recently_enqueued, pk=prediction_id, status=Prediction.Status.PENDING).update(
-            enqueued_at=timezone.now()
-        )
-        if claimed:
+    lost = lost_pending_filter(older_than_seconds, queued=queued_classifications())
+    requeued = []
+    for prediction_id in Prediction.objects.filter(lost).order_by("pk").values_list("pk", flat=True)[:1000]:
+        taken = Prediction.objects.filter(lost, pk=prediction_id).update(enqueued_at=timezone.now(), claimed_at=None, claimed_by="")
+        if taken:
             dispatch(classify_prediction_task, prediction_id)
-            stale.append(prediction_id)
-    return stale
+            requeued.append(prediction_id)
+    return requeued
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
     max_retries=10,
 )
 def classify_prediction_task(prediction_id):
-    prediction = services.classify_prediction(prediction_id)
+    # The task id names this delivery (its retries keep it), so a retry takes its own claim back.
+    prediction = services.classify_prediction(prediction_id, claimant=classify_prediction_task.request.id)
     return prediction.status if prediction else None
 
 

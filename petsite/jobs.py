@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 _local_pools = {}
+_local_waiting = {}  # kind -> jobs submitted to the local pool and not started yet
 _pools_lock = threading.Lock()
 _sweeper = None
 _sweeper_lock = threading.Lock()
@@ -25,17 +26,22 @@ def broker_configured():
     return bool(settings.CELERY_BROKER_URL)
 
 
-def _local_executor(task_name=""):
+def _kind(task_name):
     # One thread per kind: work is CPU-bound and SQLite prefers few writers; classifications get
     # their own thread so a long training run or scrape never holds uploads up.
-    kind = "classify" if task_name.startswith("classifier.") else "long"
+    return "classify" if task_name.startswith("classifier.") else "long"
+
+
+def _local_executor(kind):
     with _pools_lock:
         if kind not in _local_pools:
             _local_pools[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"petsite-job-{kind}")
         return _local_pools[kind]
 
 
-def _run_locally(task, args):
+def _run_locally(task, args, kind):
+    with _pools_lock:
+        _local_waiting[kind] -= 1
     close_old_connections()
     try:
         task.apply(args=args, throw=False)
@@ -49,7 +55,33 @@ def dispatch(task, *args):
     """Run `task(*args)` in the background, now."""
     if broker_configured():
         return task.apply_async(args=args)
-    return _local_executor(getattr(task, "name", "")).submit(_run_locally, task, args)
+    kind = _kind(getattr(task, "name", ""))
+    executor = _local_executor(kind)
+    with _pools_lock:
+        _local_waiting[kind] = _local_waiting.get(kind, 0) + 1
+    return executor.submit(_run_locally, task, args, kind)
+
+
+def queued_classifications():
+    """How many classification jobs wait to start (none running counted), or None when the broker cannot say.
+
+    Without a broker: this process's job queue. With one: the messages in the classification queue.
+    """
+    if not broker_configured():
+        with _pools_lock:
+            return _local_waiting.get("classify", 0)
+    from petsite.celery import app
+
+    try:
+        with app.connection_for_read() as connection:
+            try:
+                declared = connection.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True)
+            except connection.channel_errors:
+                return 0  # the broker keeps no empty queue (Redis), or it was never declared: nothing waits
+            return declared.message_count
+    except Exception as exc:
+        logger.warning("could not read the classification queue length (%s: %s)", type(exc).__name__, exc)
+        return None
 
 
 def dispatch_on_commit(task, *args):

@@ -190,9 +190,12 @@ CELERY_TASK_ROUTES = {
     "ingestion.*": {"queue": "jobs"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-PETSITE_PENDING_SWEEP_SECONDS = env_int("PETSITE_PENDING_SWEEP_SECONDS", 120)
+# A pending upload whose classification is lost is sent again after this long: its worker stopped renewing its
+# claim (killed mid-task), or its message is not in the queue (lost, or in a dead worker's prefetch). Rows waiting
+# in a backlog are never sent again. See classifier.services.lost_pending_filter.
+PETSITE_PENDING_SWEEP_SECONDS = env_int("PETSITE_PENDING_SWEEP_SECONDS", 20)
 # How often the sweeper runs (Celery beat with a broker, a daemon thread in the web process without one); 0 = never.
-PETSITE_PENDING_SWEEP_INTERVAL = env_int("PETSITE_PENDING_SWEEP_INTERVAL", 60)
+PETSITE_PENDING_SWEEP_INTERVAL = env_int("PETSITE_PENDING_SWEEP_INTERVAL", 10)
 
 # Reliability and security -----------------------------------------------------------------------------------------
 # A cache shared by all processes when Redis is configured (rate limits must count across gunicorn workers).
