@@ -150,7 +150,7 @@ def test_end_to_end_the_admin_starts_a_real_background_job_and_watches_it_finish
     )
     # The in-process job thread runs one job at a time, in order: once a no-op queued behind ours has run,
     # ours is finished. (Polling the database meanwhile would race the test's in-memory SQLite for locks.)
-    jobs._local_executor().submit(lambda: None).result(timeout=60)
+    jobs._local_executor(jobs._kind("ingestion.run_scrape_job")).submit(lambda: None).result(timeout=60)
     job = ScrapeJob.objects.get()
     state = client.get(reverse("admin:ingestion_scrapejob_progress"), {"ids": job.pk}).json()["jobs"][0]
     assert (state["status"], state["downloaded"]) == ("done", 4), state
