@@ -151,7 +151,6 @@ class _JobRun:
             if job.pk not in owners:  # stored by this job on an earlier run: already counted as downloaded
                 job.skipped_count += 1
             return
-        url = photo_ref.urls[0]
         try:
             photo = download_photo(self.fetcher, photo_ref.urls, self.min_side, self.max_side)
         except TooSmall:
@@ -163,7 +162,7 @@ class _JobRun:
             self.network_failures = self.network_failures + 1 if network else 0
             if self.network_failures >= MAX_CONSECUTIVE_NETWORK_FAILURES:
                 raise ScrapeError(f"Stopped after {self.network_failures} downloads in a row failed; the last: {exc}")
-            logger.info("scrape job %s: %s failed: %s", job.pk, url, exc)
+            logger.info("scrape job %s: %s failed: %s", job.pk, " then ".join(photo_ref.urls), exc)
             return
         self.network_failures = 0
         if self.is_duplicate(photo) or not self.store(photo, photo_ref.site_photo_id):
