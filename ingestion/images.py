@@ -1,8 +1,11 @@
 """The one image preprocessing used by the dataset build, training and serving.
 
-open_image() decodes safely (format allow-list, pixel limit checked from the header before
-decoding, EXIF orientation applied, RGB out); fit_and_pad() fits a picture into a square frame
-keeping its aspect ratio and pads the rest.
+open_image()   decodes safely (format allow-list, pixel limit checked from the header before
+               decoding, EXIF orientation applied, RGB out)
+normalize()    caps the long side at STORED_MAX_SIDE: what a dataset stores (losslessly) and the first
+               step of every model input, so a stored photo and the upload it came from give the same pixels
+fit_and_pad()  fits a picture into a square frame keeping its aspect ratio and pads the rest
+image_to_array()  the model input: normalize, then fit_and_pad at the model's input size
 """
 import io
 import warnings
@@ -16,6 +19,9 @@ FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 DEFAULT_MAX_PIXELS = 40_000_000
 PAD_COLOR = (0, 0, 0)
+# Above every model input size the project trains (at most 320 px), so nothing a model sees is lost;
+# datasets store photos at this size, so they serve every model without a rebuild.
+STORED_MAX_SIDE = 512
 
 
 class ImageError(ValueError):
@@ -94,8 +100,25 @@ def fit_and_pad(image, size, fill=PAD_COLOR):
     return ImageOps.pad(image, (size, size), method=Image.Resampling.BILINEAR, color=fill, centering=(0.5, 0.5))
 
 
+def normalize(image, max_side=STORED_MAX_SIDE):
+    """RGB, long side at most `max_side` (downscaled with the aspect ratio kept, never enlarged).
+
+    Idempotent: a normalized picture saved losslessly and read back normalizes to itself.
+    """
+    image = to_rgb(image)
+    width, height = image.size
+    if max(width, height) <= max_side:
+        return image
+    scale = max_side / max(width, height)
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(target, Image.Resampling.BILINEAR, reducing_gap=3.0)
+
+
 def image_to_array(image, size):
-    """The model input for one image: uint8 array (size, size, 3) of the fitted, padded RGB picture."""
+    """The model input for one image: uint8 array (size, size, 3) of the normalized, fitted, padded picture.
+
+    Training, evaluation and serving all call this, so a model sees the same pixels everywhere.
+    """
     import numpy as np
 
-    return np.asarray(fit_and_pad(to_rgb(image), size), dtype="uint8")
+    return np.asarray(fit_and_pad(normalize(image), size), dtype="uint8")

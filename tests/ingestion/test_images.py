@@ -51,3 +51,22 @@ def test_an_exif_parser_crash_becomes_image_error(monkeypatch):
     monkeypatch.setattr(ImageOps, "exif_transpose", crash)
     with pytest.raises(ImageError, match="damaged"):
         open_image(jpeg_with_exif())
+
+
+def test_a_normalized_photo_stored_losslessly_gives_the_same_model_input_as_the_upload(tmp_path):
+    """One preprocessing: what a dataset stores (normalize, PNG) and the upload itself give identical arrays."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ingestion.images import STORED_MAX_SIDE, image_to_array, normalize, open_image
+
+    rng = np.random.default_rng(0)
+    upload = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (900, 1400, 3), dtype="uint8")).save(upload, format="JPEG")
+    stored = normalize(open_image(upload.getvalue()))
+    assert max(stored.size) == STORED_MAX_SIDE
+    stored.save(tmp_path / "cat1.png")
+    for size in (224, 260, 288):
+        np.testing.assert_array_equal(image_to_array(open_image(upload.getvalue()), size), image_to_array(open_image(tmp_path / "cat1.png"), size))
