@@ -8,6 +8,8 @@ import hashlib
 import imagehash
 import numpy as np
 
+from .conf import setting
+
 
 def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
@@ -32,12 +34,7 @@ def hamming(a, b):
 
 
 def default_distance():
-    try:
-        from django.conf import settings
-
-        return settings.PETSITE_NEAR_DUPLICATE_DISTANCE
-    except Exception:  # outside Django (the benchmark can run without settings)
-        return 6
+    return setting("PETSITE_NEAR_DUPLICATE_DISTANCE", 6)
 
 
 class NearDuplicateIndex:

@@ -12,6 +12,8 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .conf import setting
+
 # Only decoders for the formats we accept are consulted.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 # The file extension each accepted format is stored under, and the suffixes read back from folders.
@@ -29,14 +31,7 @@ class ImageError(ValueError):
 
 
 def _max_pixels(max_pixels):
-    if max_pixels is not None:
-        return max_pixels
-    try:
-        from django.conf import settings
-
-        return getattr(settings, "PETSITE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
-    except Exception:  # used outside Django (benchmarks, notebooks)
-        return DEFAULT_MAX_PIXELS
+    return max_pixels if max_pixels is not None else setting("PETSITE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
 
 
 def open_image(source, max_pixels=None, allow_animated=False):

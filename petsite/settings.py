@@ -301,16 +301,16 @@ PETSITE_DATASET_EXTRA_SOURCES = ["classifier.selectors.reviewed_photos_for_datas
 # End of Ingestion ------------------------------------------------------------------------------------------------
 
 # Training ---------------------------------------------------------------------------------------
-# Owned by the training app (training/runs.py). Every value can be overridden by an env var.
+# Owned by the training app; each setting is read from the environment variable of the same name. The defaults live here only.
 # Dataset folder (train/<class>/, test/<class>/, manifest.json) that train/evaluate and admin runs default to
 # (`manage.py rebuild_dataset --source ../shared/data/pets --dest data/pets` writes it; /data/ is git-ignored).
-TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR / "data" / "pets"))
+PETSITE_TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR / "data" / "pets"))
 # Non-pet photos (one folder per category) for the pet-score head and the unknown threshold; "" turns it off.
-TRAINING_OTHER_DIR = os.environ.get("PETSITE_TRAINING_OTHER_DIR", str(BASE_DIR.parent / "shared" / "data" / "other")) or None
+PETSITE_TRAINING_OTHER_DIR = os.environ.get("PETSITE_TRAINING_OTHER_DIR", str(BASE_DIR.parent / "shared" / "data" / "other")) or None
 # Cached backbone features (reused across runs on the same files); default MEDIA_ROOT/training-cache.
-TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
+PETSITE_TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
 # A run that reports no progress for this long is marked failed, so a dead worker does not block new runs.
-TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
+PETSITE_TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
 # End of training ---------------------------------------------------------------------------------
 
 # Serving ----------------------------------------------------------------------------------------

@@ -1,18 +1,20 @@
 """Admin for model versions (metrics, report pictures, activate / roll back) and training runs (start, live progress, cancel).
 
-Thin: every action calls a service in training.registry or training.runs.
+Thin: every action calls a service in training.registry or training.runs; live progress polls from
+static/training/trainingrun_progress.js.
 """
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
+from ingestion.admin_photos import photo_preview
 from training.models import ModelVersion, TrainingRun
-from training.registry import NoModelAvailable, activate
+from training.registry import NoModelAvailable, activate, roll_back
+from training.runs import RunRefused, check_run_request, request_cancel, start_run
 
 
 def _pct(value):
@@ -65,11 +67,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="training curves")
     def curves_preview(self, obj):
-        return format_html('<img src="{}" style="max-width:720px">', obj.curves_image.url) if obj.curves_image else "-"
+        return photo_preview(obj.curves_image, max_width="720px", max_height=None)
 
     @admin.display(description="confusion matrix")
     def confusion_preview(self, obj):
-        return format_html('<img src="{}" style="max-width:480px">', obj.confusion_image.url) if obj.confusion_image else "-"
+        return photo_preview(obj.confusion_image, max_width="480px", max_height=None)
 
     @admin.action(description="Activate the selected version", permissions=["change"])
     def activate_selected(self, request, queryset):
@@ -80,20 +82,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Roll back to the previously active version", permissions=["change"])
     def roll_back(self, request, queryset):
-        current = ModelVersion.objects.filter(is_active=True).first()
-        previous = (
-            ModelVersion.objects.exclude(pk=getattr(current, "pk", None)).filter(activated_at__isnull=False).order_by("-activated_at").first()
-        )
-        if previous is None:
-            self.message_user(request, "No previously active version to roll back to.", messages.ERROR)
-            return
-        self._activate(request, previous)
+        self._switch(request, roll_back)
 
     def _activate(self, request, version):
+        self._switch(request, lambda: activate(version))
+
+    def _switch(self, request, service):
         try:
-            activate(version)
+            version = service()
         except NoModelAvailable as exc:
             self.message_user(request, str(exc), messages.ERROR)
+            return
+        if version is None:
+            self.message_user(request, "No previously active version to roll back to.", messages.ERROR)
             return
         self.message_user(request, f"{version.name} is now the active model; workers load it on their next task.", messages.SUCCESS)
 
@@ -106,25 +107,16 @@ class TrainingRunForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "data_dir" in self.fields:
-            self.fields["data_dir"].initial = str(settings.TRAINING_DATA_DIR)
+            self.fields["data_dir"].initial = str(settings.PETSITE_TRAINING_DATA_DIR)
 
-
-PROGRESS_SCRIPT = """
-<script>
-(function () {
-  var box = document.getElementById("training-run-progress");
-  if (!box) return;
-  function tick() {
-    fetch(box.dataset.url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (d) {
-      box.querySelector("progress").value = d.fraction;
-      box.querySelector(".text").textContent = d.text;
-      if (d.in_progress) { setTimeout(tick, 2000); } else { setTimeout(function () { location.reload(); }, 500); }
-    }).catch(function () { setTimeout(tick, 5000); });
-  }
-  setTimeout(tick, 2000);
-})();
-</script>
-"""
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None and not self.errors:  # starting a run: say now why it could not start
+            try:
+                check_run_request(cleaned["data_dir"], cleaned["architecture"])
+            except RunRefused as exc:
+                raise forms.ValidationError(f"Training run not started: {exc}") from exc
+        return cleaned
 
 
 def progress_text(run):
@@ -156,6 +148,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "architecture")
     actions = ["cancel_runs"]
 
+    class Media:
+        js = ("training/trainingrun_progress.js",)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
@@ -174,10 +169,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="live progress")
     def live_progress(self, obj):
         url = reverse("admin:training_trainingrun_progress", args=[obj.pk])
+        # trainingrun_progress.js polls `data-url` while `data-active` is 1.
         return format_html(
-            '<div id="training-run-progress" data-url="{}"><progress value="{}" max="1" style="width:30em"></progress>'
-            '<div class="text">{}</div></div>{}',
-            url, f"{obj.fraction:.3f}", progress_text(obj), mark_safe(PROGRESS_SCRIPT) if obj.in_progress else "",
+            '<div id="training-run-progress" data-url="{}" data-active="{}"><progress value="{}" max="1" style="width:30em">'
+            '</progress><div class="text">{}</div></div>',
+            url, "1" if obj.in_progress else "0", f"{obj.fraction:.3f}", progress_text(obj),
         )
 
     def get_urls(self):
@@ -196,28 +192,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
         })
 
     def save_model(self, request, obj, form, change):
+        """Start the run through the service (the form already checked it may start); `obj` becomes that run."""
         if change:
             return  # runs are read-only once started
-        from training.runs import RunRefused, start_run
-
         try:
             run = start_run(obj.data_dir, obj.architecture, obj.epochs, obj.activate_on_success, user=request.user)
-        except RunRefused as exc:
-            request.training_run_refused = str(exc)
+        except RunRefused as exc:  # another run started since the form was checked
+            self.message_user(request, f"Training run not started: {exc}", messages.ERROR)
             return
         obj.pk = run.pk
-        obj.__dict__.update({k: v for k, v in run.__dict__.items() if not k.startswith("_")})
+        obj.refresh_from_db()
 
     def response_add(self, request, obj, post_url_continue=None):
-        refused = getattr(request, "training_run_refused", None)
-        if refused:
-            self.message_user(request, f"Training run not started: {refused}", messages.ERROR)
-            from django.http import HttpResponseRedirect
-
+        if obj.pk is None:  # refused in save_model, which said why
             return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
         self.message_user(request, f"Training run #{obj.pk} started.", messages.SUCCESS)
-        from django.http import HttpResponseRedirect
-
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[obj.pk]))
 
     def log_addition(self, request, obj, message):
@@ -227,7 +216,5 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected runs", permissions=["change"])
     def cancel_runs(self, request, queryset):
-        from training.runs import request_cancel
-
         count = sum(request_cancel(run) for run in queryset)
         self.message_user(request, f"Cancellation requested for {count} run(s); the active model stays as it is.")

@@ -38,14 +38,10 @@ def build_seed(num_classes=len(CLASSES), input_size=SEED_INPUT_SIZE, learning_ra
 
 
 def imagenet_backbone(input_size=DEFAULT_INPUT_SIZE):
-    """(full ImageNet model, pooled-feature model sharing its layers)."""
-    import keras
-
+    """The full ImageNet EfficientNet-Lite0 (pooled features at layer "avg_pool", ImageNet softmax "predictions")."""
     from training.backbone import efficientnet_lite0_imagenet
 
-    full = efficientnet_lite0_imagenet(include_top=True, input_size=input_size)
-    features = keras.Model(full.input, full.get_layer("avg_pool").output, name=f"lite0_features_{input_size}")
-    return full, features
+    return efficientnet_lite0_imagenet(include_top=True, input_size=input_size)
 
 
 def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4, learning_rate=1e-3):

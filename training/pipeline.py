@@ -4,9 +4,9 @@ and frozen-backbone feature extraction (computed once, reused by every head epoc
 Dataset layout (written by ingestion's `rebuild_dataset`): <dir>/train/<class>/*, <dir>/test/<class>/*,
 <dir>/manifest.json. A class folder may be missing or empty; it then simply has no examples.
 
-Every image goes through ingestion.images (open_image + fit_and_pad to the model's input size), the
-same function the site uses when it serves, so training and serving see identical pixels. Scaling is
-inside the models; augmentation runs on the training split only.
+Every image becomes a model input through ingestion.images.image_to_array (normalize: long side capped at
+512, what datasets store; then fit_and_pad at the model's input size): the one preprocessing for training,
+evaluation and serving. Scaling is inside the models; augmentation runs on the training split only.
 """
 import hashlib
 import json
@@ -17,13 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ingestion.dataset import DatasetError
 from ingestion.images import IMAGE_SUFFIXES, image_to_array, open_image
 from ingestion.labels import CLASSES
 
-
-
-class DatasetError(ValueError):
-    """The dataset folder is missing or unusable; the message is shown to the operator."""
 
 
 @dataclass

@@ -17,18 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ingestion.conf import setting
 from ingestion.images import image_to_array
 
 from .litert import LiteRTRunner, exported_path, file_digest
-
-
-def _setting(name, default):
-    try:
-        from django.conf import settings
-
-        return getattr(settings, name, default)
-    except Exception:  # outside Django (benchmarks)
-        return default
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -72,11 +64,11 @@ def usable_export(spec):
 class Predictor:
     def __init__(self, spec, backend=None, threads=None):
         self.spec = spec
-        backend = backend or _setting("PETSITE_INFERENCE_BACKEND", "auto")
-        self.threads = threads or inference_threads(override=_setting("PETSITE_INFERENCE_THREADS", 0))
+        backend = backend or setting("PETSITE_INFERENCE_BACKEND", "auto")
+        self.threads = threads or inference_threads(override=setting("PETSITE_INFERENCE_THREADS", 0))
         export = usable_export(spec) if backend in ("auto", "litert") else None
         if backend == "litert" and export is None:
-            raise FileNotFoundError(f"No verified LiteRT export beside {spec.path}; run `manage.py export_model`.")
+            raise FileNotFoundError(f"No verified LiteRT export beside {spec.path}; run `manage.py export_litert`.")
         if export is not None:
             self.backend = "litert"
             self._runner = LiteRTRunner(export, num_threads=self.threads)

@@ -1,14 +1,24 @@
-"""Which model serves: the active ModelVersion in the database, else the shipped default model file.
+"""The model registry: which model serves, and every change to the set of model versions.
 
-The shipped model is described by a JSON card beside it (`model.json`), so the CLI can classify
+Which model serves: the active ModelVersion in the database, else the shipped model file
+(settings.PETSITE_MODEL_PATH), described by a JSON card beside it (`model.json`), so the CLI can classify
 with no database at all.
+
+Changes: activate() / roll_back() switch the served version; register_version() records a trained model
+from its card (CARD_FIELDS: the one list of fields a card and a ModelVersion share); register_shipped_model()
+records the shipped model; save_model_file() / export_litert_copy() write a trained model's files under
+MEDIA_ROOT/models/<name>/; package_version() copies a version's files and card to a folder (what the site ships).
 """
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.validators import validate_slug
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -89,3 +99,153 @@ def activate(version):
         version.activated_at = timezone.now()
         version.save(update_fields=["is_active", "activated_at"])
     return version
+
+
+def previous_version():
+    """The most recently activated version other than the active one (None: nothing to roll back to)."""
+    from training.models import ModelVersion
+
+    current = active_version()
+    return ModelVersion.objects.exclude(pk=getattr(current, "pk", None)).filter(activated_at__isnull=False).order_by("-activated_at").first()
+
+
+def roll_back():
+    """Activate the previously active version; returns it, or None when there is none."""
+    previous = previous_version()
+    return activate(previous) if previous is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Registering models: a card (JSON beside a model file) and a ModelVersion hold the same fields.
+
+# The fields a model card and a ModelVersion share; the card names the version "version", the model "name".
+CARD_FIELDS = (
+    "architecture", "classes", "input_size", "unknown_threshold", "dataset_digest", "class_counts", "params", "metrics",
+    "training_seconds",
+)
+
+
+def version_card(version):
+    """The JSON card of a ModelVersion."""
+    return {"version": version.name, **{field: getattr(version, field) for field in CARD_FIELDS}}
+
+
+def register_version(card, file_path, curves_png=None):
+    """Save a ModelVersion from a model card (fields it lacks keep the model's defaults), with its pictures:
+    the training curves (PNG bytes, if given) and the confusion matrix drawn from the card's metrics."""
+    from training import metrics as M
+    from training.models import ModelVersion
+
+    name = card["version"]
+    version = ModelVersion(name=name, file_path=str(file_path), **{field: card[field] for field in CARD_FIELDS if field in card})
+    if curves_png:
+        version.curves_image.save(f"{name}-curves.png", ContentFile(curves_png), save=False)
+    matrix = (version.metrics or {}).get("confusion_matrix")
+    if matrix:
+        version.confusion_image.save(f"{name}-confusion.png", ContentFile(M.confusion_png(matrix, list(version.classes))), save=False)
+    version.save()
+    return version
+
+
+def models_dir():
+    """Where trained versions' files live: MEDIA_ROOT/models/<name>/."""
+    return Path(settings.MEDIA_ROOT) / "models"
+
+
+def media_relative(path):
+    """`path` as a ModelVersion stores it: relative to MEDIA_ROOT when inside it (the media folder can move)."""
+    path = Path(path)
+    return str(path.relative_to(settings.MEDIA_ROOT)) if path.is_relative_to(settings.MEDIA_ROOT) else str(path)
+
+
+def check_new_version_name(name):
+    """ValueError unless `name` is a safe, unused version name (a reused one would overwrite a model's files)."""
+    from training.models import ModelVersion
+
+    try:
+        validate_slug(name)
+    except ValidationError as exc:
+        raise ValueError("Version names may only use letters, digits, hyphens and underscores.") from exc
+    if ModelVersion.objects.filter(name=name).exists() or (models_dir() / name).exists():
+        raise ValueError(f"A model version named {name!r} already exists; choose another name.")
+
+
+def new_version_name(architecture):
+    """An unused name: <architecture>-<timestamp>, with -2, -3 ... on a clash."""
+    from training.models import ModelVersion
+
+    base = f"{architecture}-{timezone.now():%Y%m%d-%H%M%S}"
+    name, n = base, 1
+    while ModelVersion.objects.filter(name=name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def save_model_file(model, name):
+    """Save a trained Keras model as MEDIA_ROOT/models/<name>/model.keras; returns the path."""
+    folder = models_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / "model.keras"
+    if getattr(model, "optimizer", None) is not None:
+        import keras
+
+        # Serve-only copy sharing the trained layers: no optimizer state in the file (3x smaller for seed).
+        model = keras.Model(model.input, model.output, name=model.name)
+    model.save(model_path)
+    return model_path
+
+
+def export_litert_copy(model_path, image_paths, input_size, check_images=128):
+    """Write the verified LiteRT copy the workers serve (see training/litert.py), checked on up to `check_images`
+    of `image_paths`; Keras serves if this fails. Returns its path or None."""
+    from training.litert import check_batch_from_images, export_tflite
+
+    paths = list(image_paths)[:: max(1, len(image_paths) // check_images)][:check_images]
+    if not paths:
+        return None
+    try:
+        path, difference = export_tflite(model_path, check_batch_from_images(paths, input_size))
+    except Exception:
+        logger.exception("LiteRT export of %s failed; the Keras model will serve", model_path)
+        return None
+    logger.info("LiteRT export %s verified on %d test photos (max difference %.1e)", path, len(paths), difference)
+    return path
+
+
+def package_version(version, path):
+    """Copy a version's model file to `path`, with its verified LiteRT copy and its JSON card beside it (what the site ships)."""
+    from training.litert import exported_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(version.resolved_path, path)
+    export = exported_path(version.resolved_path)
+    for source in (export, export.with_suffix(".tflite.json")):
+        # The verified LiteRT copy travels with the model; its record names the Keras file by digest.
+        if source.exists():
+            shutil.copyfile(source, path.with_suffix("".join(source.suffixes)))
+    card_path(path).write_text(json.dumps(version_card(version), indent=2, sort_keys=True))
+    return path
+
+
+def shipped_card():
+    return read_card(settings.PETSITE_MODEL_PATH)
+
+
+def register_shipped_model(activate_if_none=True):
+    """Make the shipped model (settings.PETSITE_MODEL_PATH + its card) a ModelVersion, so staff see its
+    metrics and confusion matrix in the admin and can roll back to it. Returns (version, created)."""
+    from training.models import ModelVersion
+
+    spec = spec_from_file(settings.PETSITE_MODEL_PATH)
+    version = ModelVersion.objects.filter(name=spec.version).first()
+    created = version is None
+    if created:
+        card = {"architecture": "default", **shipped_card(), "version": spec.version, "classes": list(spec.classes),
+                "input_size": spec.input_size, "unknown_threshold": spec.unknown_threshold}
+        curves = Path(spec.path).with_name("curves.png")  # the training curves saved beside the shipped model
+        version = register_version(card, Path(spec.path).resolve(), curves_png=curves.read_bytes() if curves.exists() else None)
+    if activate_if_none and active_version() is None:
+        activate(version)
+    return version, created

@@ -1,4 +1,4 @@
-"""Celery tasks of the training app (thin: the work is in training.runs)."""
+"""Celery tasks of the training app (thin: the run lifecycle is in training.runs)."""
 from celery import shared_task
 
 

@@ -67,7 +67,7 @@ def test_non_pet_photos_are_unknown(predictor):
 
 @pytest.mark.django_db
 def test_registering_the_shipped_model_shows_its_curves_and_confusion_matrix(settings):
-    from training.runs import register_shipped_model
+    from training.registry import register_shipped_model
 
     settings.PETSITE_MODEL_PATH = SHIPPED
     version, created = register_shipped_model()

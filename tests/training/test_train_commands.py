@@ -97,11 +97,11 @@ def test_train_command_reports_a_missing_dataset(tmp_path):
 
 
 def test_default_can_fine_tune_the_top_block_without_other_photos(tiny_dataset):
-    from training.runs import train_model
+    from training.recipes import TrainingOptions, train_model
 
     seen = []
-    version = train_model(tiny_dataset, "default", epochs=1, input_size=64, augment_rounds=0, finetune_epochs=1,
-                          progress=lambda phase, done, total, metrics: seen.append(phase))
+    options = TrainingOptions("default", epochs=1, input_size=64, augment_rounds=0, finetune_epochs=1)
+    version = train_model(tiny_dataset, options, progress=lambda phase, done, total, metrics: seen.append(phase))
     assert version.params["finetune_epochs"] == 1 and version.params["finetuned_from"] == "block14_add"
     assert version.unknown_threshold is None and version.metrics["unknown"]["other_unknown_rate"] is None
     assert any(p.startswith("fine-tune epoch") for p in seen) and "epoch" in seen

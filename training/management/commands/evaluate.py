@@ -11,7 +11,7 @@ class Command(BaseCommand):
     help = "Evaluate a model on a dataset's test split: accuracy, per-class precision/recall/F1, confusion matrix, ECE."
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", default=str(settings.TRAINING_DATA_DIR))
+        parser.add_argument("--data", default=str(settings.PETSITE_TRAINING_DATA_DIR))
         parser.add_argument("--model", default=None, help="ModelVersion name or .keras path (default: the active model).")
         parser.add_argument("--other", default=None, help="Also measure the unknown rate on these non-pet photos.")
         parser.add_argument("--other-split", choices=("held-out", "all"), default="held-out",
@@ -19,9 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the metrics as JSON.")
 
     def handle(self, *args, **options):
-        from training.pipeline import DatasetError
+        from ingestion.dataset import DatasetError
+        from training.evaluation import evaluate_model
         from training.registry import NoModelAvailable
-        from training.runs import evaluate_model
 
         try:
             results = evaluate_model(options["data"], model=options["model"], other_dir=options["other"], other_split=options["other_split"])

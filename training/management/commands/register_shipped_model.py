@@ -1,7 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from training.registry import NoModelAvailable
-from training.runs import register_shipped_model
+from training.registry import NoModelAvailable, register_shipped_model
 
 
 class Command(BaseCommand):

@@ -11,39 +11,41 @@ class Command(BaseCommand):
     help = "Train a model on a dataset folder (train/<class>/, test/<class>/), evaluate it and register a ModelVersion."
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", default=str(settings.TRAINING_DATA_DIR), help="Dataset folder (default: %(default)s).")
+        parser.add_argument("--data", default=str(settings.PETSITE_TRAINING_DATA_DIR), help="Dataset folder (default: %(default)s).")
         parser.add_argument("--arch", choices=ARCHITECTURES, default="default")
         parser.add_argument("--epochs", type=int, default=None, help="Epochs (default: 8 for seed, 60 head epochs for default).")
         parser.add_argument("--activate", action="store_true", help="Make the new version the active model.")
-        parser.add_argument("--other", default=settings.TRAINING_OTHER_DIR, help="Non-pet photos for the unknown outcome ('' for none).")
+        parser.add_argument("--other", default=settings.PETSITE_TRAINING_OTHER_DIR, help="Non-pet photos for the unknown outcome ('' for none).")
         parser.add_argument("--input-size", type=int, default=None, help="Override the input size (tests use tiny sizes).")
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--augment-rounds", type=int, default=1, help="default arch: augmented views of the train split.")
         parser.add_argument("--finetune-epochs", type=int, default=0, help="default arch: epochs fine-tuning the top block.")
         parser.add_argument("--name", default=None, help="Version name (default: <arch>-<timestamp>).")
-        parser.add_argument("--export", default=None, help="Also copy the model file here and write its JSON card beside it.")
+        parser.add_argument("--package", default=None,
+                            help="Also copy the model file (and its LiteRT copy) here and write its JSON card beside it.")
 
     def handle(self, *args, **options):
-        from training.pipeline import DatasetError
-        from training.runs import export_model, train_model
+        from ingestion.dataset import DatasetError
+        from training.recipes import TrainingOptions, train_model
+        from training.registry import package_version
 
+        training = TrainingOptions(
+            architecture=options["arch"], epochs=options["epochs"], input_size=options["input_size"], seed=options["seed"],
+            batch_size=options["batch_size"], augment_rounds=options["augment_rounds"], finetune_epochs=options["finetune_epochs"],
+            other_dir=options["other"] or None, name=options["name"],
+        )
         progress = TqdmProgress(self.stderr._out)
         try:
-            version = train_model(
-                options["data"], architecture=options["arch"], epochs=options["epochs"], activate=options["activate"],
-                other_dir=options["other"] or None, input_size=options["input_size"], seed=options["seed"],
-                batch_size=options["batch_size"], augment_rounds=options["augment_rounds"],
-                finetune_epochs=options["finetune_epochs"], name=options["name"], progress=progress,
-            )
+            version = train_model(options["data"], training, activate=options["activate"], progress=progress)
         except (DatasetError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
         self.stdout.write(M.format_report(version.metrics, version.classes))
         self.stdout.write(f"training time {version.training_seconds:.1f} s; file {version.resolved_path}")
-        if options["export"]:
-            path = export_model(version, options["export"])
-            self.stdout.write(f"exported to {path} (+ {path.with_suffix('.json').name})")
+        if options["package"]:
+            path = package_version(version, options["package"])
+            self.stdout.write(f"packaged to {path} (+ {path.with_suffix('.json').name})")
         state = "active" if version.is_active else "not active (activate it in the admin or with --activate)"
         self.stdout.write(self.style.SUCCESS(f"Registered model version {version.name}: {state}."))

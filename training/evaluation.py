@@ -1,0 +1,86 @@
+"""Evaluation: which model a name means, and its metrics on a dataset's test split, through the serving path.
+
+resolve_spec()      the ONE place a model reference (ModelVersion name, .keras path, or None for the live model)
+                    becomes a ModelSpec; `evaluate`, `export_litert` and bench/bench_models.py use it.
+evaluate_model()    metrics of any version or file on a dataset's test split (+ unknown rate on other photos).
+evaluate_trained()  for a model just trained: the unknown threshold (validation pets vs the threshold part of the
+                    other photos) and its metrics, both through the saved file (training.predictor), as it will serve.
+"""
+from pathlib import Path
+
+from ingestion.dataset import DatasetError
+from ingestion.labels import CLASSES
+from training import heads, metrics as M, pipeline
+from training.registry import ModelSpec, active_spec, spec_from_file
+
+# At most this share of validation pets may fall under the unknown threshold (the target on test is <= 1%).
+MAX_PET_UNKNOWN_RATE = 0.008
+
+
+def resolve_spec(model=None):
+    """The spec `model` names: a ModelVersion name, a .keras path (with its card), or (None) the active/shipped model."""
+    from training.models import ModelVersion
+
+    if model is None:
+        return active_spec(use_database=True)
+    version = ModelVersion.objects.filter(name=model).first()
+    if version is not None:
+        return version.spec()
+    if Path(model).exists():
+        return spec_from_file(model)
+    raise ValueError(f"No model version or file named {model!r}.")
+
+
+def evaluate_predictor(predictor, spec, test, other_paths, batch_size=32):
+    """Metrics of `predictor` on the `test` split, with `spec`'s unknown threshold; unknown rate on `other_paths`."""
+    probabilities, pet_scores = pipeline.predict_paths(predictor.predict_arrays, test.paths, spec.input_size, batch_size)
+    results = M.classification_metrics(test.labels, probabilities, spec.classes)
+    _, other_scores = pipeline.predict_paths(predictor.predict_arrays, list(other_paths), spec.input_size, batch_size)
+    results["unknown"] = {
+        "threshold": spec.unknown_threshold,
+        "pets_unknown_rate": M.unknown_rate(pet_scores, spec.unknown_threshold),
+        "pets_images": len(test),
+        "other_unknown_rate": M.unknown_rate(other_scores, spec.unknown_threshold) if len(other_scores) else None,
+        "other_images": len(other_scores),
+    }
+    return results
+
+
+def evaluate_trained(model_path, name, options, val, test):
+    """(unknown threshold or None, metrics) of a freshly saved model; `options` are its resolved TrainingOptions."""
+    from training.predictor import Predictor
+
+    size, batch_size, other_dir = options.input_size, options.batch_size, options.other_dir
+    predictor = Predictor(ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=None))
+    _other_fit, other_threshold, other_held = pipeline.split_other(other_dir, seed=options.seed) if other_dir else ([], [], [])
+    _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, size, batch_size)
+    _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, size, batch_size)
+    threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE) if other_dir else None
+    spec = ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=threshold)
+    results = evaluate_predictor(predictor, spec, test, other_held, batch_size)
+    results["unknown"]["threshold_fit"] = {
+        "validation_pets": len(val),
+        "other_threshold_images": len(other_threshold),
+        "other_threshold_unknown_rate": M.unknown_rate(other_scores, threshold),
+    }
+    return threshold, results
+
+
+def evaluate_model(data_dir, model=None, other_dir=None, other_split="held-out", seed=0, batch_size=32):
+    """Metrics of a model on `data_dir`'s test split; unknown rate on other photos (held-out part by default)."""
+    from training.predictor import Predictor
+
+    spec = resolve_spec(model)
+    test = pipeline.read_split(data_dir, "test", spec.classes)
+    if len(test) == 0:
+        raise DatasetError(f"{data_dir}/test/<class>/ holds no images.")
+    other = []
+    if other_dir:
+        if other_split == "all":
+            other = [p for paths in pipeline.folder_images(other_dir).values() for p in paths]
+        else:
+            other = pipeline.split_other(other_dir, seed=seed)[2]
+    results = evaluate_predictor(Predictor(spec), spec, test, other, batch_size)
+    results["model_version"] = spec.version
+    results["classes"] = list(spec.classes)
+    return results
