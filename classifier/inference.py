@@ -20,7 +20,8 @@ _predictor = None
 _concurrency = 1
 
 __all__ = [
-    "InferenceResult", "NoModelAvailable", "classify_image", "classify_images", "get_predictor", "set_inference_concurrency",
+    "InferenceResult", "NoModelAvailable", "classify_image", "classify_images", "get_predictor", "score_photo",
+    "set_inference_concurrency",
 ]
 
 
@@ -102,3 +103,13 @@ def classify_images(images, use_database=True):
 def classify_image(image, use_database=True):
     """Classify one image (PIL image, path, bytes or file object) -> InferenceResult."""
     return classify_images([image], use_database=use_database)[0]
+
+
+def score_photo(image):
+    """The live model's answer for a scraped photo (bytes, path or PIL image), as ingestion stores it.
+
+    Named in settings.PETSITE_SCRAPED_PHOTO_SCORER: ingestion calls it by name (it never imports the classifier).
+    """
+    result = classify_image(image)
+    return {"label": result.label, "confidence": result.confidence, "pet_score": result.pet_score,
+            "model_version": result.model_version}

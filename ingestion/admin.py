@@ -4,15 +4,16 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import selectors, services
 from .admin_photos import PhotoColumnsMixin
-from .models import ScrapedPhoto, ScrapeJob
+from .labels import display_name
+from .models import DatasetVersion, ScrapedPhoto, ScrapeJob
 
 ACTIVE = (ScrapeJob.Status.QUEUED, ScrapeJob.Status.RUNNING)
 # What staff give to define a job: create_scrape_job's arguments.
-JOB_DEFINITION_FIELDS = ("source", "query", "label", "target_count", "base_url")
+JOB_DEFINITION_FIELDS = ("source", "query", "label", "target_count", "base_url", "auto_accept_confidence")
 STATUS_COLORS = {"queued": "#777", "running": "#205493", "done": "#2e7d32", "failed": "#ba2121"}
 
 
@@ -50,7 +51,8 @@ class ScrapeJobAddForm(forms.ModelForm):
         cleaned = super().clean()
         if not self.errors:
             try:
-                services.validate_scrape_job(cleaned["source"], cleaned["query"], cleaned["label"], cleaned["target_count"])
+                services.validate_scrape_job(cleaned["source"], cleaned["query"], cleaned["label"], cleaned["target_count"],
+                                             cleaned.get("auto_accept_confidence"))
             except ValueError as exc:
                 raise forms.ValidationError(str(exc)) from exc
         return cleaned
@@ -166,12 +168,15 @@ class ScrapeJobAdmin(admin.ModelAdmin):
 
 @admin.register(ScrapedPhoto)
 class ScrapedPhotoAdmin(PhotoColumnsMixin, admin.ModelAdmin):
-    list_display = ("id", "thumbnail_tag", "label", "job", "source_link", "width", "height", "created_at")
+    list_display = ("id", "thumbnail_tag", "label", "review_state", "predicted_label", "predicted_confidence", "job",
+                    "source_link", "width", "height", "created_at")
     list_display_links = ("id", "thumbnail_tag")
-    list_filter = ("label", "job__source", "created_at")
+    list_filter = ("review_state", "label", "predicted_label", "auto_accepted", "job__source", "created_at")
     search_fields = ("url", "query", "sha256", "phash")
     list_select_related = ("job",)
-    readonly_fields = ("image_tag", "label", "job", "url", "query", "sha256", "phash", "file", "width", "height", "size_bytes", "created_at")
+    readonly_fields = ("image_tag", "label", "review_state", "curated_label", "auto_accepted", "reviewed_by", "reviewed_at",
+                       "predicted_label", "predicted_confidence", "pet_score", "scored_with", "job", "url", "query",
+                       "sha256", "phash", "file", "width", "height", "size_bytes", "created_at")
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -186,3 +191,229 @@ class ScrapedPhotoAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         services.delete_scraped_photos(queryset)
+
+
+# Dataset versions ----------------------------------------------------------------------------------------------------
+
+VERSION_STATUS_COLORS = {"queued": "#777", "running": "#205493", "built": "#2e7d32", "failed": "#ba2121", "cancelled": "#777"}
+
+
+def version_progress_html(version):
+    """The progress cell of a build; the JSON endpoint returns the same HTML for the live update."""
+    status = format_html('<strong style="color:{}">{}</strong>', VERSION_STATUS_COLORS.get(version.status, "#333"),
+                         version.get_status_display())
+    if version.is_active:
+        bar = format_html(' <progress max="100" value="{}" style="width:10em;vertical-align:middle"></progress> {}%',
+                          version.progress_percent, version.progress_percent)
+    else:
+        bar = ""
+    note = version.error or version.message
+    return format_html('{}{}{}', status, bar, format_html('<br><small style="color:{}">{}</small>',
+                       "#ba2121" if version.error else "#555", note) if note else "")
+
+
+class DatasetVersionAddForm(forms.ModelForm):
+    """What staff choose for a new build; checked by the rules the service applies, so a refusal is a form error."""
+
+    folders_text = forms.CharField(
+        label="Base photo folders", widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="One folder per line, each holding <class>/ subfolders. Accepted scraped photos and reviewed "
+        "predictions are added by themselves.",
+    )
+
+    class Meta:
+        model = DatasetVersion
+        fields = ("name", "frame")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from django.conf import settings
+
+        self.fields["folders_text"].initial = "\n".join(settings.PETSITE_DATASET_BASE_FOLDERS)
+        if not self.is_bound and not self.initial.get("name"):
+            from django.utils import timezone
+
+            self.initial["name"] = timezone.now().strftime("pets-%Y%m%d-%H%M")
+
+    def clean(self):
+        cleaned = super().clean()
+        folders = [line.strip() for line in cleaned.get("folders_text", "").splitlines() if line.strip()]
+        cleaned["folders"] = folders
+        if not self.errors:
+            try:
+                services.validate_dataset_version(cleaned["name"], folders)
+                active = selectors.active_dataset_build()
+                if active is not None:
+                    raise services.BuildRefused(
+                        f"Dataset version {active.name} is being built; wait for it to finish or cancel it first."
+                    )
+            except services.BuildRefused as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return cleaned
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(admin.ModelAdmin):
+    list_display = ("name", "progress_tag", "photo_count", "train_count", "test_count", "change_summary", "frame_tag",
+                    "created_by", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("name", "digest")
+    actions = ["cancel_builds", "delete_versions"]
+    readonly_fields = (
+        "name", "progress_tag", "controls", "counts_table", "change_table", "frame_tag", "folders", "extra_sources",
+        "inputs_by_source", "report", "test_ratio", "seed", "digest", "previous", "created_by", "created_at",
+        "started_at", "finished_at", "build_seconds",
+    )
+
+    class Media:
+        js = ("ingestion/dataset_progress.js",)
+
+    def get_fields(self, request, obj=None):
+        return ("name", "folders_text", "frame") if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields  # immutable: every field of a version is read-only
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = DatasetVersionAddForm
+            kwargs["fields"] = ("name", "frame")
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deleting goes through the service (files, in-use check)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="Status and progress", ordering="status")
+    def progress_tag(self, obj):
+        return format_html(
+            '<span data-dataset-version="{}" data-active="{}" data-url="{}">{}</span>',
+            obj.pk, "1" if obj.is_active else "0", reverse("admin:ingestion_datasetversion_progress"), version_progress_html(obj),
+        )
+
+    @admin.display(description="Train")
+    def train_count(self, obj):
+        return obj.split_total("train") if obj.is_built else "-"
+
+    @admin.display(description="Test")
+    def test_count(self, obj):
+        return obj.split_total("test") if obj.is_built else "-"
+
+    @admin.display(description="Photos stored as")
+    def frame_tag(self, obj):
+        return f"{obj.frame}×{obj.frame} fit and pad" if obj.frame else "whole, long side ≤ 512 px"
+
+    @admin.display(description="Since the previous version")
+    def change_summary(self, obj):
+        if not obj.is_built:
+            return "-"
+        if obj.previous_id is None:
+            return "first version"
+        added = sum(change["added"] for splits in obj.diff.values() for change in splits.values())
+        removed = sum(change["removed"] for splits in obj.diff.values() for change in splits.values())
+        return f"+{added} / −{removed} vs {obj.previous.name}"
+
+    @admin.display(description="Photos per class")
+    def counts_table(self, obj):
+        if not obj.counts:
+            return "-"
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (display_name(label), counts.get("train", 0), counts.get("test", 0)) for label, counts in obj.counts.items()
+        ))
+        return format_html("<table><tr><th>class</th><th>train</th><th>test</th></tr>{}</table>", rows)
+
+    @admin.display(description="Changes since the previous version (added / removed)")
+    def change_table(self, obj):
+        if not obj.diff:
+            return "-" if obj.previous_id is None else "no change"
+        rows = format_html_join("", "<tr><td>{}</td><td>+{} / −{}</td><td>+{} / −{}</td></tr>", (
+            (display_name(label), d["train"]["added"], d["train"]["removed"], d["test"]["added"], d["test"]["removed"])
+            for label, d in obj.diff.items()
+        ))
+        title = f"against {obj.previous.name}" if obj.previous_id else "first version: everything is new"
+        return format_html("<p>{}</p><table><tr><th>class</th><th>train</th><th>test</th></tr>{}</table>", title, rows)
+
+    @admin.display(description="Build")
+    def controls(self, obj):
+        if not obj.is_active:
+            return "-"
+        return format_html('<input type="submit" name="_cancel_build" value="Cancel build" style="float:none">')
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # built versions are immutable; a running build changes only through its job
+        version = services.start_dataset_version(
+            form.cleaned_data["name"], form.cleaned_data["folders"], request.user, frame=form.cleaned_data.get("frame"),
+        )
+        obj.pk = version.pk
+        obj.refresh_from_db()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except services.BuildRefused as exc:  # a concurrent start won the one build slot after the form was checked
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:ingestion_datasetversion_changelist"))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(request, f"Started building dataset version {obj.name}; its progress updates live below.",
+                          messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:ingestion_datasetversion_changelist"))
+
+    def response_change(self, request, obj):
+        if "_cancel_build" in request.POST:
+            services.cancel_dataset_builds(DatasetVersion.objects.filter(pk=obj.pk))
+            self.message_user(request, f"Asked the build of {obj.name} to stop.", messages.SUCCESS)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def delete_model(self, request, obj):
+        services.delete_dataset_version(obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and request.method == "POST":
+            try:
+                services.delete_dataset_version(obj)
+            except services.BuildRefused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:ingestion_datasetversion_change", args=[obj.pk]))
+            self.message_user(request, f"Deleted dataset version {obj.name} and its files.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:ingestion_datasetversion_changelist"))
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description="Cancel selected builds", permissions=["change"])
+    def cancel_builds(self, request, queryset):
+        count = services.cancel_dataset_builds(queryset)
+        self.message_user(request, f"Asked {count} build(s) to stop.", messages.SUCCESS)
+
+    @admin.action(description="Delete selected versions and their files (unused ones only)", permissions=["delete"])
+    def delete_versions(self, request, queryset):
+        deleted = 0
+        for version in queryset:
+            try:
+                services.delete_dataset_version(version)
+                deleted += 1
+            except services.BuildRefused as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        if deleted:
+            self.message_user(request, f"Deleted {deleted} version(s) and their files.", messages.SUCCESS)
+
+    def get_urls(self):
+        progress = path("progress/", self.admin_site.admin_view(self.progress_view), name="ingestion_datasetversion_progress")
+        return [progress, *super().get_urls()]
+
+    def progress_view(self, request):
+        """Staff-only JSON: the state of the builds in ?ids=1,2 (polled by dataset_progress.js)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ids = [int(value) for value in request.GET.get("ids", "").split(",") if value.strip().isdigit()][:50]
+        return JsonResponse({"versions": [
+            {**version.progress(), "html": version_progress_html(version)} for version in selectors.dataset_versions_by_ids(ids)
+        ]})

@@ -5,12 +5,16 @@ Input: `<source>/<class>/*` folders (the layout of ../shared/data/pets and of ME
 their label wins).
 Output: `<dest>/train/<class>/<class><n>.png`, `<dest>/test/<class>/...` and `<dest>/manifest.json`.
 
-- Every photo goes through images.open_image + fit_and_pad, the preprocessing training and serving use.
+- Every photo goes through images.open_image + normalize (long side at most 512 px), the first steps training and
+  serving use, and is stored losslessly (PNG), so image_to_array gives a model the same pixels as at serving, at any
+  input size. `size=N` keeps the original project's view instead: each photo fitted and padded into an N x N square.
 - Exact (SHA-256) and near duplicates are collapsed across the whole input; one is kept. Near means the
   perceptual hash of the photo or of its padded square (which catches crops of one shot) is within
   PETSITE_NEAR_DUPLICATE_DISTANCE bits.
 - The split is decided by a seeded hash of each photo's content, not by shuffling, so the same input
-  and seed give the same split and adding photos later never moves existing ones between splits.
+  and seed give the same split and adding photos later never moves existing ones between splits. `known_splits`
+  (content hash -> split, what earlier builds placed) wins: a near-duplicate group whose kept photo changes stays in
+  the split any of its photos was in before.
 - The build happens in a temporary sibling directory that is swapped in only when complete.
 """
 import hashlib
@@ -27,13 +31,14 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .hashing import default_distance, near_duplicate_pairs, perceptual_hash, sha256_hex
-from .images import ImageError, fit_and_pad, open_image
+from .images import STORED_MAX_SIDE, ImageError, fit_and_pad, normalize, open_image
 from .labels import CLASSES
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "test")
-MANIFEST_VERSION = 1
-
+MANIFEST_VERSION = 2
+# The square the second perceptual hash is taken on (crops and reframings of one shot hash alike there).
+HASH_FRAME = 240
 
 
 def declared_example_sources():
@@ -78,6 +83,7 @@ class BuildReport:
     inputs_by_source: dict = field(default_factory=dict)  # folder path or extra source's dotted path -> photos
     seconds: float = 0.0
     digest: str = ""
+    assignments: dict = field(default_factory=dict)  # content hash -> split, of every photo kept or collapsed into one
 
     @property
     def duplicates_removed(self):
@@ -136,20 +142,29 @@ def _hash_file(item):
         item.error = f"cannot be read: {exc.strerror or exc}"
 
 
+def _save_png(image, path):
+    image.save(path, format="PNG")
+
+
 def _preprocess(item, size, staging):
-    """Decode, fit and pad, save the PNG under the staging dir; record hashes or the error."""
+    """Decode, normalize (or fit and pad into `size`), save the PNG under the staging dir; record hashes or the error.
+
+    A photo that cannot be read is recorded as unreadable; a failure to write (a full disk) fails the build.
+    """
     try:
         image = open_image(item.path)
         item.phash = perceptual_hash(image)
         item.pixels = image.width * image.height
-        item.staged = staging / f"{item.sha256}.png"
-        fitted = fit_and_pad(image, size)
-        item.phash_fitted = perceptual_hash(fitted)
-        fitted.save(item.staged, format="PNG")
+        item.phash_fitted = perceptual_hash(fit_and_pad(image, size or HASH_FRAME))
+        stored = fit_and_pad(image, size) if size else normalize(image, STORED_MAX_SIDE)
     except ImageError as exc:
         item.error = str(exc)
+        return
     except OSError as exc:
         item.error = f"cannot be read: {exc.strerror or exc}"
+        return
+    item.staged = staging / f"{item.sha256}.png"
+    _save_png(stored, item.staged)
 
 
 class _UnionFind:
@@ -186,23 +201,29 @@ def _keeper(group):
     return min(group, key=lambda item: (not item.reviewed, -item.pixels, item.order))
 
 
-def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=None, workers=1, progress=None,
-                  distance=None):
+def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=None, examples=None, workers=1, progress=None,
+                  distance=None, known_splits=None, min_per_class=0, example_sources=None):
     """Build the dataset into a temporary directory and swap it in at `dest`. Returns a BuildReport.
 
-    `examples` ((path, label) pairs) defaults to those of settings.PETSITE_DATASET_EXTRA_SOURCES. `progress(done, total)` is
-    called as photos are processed. Raises DatasetError before touching `dest` if anything is wrong.
+    `size`: None stores each photo whole (long side at most 512 px); N fits and pads it into N x N.
+    `examples` ((path, label) pairs) defaults to those of settings.PETSITE_DATASET_EXTRA_SOURCES; `example_sources`
+    ([(name, examples)]) gives them by source instead. `progress(done, total)` is called as photos are processed (it
+    may raise to stop the build). `known_splits`: content hash -> split of photos placed by earlier builds (they stay).
+    `min_per_class`: every class must keep at least this many photos. Raises DatasetError before touching `dest`
+    if anything is wrong.
     """
     started = time.monotonic()
     sources = [Path(source).resolve() for source in sources]
     dest = Path(dest).resolve()
     if not 0 < test_ratio < 1:
         raise DatasetError("The test ratio must be between 0 and 1.")
-    if size < 8:
+    if size is not None and size < 8:
         raise DatasetError("The size must be at least 8 pixels.")
     _check_paths(sources, dest)
     distance = default_distance() if distance is None else distance
-    if examples is None:
+    if example_sources is not None:
+        example_sources = [(name, list(examples)) for name, examples in example_sources]
+    elif examples is None:
         example_sources = [(name, provide()) for name, provide in declared_example_sources()]
     else:
         examples = list(examples)
@@ -212,7 +233,8 @@ def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=
     dest.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{dest.name}.building-", dir=dest.parent))
     try:
-        report = _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance)
+        report = _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance,
+                        known_splits or {}, min_per_class)
         report.dest = dest
         report.inputs_by_source = inputs_by_source
         _swap_in(building, dest)
@@ -223,7 +245,8 @@ def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=240, examples=
     return report
 
 
-def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance):
+def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, progress, distance, known_splits,
+           min_per_class):
     """Build the dataset into `building` in four phases; returns the BuildReport (without dest and timing)."""
     staging = building / ".staging"
     staging.mkdir()
@@ -232,8 +255,13 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
     unreadable = [(str(item.path), item.error) for item in inputs if item.error]
     chosen = _collapse_near_duplicates(groups, distance, conflicts)
     near_duplicates = sum(len(near) for _, _, near in chosen)
-    counts, files = _split_and_place(chosen, building, seed, test_ratio)
+    counts, files, assignments = _split_and_place(chosen, building, seed, test_ratio, known_splits)
     shutil.rmtree(staging)
+    short = [label for label in CLASSES if sum(counts[label].values()) < min_per_class]
+    if short:
+        raise DatasetError("Too few photos in " + ", ".join(
+            f"{label} ({sum(counts[label].values())})" for label in short
+        ) + f": every class needs at least {min_per_class} after duplicates are removed.")
     leaks = _cross_split_pairs(chosen, files, distance)
     if leaks:
         raise DatasetError(f"{len(leaks)} near-duplicate pair(s) straddle train and test, e.g. {leaks[0]}; not swapping in.")
@@ -248,6 +276,7 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
         "seed": seed,
         "test_ratio": test_ratio,
         "size": size,
+        "max_side": None if size else STORED_MAX_SIDE,
         "near_duplicate_distance": distance,
         "classes": list(CLASSES),
         "counts": counts,
@@ -264,7 +293,7 @@ def _build(inputs, ignored, building, sources, test_ratio, seed, size, workers, 
     return BuildReport(
         dest=None, counts=counts, inputs=len(inputs), kept=len(files), unreadable=unreadable, ignored=ignored,
         exact_duplicates=exact_duplicates, near_duplicates=near_duplicates, cross_split_near_duplicates=len(leaks),
-        label_conflicts=conflicts, digest=digest,
+        label_conflicts=conflicts, digest=digest, assignments=assignments,
     )
 
 
@@ -332,17 +361,34 @@ def _collapse_near_duplicates(groups, distance, conflicts):
     return chosen
 
 
-def _split_and_place(chosen, building, seed, test_ratio):
-    """Phase 3: split by content hash, name per class in input order, move into place -> (counts, manifest files).
+def _group_split(keeper, near, known_splits, seed, test_ratio):
+    """The split of a near-duplicate group: where its kept photo was before, else where most of its photos were
+    (ties: where the earliest input was), else the seeded hash of the kept photo."""
+    if keeper.sha256 in known_splits:
+        return known_splits[keeper.sha256]
+    known = [known_splits[item.sha256] for item in sorted(near, key=lambda item: item.order) if item.sha256 in known_splits]
+    if known:
+        train, test = known.count("train"), known.count("test")
+        return known[0] if train == test else ("train" if train > test else "test")
+    return split_of(keeper.sha256, seed, test_ratio)
+
+
+def _split_and_place(chosen, building, seed, test_ratio, known_splits=None):
+    """Phase 3: split (see _group_split), name per class in input order, move into place
+    -> (counts, manifest files, {content hash: split} of every photo of every group).
 
     Sorts `chosen` in input order (the order of the manifest's files).
     """
+    known_splits = known_splits or {}
     chosen.sort(key=lambda entry: entry[0].order)
     counts = {label: {split: 0 for split in SPLITS} for label in CLASSES}
     numbers = dict.fromkeys(CLASSES, 0)
     files = []
+    assignments = {}
     for keeper, exact, near in chosen:
-        split = split_of(keeper.sha256, seed, test_ratio)
+        split = _group_split(keeper, near, known_splits, seed, test_ratio)
+        for item in (keeper, *near):
+            assignments.setdefault(item.sha256, split)
         numbers[keeper.label] += 1
         relative = Path(split) / keeper.label / f"{keeper.label}{numbers[keeper.label]}.png"
         (building / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +406,7 @@ def _split_and_place(chosen, building, seed, test_ratio):
             "duplicates": [{"source": str(item.path), "kind": "exact"} for item in exact]
             + [{"source": str(item.path), "kind": "near", "sha256": item.sha256} for item in near],
         })
-    return counts, files
+    return counts, files, assignments
 
 
 def _cross_split_pairs(chosen, files, distance):

@@ -1,7 +1,8 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from .labels import CLASS_CHOICES
+from .labels import CLASS_CHOICES, LABEL_CHOICES, display_name
 
 
 class ScrapeJob(models.Model):
@@ -42,6 +43,11 @@ class ScrapeJob(models.Model):
     # Touched with every progress update, so a job whose worker died can be told from a slow one.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False, help_text="Staff asked the running job to stop.")
+    auto_accept_confidence = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Accept a stored photo without review when the live model gives it this job's label with at least "
+        "this confidence (0-1, e.g. 0.95). Blank: never; staff curate every photo.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -82,7 +88,16 @@ def scraped_upload_to(instance, filename):
 
 
 class ScrapedPhoto(models.Model):
-    """A photo the scraper stored, with where it came from and the hashes used to refuse duplicates."""
+    """A photo the scraper stored, with where it came from and the hashes used to refuse duplicates.
+
+    Scored by the live model when stored (PETSITE_SCRAPED_PHOTO_SCORER) and curated by staff: only accepted photos
+    enter datasets; a rejected one keeps its row (its hashes), so a later scrape never stores it again.
+    """
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
 
     job = models.ForeignKey(ScrapeJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
     url = models.URLField(max_length=2000, db_index=True)
@@ -100,8 +115,141 @@ class ScrapedPhoto(models.Model):
     size_bytes = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The live model's answer when the photo was stored (blank: it could not be scored).
+    predicted_label = models.CharField(max_length=20, choices=LABEL_CHOICES, blank=True)
+    predicted_confidence = models.FloatField(null=True, blank=True)
+    pet_score = models.FloatField(null=True, blank=True)
+    scored_with = models.CharField(max_length=80, blank=True, help_text="The model version that scored it.")
+    # Curation.
+    review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING, db_index=True)
+    curated_label = models.CharField(
+        max_length=20, choices=CLASS_CHOICES, blank=True, help_text="The class staff gave it, when not the search label."
+    )
+    auto_accepted = models.BooleanField(default=False, help_text="Accepted by its job's confidence rule, not by a person.")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
         return f"{self.label}: {self.url}"
+
+    @property
+    def dataset_label(self):
+        """The class it enters datasets under (once accepted)."""
+        return self.curated_label or self.label
+
+    @property
+    def model_disagrees(self):
+        return bool(self.predicted_label) and self.predicted_label != self.label
+
+    @property
+    def predicted_display(self):
+        return display_name(self.predicted_label)
+
+
+class DatasetVersion(models.Model):
+    """One built dataset: its inputs, per-class counts, manifest digest and what changed since the previous one.
+
+    Built by a background job (services.start_dataset_version) into PETSITE_DATASETS_ROOT/<name>/ in the layout
+    training reads (train/<class>/*, test/<class>/*, manifest.json). Immutable once built: a new build is a new
+    version; an unused one may be deleted with its files.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Building"
+        BUILT = "built", "Built"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    name = models.SlugField(max_length=80, unique=True, help_text="Letters, digits, - and _; the folder's name.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # True while queued or running, NULL otherwise: the unique index lets only one build run at a time.
+    building = models.BooleanField(null=True, unique=True, default=True, editable=False)
+    # What it is built from.
+    folders = models.JSONField(default=list, help_text="Base photo folders (<folder>/<class>/*).")
+    extra_sources = models.JSONField(default=list, help_text="Dotted paths of the functions giving labelled photos.")
+    frame = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Blank: photos stored whole (long side at most 512 px, PNG), serving every model. "
+        "A number: the old fit-and-pad view, each photo padded into a square of this many pixels.",
+    )
+    test_ratio = models.FloatField(default=0.25)
+    seed = models.IntegerField(default=1)
+    # What it holds (filled when built).
+    inputs_by_source = models.JSONField(default=dict, blank=True, help_text="Photos each folder and source gave.")
+    counts = models.JSONField(default=dict, blank=True, help_text="{class: {train: n, test: n}}.")
+    photo_count = models.PositiveIntegerField(default=0)
+    digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the manifest's file list.")
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    diff = models.JSONField(
+        default=dict, blank=True, help_text="{class: {split: {added: n, removed: n}}} against the previous version."
+    )
+    report = models.JSONField(default=dict, blank=True, help_text="Duplicates removed, unreadable photos, conflicts.")
+    # The build job.
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    build_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if self.pk and DatasetVersion.objects.filter(pk=self.pk, status=self.Status.BUILT).exists():
+            raise ImmutableDatasetVersion(f"Dataset version {self.name} is built and cannot be changed; build a new version.")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+    @property
+    def is_built(self):
+        return self.status == self.Status.BUILT
+
+    @property
+    def progress_percent(self):
+        if self.status == self.Status.BUILT:
+            return 100
+        return round(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+    def split_total(self, split):
+        return sum(counts.get(split, 0) for counts in self.counts.values())
+
+    def progress(self):
+        """What the admin's live progress display needs."""
+        return {
+            "id": self.pk, "name": self.name, "status": self.status, "status_display": self.get_status_display(),
+            "done": self.progress_done, "total": self.progress_total, "percent": self.progress_percent,
+            "active": self.is_active, "message": self.error or self.message,
+        }
+
+
+class ImmutableDatasetVersion(ValueError):
+    """A built dataset version was asked to change."""
+
+
+class PhotoSplit(models.Model):
+    """The split a photo (by content hash) was first placed in; later builds keep it there, whatever its group."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    split = models.CharField(max_length=5, choices=[("train", "train"), ("test", "test")])
+    first_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self):
+        return f"{self.sha256[:12]}: {self.split}"

@@ -1,18 +1,27 @@
 """Business logic of ingestion; the admin, the Celery tasks and the management commands call these."""
+import errno
 import logging
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from petsite.jobs import dispatch_on_commit
 
+from . import selectors
+from .dataset import SPLITS, DatasetError, build_dataset, declared_example_sources, read_manifest
 from .hashing import NearDuplicateIndex, default_distance
 from .images import ImageError
 from .labels import CLASSES
-from .models import ScrapedPhoto, ScrapeJob
+from .models import DatasetVersion, PhotoSplit, ScrapedPhoto, ScrapeJob
 from .scraping.fetch import FetchError, Fetcher
 from .scraping.scraper import ScrapeError, TooSmall, download_photo, iter_result_pages
 from .scraping.sources import get_source
@@ -23,9 +32,11 @@ logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_NETWORK_FAILURES = 5
 
 
-def validate_scrape_job(source, query, label, target_count):
+def validate_scrape_job(source, query, label, target_count, auto_accept_confidence=None):
     """Raise ValueError saying what is wrong with this job definition; the admin's add form checks it too."""
     get_source(source)
+    if auto_accept_confidence is not None and not 0 <= auto_accept_confidence <= 1:
+        raise ValueError("The auto-accept confidence must be between 0 and 1 (blank: never).")
     if label not in CLASSES:
         raise ValueError(f"Unknown label {label!r}; choose one of {', '.join(CLASSES)}.")
     if not query.strip():
@@ -34,11 +45,16 @@ def validate_scrape_job(source, query, label, target_count):
         raise ValueError("The target count must be at least 1.")
 
 
-def create_scrape_job(source, query, label, target_count, base_url="", user=None):
-    """Validate and save a queued job (not started); raises ValueError."""
-    validate_scrape_job(source, query, label, target_count)
+def create_scrape_job(source, query, label, target_count, base_url="", user=None, auto_accept_confidence=None):
+    """Validate and save a queued job (not started); raises ValueError.
+
+    `auto_accept_confidence`: photos the live model gives `label` with at least this confidence are accepted
+    without review (None: never).
+    """
+    validate_scrape_job(source, query, label, target_count, auto_accept_confidence)
     return ScrapeJob.objects.create(
-        source=source, query=query.strip(), label=label, target_count=target_count, base_url=base_url, created_by=user
+        source=source, query=query.strip(), label=label, target_count=target_count, base_url=base_url, created_by=user,
+        auto_accept_confidence=auto_accept_confidence,
     )
 
 
@@ -181,6 +197,7 @@ class _JobRun:
             job=job, url=photo.url, site_photo_id=site_photo_id, query=job.query, label=job.label,
             sha256=photo.sha256, phash=photo.phash, width=photo.width, height=photo.height, size_bytes=len(photo.data),
         )
+        apply_score(record, score_photo_bytes(photo.data), job.auto_accept_confidence)
         # File first, then the row; a row that cannot be written (a concurrent job stored the
         # same bytes or the same site photo) takes its file with it.
         record.file.save(f"{photo.sha256[:24]}.{photo.extension}", ContentFile(photo.data), save=False)
@@ -216,12 +233,12 @@ def run_scrape_job(job_id, progress=None, fetcher=None):
         run = _JobRun(job, fetcher, progress)
         message = run.execute()
     except ScrapeError as exc:
-        _finish(run, job, ScrapeJob.Status.FAILED, error=str(exc))
+        _record_job_end(run, job, ScrapeJob.Status.FAILED, error=str(exc))
     except Exception as exc:
         logger.exception("scrape job %s crashed", job_id)
-        _finish(run, job, ScrapeJob.Status.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+        _record_job_end(run, job, ScrapeJob.Status.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
     else:
-        _finish(run, job, ScrapeJob.Status.DONE, message=message)
+        _record_job_end(run, job, ScrapeJob.Status.DONE, message=message)
     finally:
         if own_fetcher:
             fetcher.close()
@@ -229,7 +246,8 @@ def run_scrape_job(job_id, progress=None, fetcher=None):
     return job
 
 
-def _finish(run, job, status, message="", error=""):
+def _record_job_end(run, job, status, message="", error=""):
+    """Record that a scrape job ended (done or failed), with its message or error."""
     fields = {"status": status, "message": message, "error": error, "finished_at": timezone.now()}
     if run is not None:
         run.save_progress(**fields)
@@ -247,3 +265,349 @@ def delete_scraped_photos(queryset):
         photo.delete()
         count += 1
     return count
+
+
+# Scoring and curation of scraped photos ---------------------------------------------------------------------------
+
+def score_photo_bytes(data):
+    """The live model's answer for a photo, through settings.PETSITE_SCRAPED_PHOTO_SCORER -> dict, or None.
+
+    The scorer is named in settings (ingestion never imports the classifier); a photo that cannot be scored (no model
+    yet, a broken file) is stored unscored and curated like any other.
+    """
+    path = getattr(settings, "PETSITE_SCRAPED_PHOTO_SCORER", "")
+    if not path:
+        return None
+    try:
+        return import_string(path)(data)
+    except Exception as exc:
+        logger.warning("could not score a scraped photo with %s (%s: %s)", path, type(exc).__name__, exc)
+        return None
+
+
+def apply_score(photo, score, auto_accept_confidence=None):
+    """Record `score` on an unsaved or pending photo; accept it when the model agrees with its label at or above
+    `auto_accept_confidence` (None: never)."""
+    if not score:
+        return photo
+    photo.predicted_label = score.get("label", "")
+    photo.predicted_confidence = score.get("confidence")
+    photo.pet_score = score.get("pet_score")
+    photo.scored_with = (score.get("model_version") or "")[:80]
+    if (auto_accept_confidence is not None and photo.predicted_label == photo.label
+            and photo.predicted_confidence is not None and photo.predicted_confidence >= auto_accept_confidence):
+        photo.review_state = ScrapedPhoto.Review.ACCEPTED
+        photo.auto_accepted = True
+        photo.reviewed_at = timezone.now()
+    return photo
+
+
+@dataclass(frozen=True)
+class PhotoReview:
+    """A scraped photo's curation state before a decision, so the decision can be undone."""
+
+    pk: int
+    review_state: str
+    curated_label: str
+    auto_accepted: bool
+    reviewed_by_id: int | None
+    reviewed_at: object
+
+    def as_dict(self):
+        return {**self.__dict__, "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None}
+
+    @classmethod
+    def from_dict(cls, data):
+        from django.utils.dateparse import parse_datetime
+
+        return cls(**{**data, "reviewed_at": parse_datetime(data["reviewed_at"]) if data.get("reviewed_at") else None})
+
+
+REVIEW_FIELDS = ("review_state", "curated_label", "auto_accepted", "reviewed_by_id", "reviewed_at")
+
+
+def curate_photos(photos, decision, user, label=""):
+    """Accept (`decision` "accept", under `label` or the search label) or reject ("reject") scraped photos.
+
+    Returns the PhotoReview of each photo before the decision (what undo_curation restores).
+    """
+    if decision not in ("accept", "reject"):
+        raise ValueError(f"Unknown decision {decision!r}; accept or reject.")
+    if label and label not in CLASSES:
+        raise ValueError(f"Unknown class {label!r}.")
+    with transaction.atomic():
+        ids = list(photos.values_list("pk", flat=True))
+        rows = list(ScrapedPhoto.objects.select_for_update().filter(pk__in=ids).values_list("pk", "label", *REVIEW_FIELDS))
+        before = [PhotoReview(*row[:1], *row[2:]) for row in rows]
+        now = timezone.now()
+        if decision == "reject":
+            ScrapedPhoto.objects.filter(pk__in=ids).update(
+                review_state=ScrapedPhoto.Review.REJECTED, curated_label="", auto_accepted=False, reviewed_by=user, reviewed_at=now
+            )
+        else:
+            for pk, search_label, *_ in rows:
+                ScrapedPhoto.objects.filter(pk=pk).update(
+                    review_state=ScrapedPhoto.Review.ACCEPTED, curated_label="" if label in ("", search_label) else label,
+                    auto_accepted=False, reviewed_by=user, reviewed_at=now,
+                )
+    return before
+
+
+def undo_curation(before):
+    """Put photos back as they were before a decision (the PhotoReviews curate_photos returned); returns how many."""
+    count = 0
+    with transaction.atomic():
+        for review in before:
+            count += ScrapedPhoto.objects.filter(pk=review.pk).update(
+                review_state=review.review_state, curated_label=review.curated_label, auto_accepted=review.auto_accepted,
+                reviewed_by_id=review.reviewed_by_id, reviewed_at=review.reviewed_at,
+            )
+    return count
+
+
+# Dataset versions --------------------------------------------------------------------------------------------------
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+
+
+class BuildRefused(ValueError):
+    """A dataset build cannot start (another is running, a bad name or folder); the message says why."""
+
+
+class BuildCancelled(Exception):
+    pass
+
+
+def validate_dataset_version(name, folders):
+    """Raise BuildRefused saying what is wrong with a new version's name or folders."""
+    if not NAME_PATTERN.match(name or ""):
+        raise BuildRefused("The name must be 1-80 letters, digits, - or _, starting with a letter or digit.")
+    if DatasetVersion.objects.filter(name=name).exists() or selectors.version_folder(name).exists():
+        raise BuildRefused(f"A dataset version named {name!r} already exists; versions are never rebuilt, choose a new name.")
+    scraped = (Path(settings.MEDIA_ROOT) / "scraped").resolve()
+    for folder in folders:
+        resolved = Path(folder).resolve()
+        if resolved == scraped or scraped in resolved.parents:
+            raise BuildRefused(
+                f"{folder} holds scraped photos, which enter datasets through curation: accepted ones are included "
+                "by themselves. Leave it out of the folders."
+            )
+
+
+def _fail_stale_builds():
+    """Builds whose worker stopped reporting progress are marked failed, so they stop blocking new ones."""
+    stale = DatasetVersion.objects.filter(selectors.stale_build_filter())
+    for version in stale:
+        _end_build(version.pk, DatasetVersion.Status.FAILED, error="The build's worker stopped reporting progress (it died or "
+                   "was restarted); start a new build.")
+
+
+def create_dataset_version(name, folders=None, user=None, *, frame=None, test_ratio=0.25, seed=1, extra_sources=None):
+    """Save a queued DatasetVersion (not started; run it with run_dataset_build or start_dataset_version).
+
+    `folders`: base photo folders (default settings.PETSITE_DATASET_BASE_FOLDERS); `extra_sources`: dotted paths of
+    example functions (default settings.PETSITE_DATASET_EXTRA_SOURCES: reviewed predictions, accepted scraped photos).
+    Raises BuildRefused when another build is queued or running (one at a time) or the name or a folder is wrong.
+    """
+    folders = [str(folder) for folder in (settings.PETSITE_DATASET_BASE_FOLDERS if folders is None else folders)]
+    extra_sources = list(settings.PETSITE_DATASET_EXTRA_SOURCES if extra_sources is None else extra_sources)
+    validate_dataset_version(name, folders)
+    if frame is not None and frame < 8:
+        raise BuildRefused("The frame must be at least 8 pixels (blank: photos stored whole).")
+    _fail_stale_builds()
+    active = selectors.active_dataset_build()
+    if active is not None:
+        raise BuildRefused(f"Dataset version {active.name} is being built; wait for it to finish or cancel it first.")
+    try:
+        with transaction.atomic():
+            return DatasetVersion.objects.create(
+                name=name, folders=folders, extra_sources=extra_sources, frame=frame, test_ratio=test_ratio, seed=seed,
+                created_by=user, building=True,
+            )
+    except IntegrityError as exc:  # a concurrent start took the one build slot (or the name)
+        active = selectors.active_dataset_build()
+        if active is not None:
+            raise BuildRefused(f"Dataset version {active.name} is being built; wait for it to finish or cancel it first.") from exc
+        raise BuildRefused(f"A dataset version named {name!r} already exists.") from exc
+
+
+def start_dataset_version(name, folders=None, user=None, **options):
+    """Create a version and build it in the background (the `jobs` queue, or the embedded worker); returns it."""
+    from .tasks import build_dataset_version_task
+
+    with transaction.atomic():
+        version = create_dataset_version(name, folders, user, **options)
+        dispatch_on_commit(build_dataset_version_task, version.pk)
+    return version
+
+
+def cancel_dataset_builds(queryset):
+    """Ask queued or running builds to stop; a queued one stops at once. Returns how many."""
+    count = 0
+    for version in queryset.filter(status__in=DatasetVersion.ACTIVE):
+        count += 1
+        if DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.QUEUED).exists():
+            _end_build(version.pk, DatasetVersion.Status.CANCELLED, error="Cancelled by staff before it started.",
+                       only_from=(DatasetVersion.Status.QUEUED,))
+        DatasetVersion.objects.filter(pk=version.pk, status__in=DatasetVersion.ACTIVE).update(cancel_requested=True)
+    return count
+
+
+def _end_build(version_id, status, only_from=DatasetVersion.ACTIVE, **fields):
+    return DatasetVersion.objects.filter(pk=version_id, status__in=only_from).update(
+        status=status, building=None, finished_at=timezone.now(), **fields
+    )
+
+
+class _BuildProgress:
+    """The progress callback of a build: saves counts and a heartbeat at most every half second, stops on cancel."""
+
+    def __init__(self, version_id, echo=None):
+        self.version_id = version_id
+        self.echo = echo
+        self.last = 0.0
+
+    def __call__(self, done, total):
+        if self.echo:
+            self.echo(done, total)
+        now = time.monotonic()
+        if now - self.last < 0.5 and done < total:
+            return
+        self.last = now
+        DatasetVersion.objects.filter(pk=self.version_id).update(
+            progress_done=done, progress_total=total, heartbeat_at=timezone.now(), message=f"Processed {done} of {total} photos."
+        )
+        if DatasetVersion.objects.filter(pk=self.version_id, cancel_requested=True).exists():
+            raise BuildCancelled()
+
+
+def _readable_failure(exc):
+    if isinstance(exc, (DatasetError, BuildRefused)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "The disk is full: the dataset could not be written (no space left on device). Free some space and build again."
+    if isinstance(exc, OSError):
+        return f"A file could not be read or written: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}."
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _check_folders(folders):
+    for folder in folders:
+        path = Path(folder)
+        if not path.is_dir():
+            raise DatasetError(f"The source folder {folder} does not exist (was it deleted or moved?).")
+        if not any(child.is_file() for label in CLASSES if (path / label).is_dir() for child in (path / label).iterdir()):
+            raise DatasetError(f"The source folder {folder} is empty: it holds no photos in <class>/ folders ({', '.join(CLASSES)}).")
+
+
+def _files_by_class_split(manifest):
+    found = {}
+    for entry in manifest["files"]:
+        found.setdefault((entry["label"], entry["split"]), set()).add(entry["sha256"])
+    return found
+
+
+def version_diff(manifest, previous_manifest):
+    """{class: {split: {"added": n, "removed": n}}}: photos (by content) added and removed since the previous manifest."""
+    now = _files_by_class_split(manifest)
+    before = _files_by_class_split(previous_manifest) if previous_manifest else {}
+    return {
+        label: {
+            split: {
+                "added": len(now.get((label, split), set()) - before.get((label, split), set())),
+                "removed": len(before.get((label, split), set()) - now.get((label, split), set())),
+            }
+            for split in SPLITS
+        }
+        for label in CLASSES
+    }
+
+
+def run_dataset_build(version_id, progress=None, workers=None):
+    """Build a queued dataset version to the end, recording built, failed (with a readable reason) or cancelled.
+
+    Safe to deliver twice: only a queued version is claimed. A failed build leaves nothing at the version's folder
+    and every earlier version untouched. Returns the version.
+    """
+    now = timezone.now()
+    if not DatasetVersion.objects.filter(pk=version_id, status=DatasetVersion.Status.QUEUED).update(
+        status=DatasetVersion.Status.RUNNING, started_at=now, heartbeat_at=now, message="Collecting photos…", error=""
+    ):
+        logger.info("dataset version %s is not queued; not building it again", version_id)
+        return DatasetVersion.objects.filter(pk=version_id).first()
+    version = DatasetVersion.objects.get(pk=version_id)
+    started = time.monotonic()
+    try:
+        _check_folders(version.folders)
+        example_sources = [(name, provide()) for name, provide in declared_example_sources() if name in version.extra_sources]
+        missing = set(version.extra_sources) - {name for name, _ in example_sources}
+        example_sources += [(name, import_string(name)()) for name in sorted(missing)]
+        previous = selectors.latest_built_version(before=version)
+        report = build_dataset(
+            version.folders, selectors.version_folder(version.name), test_ratio=version.test_ratio, seed=version.seed,
+            size=version.frame, example_sources=example_sources, progress=_BuildProgress(version.pk, progress),
+            workers=workers or 1, known_splits=selectors.known_splits(), min_per_class=settings.PETSITE_DATASET_MIN_PER_CLASS,
+        )
+    except BuildCancelled:
+        _end_build(version.pk, DatasetVersion.Status.CANCELLED, error="Cancelled by staff; nothing was kept.",
+                   build_seconds=time.monotonic() - started)
+    except BaseException as exc:
+        if not isinstance(exc, (DatasetError, OSError)):
+            logger.exception("dataset version %s crashed", version.name)
+        _end_build(version.pk, DatasetVersion.Status.FAILED, error=_readable_failure(exc), build_seconds=time.monotonic() - started)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        _record_build(version, report, previous, time.monotonic() - started)
+    return DatasetVersion.objects.get(pk=version.pk)
+
+
+def _record_build(version, report, previous, seconds):
+    manifest = read_manifest(report.dest)
+    previous_manifest = None
+    if previous is not None:
+        try:
+            previous_manifest = read_manifest(selectors.version_folder(previous.name))
+        except (OSError, ValueError):
+            previous_manifest = None
+    PhotoSplit.objects.bulk_create(
+        [PhotoSplit(sha256=sha, split=split, first_version_id=version.pk) for sha, split in report.assignments.items()],
+        ignore_conflicts=True, batch_size=1000,
+    )
+    _end_build(
+        version.pk, DatasetVersion.Status.BUILT, counts=report.counts, photo_count=report.kept, digest=report.digest,
+        inputs_by_source=report.inputs_by_source, previous=previous, diff=version_diff(manifest, previous_manifest),
+        progress_done=report.inputs, progress_total=report.inputs, build_seconds=seconds,
+        message=f"Built {report.kept} photos from {report.inputs} inputs in {seconds:.1f} s.",
+        report={
+            "inputs": report.inputs, "kept": report.kept, "exact_duplicates": report.exact_duplicates,
+            "near_duplicates": report.near_duplicates, "unreadable": len(report.unreadable), "ignored": len(report.ignored),
+            "label_conflicts": len(report.label_conflicts), "frame": version.frame,
+        },
+    )
+
+
+def dataset_version_users(version):
+    """Why `version` is in use ([reasons] from settings.PETSITE_DATASET_VERSION_USERS); empty: unused."""
+    reasons = []
+    for path in settings.PETSITE_DATASET_VERSION_USERS:
+        reason = import_string(path)(version)
+        if reason:
+            reasons.append(reason)
+    return reasons
+
+
+def delete_dataset_version(version):
+    """Delete an unused, finished version and (once committed) its folder. Raises BuildRefused saying why not."""
+    if version.is_active:
+        raise BuildRefused(f"Dataset version {version.name} is being built; cancel it first.")
+    reasons = dataset_version_users(version)
+    if reasons:
+        raise BuildRefused(f"Dataset version {version.name} is in use: {'; '.join(reasons)}.")
+    folder = selectors.version_folder(version.name)
+    try:
+        with transaction.atomic():
+            DatasetVersion.objects.filter(pk=version.pk).delete()
+            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+    except ProtectedError as exc:
+        raise BuildRefused(f"Dataset version {version.name} is in use by {len(exc.protected_objects)} record(s).") from exc

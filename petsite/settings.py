@@ -297,7 +297,22 @@ PETSITE_NEAR_DUPLICATE_DISTANCE = env_int("PETSITE_NEAR_DUPLICATE_DISTANCE", 6)
 # Where rebuild_dataset gets photos besides its --source folders: dotted paths of functions returning
 # (image path, label) pairs; their labels win over a folder's. Ingestion imports these by name (it never imports
 # the apps above it), and rebuild_dataset prints each with how many photos it gave.
-PETSITE_DATASET_EXTRA_SOURCES = ["classifier.selectors.reviewed_photos_for_dataset"]  # reviewed predictions
+PETSITE_DATASET_EXTRA_SOURCES = [
+    "classifier.selectors.reviewed_photos_for_dataset",  # reviewed predictions
+    "ingestion.selectors.accepted_scraped_photos_for_dataset",  # scraped photos staff accepted
+]
+# Scores each scraped photo with the live model when it is stored (predicted class, confidence, pet score): the dotted
+# path of a function (image bytes -> {"label", "confidence", "pet_score", "model_version"}); "" turns scoring off.
+PETSITE_SCRAPED_PHOTO_SCORER = os.environ.get("PETSITE_SCRAPED_PHOTO_SCORER", "classifier.inference.score_photo")
+# Dataset versions: built into <root>/<name>/ (git-ignored by default), from these base folders (<folder>/<class>/*)
+# plus the extra sources above; a build fails when a class keeps fewer photos than the minimum.
+PETSITE_DATASETS_ROOT = Path(os.environ.get("PETSITE_DATASETS_ROOT", BASE_DIR / "data" / "datasets"))
+PETSITE_DATASET_BASE_FOLDERS = env_list("PETSITE_DATASET_BASE_FOLDERS", [str(BASE_DIR.parent / "shared" / "data" / "pets")])
+PETSITE_DATASET_MIN_PER_CLASS = env_int("PETSITE_DATASET_MIN_PER_CLASS", 10)
+# A build that reports no progress for this long lost its worker: it is marked failed and no longer blocks new builds.
+PETSITE_DATASET_STALE_SECONDS = env_int("PETSITE_DATASET_STALE_SECONDS", 600)
+# Functions (dotted paths) saying why a dataset version is in use ("" or None: not by them); one in use is not deleted.
+PETSITE_DATASET_VERSION_USERS = []
 # End of Ingestion ------------------------------------------------------------------------------------------------
 
 # Training ---------------------------------------------------------------------------------------
