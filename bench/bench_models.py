@@ -24,19 +24,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def load_entry(reference, architecture):
     """(spec, metrics, training_seconds) for a ModelVersion name, a .keras path, or the latest version of `architecture`."""
+    from training.evaluation import resolve_spec
     from training.models import ModelVersion
-    from training.registry import read_card, spec_from_file
+    from training.registry import read_card
 
-    if reference and Path(reference).suffix == ".keras":
-        card = read_card(reference)
-        return spec_from_file(reference), card.get("metrics", {}), card.get("training_seconds")
-    query = ModelVersion.objects.filter(name=reference) if reference else ModelVersion.objects.filter(architecture=architecture)
-    version = query.order_by("-created_at").first()
-    if version is None:
-        if architecture == "default" and not reference:
-            return load_entry(str(REPO / "training" / "default_model" / "model.keras"), architecture)
+    if not reference:
+        latest = ModelVersion.objects.filter(architecture=architecture).order_by("-created_at").first()
+        if latest is None and architecture != "default":
+            return None
+        reference = latest.name if latest is not None else str(REPO / "training" / "default_model" / "model.keras")
+    try:
+        spec = resolve_spec(reference)
+    except ValueError:
         return None
-    return version.spec(), version.metrics, version.training_seconds
+    version = ModelVersion.objects.filter(name=reference).first()
+    if version is not None:
+        return spec, version.metrics, version.training_seconds
+    card = read_card(spec.path)
+    return spec, card.get("metrics", {}), card.get("training_seconds")
 
 
 def photos(count):

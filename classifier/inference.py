@@ -1,6 +1,8 @@
-"""The one inference service: classify_image() for the Celery task, the CLI and any other caller.
+"""Classifying photos for the site: classify_image() for the Celery task, the API, the CLI and any other caller.
 
-The active model is loaded once per process and reloaded only when the active version changes.
+This module chooses the model (the live version, training.registry.active_spec), keeps it loaded once per process
+(reloaded only when the active version changes), and maps its scores to an answer: a class label, or `unknown`
+below the version's threshold. Running the saved model itself is training.predictor's job.
 """
 import logging
 import os
@@ -54,7 +56,7 @@ def inference_threads():
     """Threads each inference of this process uses: PETSITE_INFERENCE_THREADS, or the cores / concurrency."""
     from training.predictor import inference_threads as size
 
-    return size(concurrency=_concurrency, override=getattr(settings, "PETSITE_INFERENCE_THREADS", 0))
+    return size(concurrency=_concurrency, override=settings.PETSITE_INFERENCE_THREADS)
 
 
 def get_predictor(use_database=True):

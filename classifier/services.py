@@ -163,8 +163,9 @@ def classify_prediction(prediction_id, claimant=None):
     if prediction.attempts > MAX_ATTEMPTS:
         # Earlier deliveries never finished (the worker died or timed out on this photo): stop retrying.
         tried = prediction.attempts - 1  # this delivery tries nothing
-        return _finish(prediction, {"status": Prediction.Status.FAILED, "attempts": tried,
-                                    "error": f"Gave up after {tried} attempts to classify this photo."})
+        return _store_outcome_if_pending(prediction, {
+            "status": Prediction.Status.FAILED, "attempts": tried, "error": f"Gave up after {tried} attempts to classify this photo.",
+        })
     with _heartbeat.holding(prediction_id, claimant):
         try:
             return _classify_claimed(prediction, prediction.attempts)
@@ -209,10 +210,11 @@ def _classify_claimed(prediction, attempts):
             inference_ms=result.inference_ms,
             error="",
         )
-    return _finish(prediction, updates)
+    return _store_outcome_if_pending(prediction, updates)
 
 
-def _finish(prediction, updates):
+def _store_outcome_if_pending(prediction, updates):
+    """Write a classification's outcome (done or failed) unless another delivery already finished the row."""
     updates["completed_at"] = timezone.now()
     # Only a still-pending row is written, so a duplicate delivery cannot overwrite a finished one.
     written = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.PENDING).update(**updates)

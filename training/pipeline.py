@@ -22,7 +22,6 @@ from ingestion.images import IMAGE_SUFFIXES, image_to_array, open_image
 from ingestion.labels import CLASSES
 
 
-
 @dataclass
 class Split:
     paths: list = field(default_factory=list)

@@ -1,4 +1,7 @@
-"""Run a saved model on images: the one inference path for the site, the API and the CLI.
+"""Run one saved model (a ModelSpec) on decoded images: preprocessing (ingestion.images.image_to_array) and the
+forward pass, returning class probabilities and pet scores. It does not choose which model serves or turn scores
+into labels: classifier.inference does that for the site, the API and the CLI; training.evaluation uses this
+directly to measure a model as it will serve.
 
 Contract for every model this project saves: input (N, S, S, 3) float32 RGB in 0..255, the
 preprocessing (scaling) inside the model; output either the class probabilities (N, C), or a
