@@ -112,6 +112,8 @@ def test_a_row_held_by_a_live_delivery_is_not_classified_twice(monkeypatch, sett
 @pytest.mark.django_db(transaction=True)
 def test_a_slow_classification_renews_its_claim_so_the_sweeper_leaves_it_alone(monkeypatch, settings):
     settings.PETSITE_PENDING_SWEEP_SECONDS = 2  # renewed every 0.5 s
+    # Committed for real here: no in-process job may pick the upload up before this test's own delivery does.
+    monkeypatch.setattr(services, "enqueue_classification", lambda prediction_id: None)
     prediction = upload(c.BLUE)
     real = services.classify_image
     swept = []
