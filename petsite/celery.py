@@ -16,7 +16,7 @@ def add_pending_sweeper(sender, **kwargs):
     classifier.tasks.requeue_stale_pending_task every PETSITE_PENDING_SWEEP_INTERVAL seconds."""
     from django.conf import settings
 
-    interval = getattr(settings, "PETSITE_PENDING_SWEEP_INTERVAL", 60)
+    interval = settings.PETSITE_PENDING_SWEEP_INTERVAL
     if interval > 0:
         # A sweep that could not run in time is worthless later; the next one covers it.
         sender.add_periodic_task(
