@@ -1,8 +1,14 @@
-"""JSON API for programs: POST /api/predictions/ and GET /api/predictions/<id>/."""
+"""JSON API for programs: POST /api/predictions/, GET /api/predictions/ (a list), GET /api/predictions/<id>/.
+
+Described by the OpenAPI document at /api/schema/ (classifier/openapi.py) and the page /api/docs/.
+Every answer under /api/ is JSON, errors included: {"error": "..."}.
+"""
 from functools import wraps
 
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from petsite.ratelimit import rate_limit_json
@@ -41,29 +47,132 @@ def prediction_json(prediction):
         "true_label": prediction.true_label or None,
         "error": prediction.error or None,
         "image_url": prediction.image.url if prediction.image else None,
+        "display_url": prediction.display_image.url if prediction.display_image else None,
+        "thumbnail_url": prediction.thumbnail.url if prediction.thumbnail else None,
+        "heatmap_url": _heatmap_url(prediction),
         "url": prediction.get_absolute_url(),
     }
 
 
+def _heatmap_url(prediction):
+    """Where the model looked (an image), once the worker made one; None until then or without one."""
+    heatmap = getattr(prediction, "heatmap", None)
+    return heatmap.url if heatmap else None
+
+
+def error(message, status):
+    return JsonResponse({"error": message}, status=status)
+
+
 @csrf_exempt  # a programs' API authenticated by nothing but rate limits; no cookies are used
-@json_methods("POST")
+@json_methods("GET", "HEAD", "POST")
+def predictions(request):
+    """POST: upload a photo. GET: list predictions."""
+    if request.method == "POST":
+        return create_prediction(request)
+    return list_predictions(request)
+
+
 @rate_limit_json("upload", "PETSITE_RATELIMIT_UPLOAD")
 def create_prediction(request):
     try:
         prediction = services.submit_upload(uploaded_image(request))
     except UploadError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
-    return JsonResponse(
-        {"id": prediction.pk, "status": prediction.status, "url": reverse("api:prediction", args=[prediction.pk])},
-        status=202,
-    )
+    url = reverse("api:prediction", args=[prediction.pk])
+    response = JsonResponse({"id": prediction.pk, "status": prediction.status, "url": url}, status=202)
+    response["Location"] = url
+    return response
+
+
+LIST_LIMIT, MAX_LIST_LIMIT = 20, 100
+REVIEWED_VALUES = {"yes": "yes", "true": "yes", "1": "yes", "no": "no", "false": "no", "0": "no"}
+
+
+@rate_limit_json("api", "PETSITE_RATELIMIT_API")
+def list_predictions(request):
+    """Newest first, `limit` at a time; `next` is the URL of the following page (cursor pagination), or null."""
+    from ingestion.labels import LABEL_CHOICES
+
+    params = request.GET
+    unknown = sorted(set(params) - {"label", "reviewed", "since", "cursor", "limit"})
+    if unknown:
+        return error(f"Unknown query parameter {unknown[0]!r}; use label, reviewed, since, cursor or limit.", 400)
+    label = params.get("label", "")
+    labels = [value for value, _ in LABEL_CHOICES]
+    if label and label not in labels:
+        return error(f"Unknown label {label!r}; use one of {', '.join(labels)}.", 400)
+    reviewed = params.get("reviewed", "")
+    if reviewed and reviewed.lower() not in REVIEWED_VALUES:
+        return error(f"reviewed must be yes or no (or true / false), not {reviewed!r}.", 400)
+    since = None
+    if params.get("since"):
+        try:
+            since = parse_datetime(params["since"])
+        except ValueError:
+            since = None
+        if since is None:
+            return error(f"since must be an ISO 8601 date and time such as 2026-01-31T12:00:00Z, not {params['since']!r}.", 400)
+        if since.tzinfo is None:
+            from django.utils import timezone
+
+            since = timezone.make_aware(since, timezone.get_default_timezone())
+    try:
+        limit = int(params.get("limit", LIST_LIMIT))
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError
+    except ValueError:
+        return error(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}.", 400)
+    cursor = params.get("cursor")
+    if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) < 19):
+        return error("cursor is not valid; use the `next` URL of a previous page as it is.", 400)
+    rows = selectors.filter_predictions(label=label, reviewed=REVIEWED_VALUES.get(reviewed.lower(), ""), since=since)
+    page, more = selectors.predictions_page(rows, after=int(cursor) if cursor else None, limit=limit)
+    next_url = None
+    if more:
+        query = params.copy()
+        query["cursor"] = str(page[-1].pk)
+        next_url = request.build_absolute_uri(f"{reverse('api:predictions')}?{query.urlencode()}")
+    return JsonResponse({"results": [prediction_json(p) for p in page], "next": next_url})
 
 
 @csrf_exempt  # read-only; other methods get a JSON 405 rather than an HTML CSRF page
 @json_methods("GET", "HEAD")
 @rate_limit_json("api", "PETSITE_RATELIMIT_API")
 def get_prediction(request, pk):
-    prediction = selectors.prediction_by_id(pk)
+    prediction = selectors.prediction_by_id(pk) if pk < 2**63 else None
     if prediction is None:
         return JsonResponse({"error": f"No prediction with id {pk}."}, status=404)
     return JsonResponse(prediction_json(prediction))
+
+
+@csrf_exempt
+@json_methods("GET", "HEAD")
+def index(request):
+    """GET /api/: where the API's parts are."""
+    return JsonResponse({
+        "predictions": reverse("api:predictions"), "schema": reverse("api:schema"), "docs": reverse("api:docs"),
+    })
+
+
+@csrf_exempt
+def not_found(request, rest=""):
+    """Any other /api/ address: a JSON 404 (never Django's HTML page)."""
+    return error(f"No API endpoint at {request.path}. See {reverse('api:docs')} for the endpoints.", 404)
+
+
+@csrf_exempt
+@json_methods("GET", "HEAD")
+def schema(request):
+    """The OpenAPI 3 document of this API."""
+    from .openapi import openapi_document
+
+    return JsonResponse(openapi_document(request), json_dumps_params={"indent": 1})
+
+
+@json_methods("GET", "HEAD")
+def docs(request):
+    """A readable page of the same document: endpoints, fields, errors, curl examples."""
+    from .openapi import docs_context
+
+    return render(request, "classifier/api_docs.html", docs_context(request))

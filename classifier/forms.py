@@ -13,5 +13,12 @@ class UploadForm(forms.Form):
 
 
 class HistoryFilterForm(forms.Form):
-    label = forms.ChoiceField(required=False, choices=[("", "All classes"), *LABEL_CHOICES])
-    reviewed = forms.ChoiceField(required=False, choices=[("", "Reviewed or not"), *REVIEW_STATES])
+    # `label` filters on the answer a person sees: the reviewed label when there is one, else the predicted one.
+    label = forms.ChoiceField(
+        label="Answer", required=False, choices=[("", "All answers"), *LABEL_CHOICES],
+        error_messages={"invalid_choice": "There is no answer “%(value)s”; showing every answer instead."},
+    )
+    reviewed = forms.ChoiceField(
+        label="Checked by our team", required=False, choices=[("", "Checked or not"), *REVIEW_STATES],
+        error_messages={"invalid_choice": "“%(value)s” is not a review state (use yes or no); showing all instead."},
+    )

@@ -22,6 +22,8 @@ class Prediction(models.Model):
 
     image = models.ImageField(upload_to=upload_path, width_field="width", height_field="height")
     thumbnail = models.ImageField(upload_to="thumbnails/", blank=True)
+    # The copy the result page shows (JPEG, long side at most services.DISPLAY_SIDE): never the original upload.
+    display_image = models.ImageField(upload_to="display/", blank=True)
     image_format = models.CharField(max_length=10, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)

@@ -1,6 +1,10 @@
 """Reads of the classifier app: views, the API and the admin ask these instead of querying models themselves."""
-from ingestion.labels import UNKNOWN
-from training.registry import NoModelAvailable, active_spec
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from ingestion.labels import UNKNOWN, display_name
+from training.registry import NoModelAvailable, active_spec, spec_from_file
 
 from .models import Prediction
 
@@ -18,11 +22,19 @@ def recent_predictions(limit=8):
     return Prediction.objects.filter(status=Prediction.Status.DONE)[:limit]
 
 
-def filter_predictions(predictions=None, *, label="", reviewed=""):
-    """`predictions` (default: all, newest first) of predicted `label` and review state "yes" / "no"; "" keeps all."""
+def filter_predictions(predictions=None, *, label="", reviewed="", answer="", since=None):
+    """`predictions` (default: all, newest first) of predicted `label` and review state "yes" / "no"; "" keeps all.
+
+    `answer`: the label a person sees as the answer: the reviewed label when there is one, else the predicted one
+    (a photo staff relabelled as dog is found under "dog"). `since`: created at or after this datetime.
+    """
     predictions = Prediction.objects.all() if predictions is None else predictions
     if label:
         predictions = predictions.filter(label=label)
+    if answer:
+        predictions = predictions.filter(Q(true_label=answer) | Q(true_label="", label=answer))
+    if since is not None:
+        predictions = predictions.filter(created_at__gte=since)
     if reviewed == "yes":
         predictions = predictions.exclude(true_label="")
     elif reviewed == "no":
@@ -52,3 +64,120 @@ def reviewed_photos_for_dataset():
         except NotImplementedError:  # remote storage: no local path
             continue
     return examples
+
+
+def predictions_page(predictions, *, after=None, limit=20):
+    """Up to `limit` of `predictions` (newest first) older than the one with id `after` (a cursor), and whether more follow."""
+    predictions = predictions.order_by("-created_at", "-id")
+    if after is not None:
+        cursor = Prediction.objects.filter(pk=after).values("created_at").first()
+        if cursor is None:
+            return [], False
+        predictions = predictions.filter(Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], pk__lt=after))
+    rows = list(predictions[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def unknown_threshold_of(model_version):
+    """The unknown threshold (pet score below which the answer is "not a pet") of the model that made a prediction.
+
+    From its ModelVersion row, else the card of the shipped model file when that is the version; None if unknown.
+    """
+    if not model_version:
+        return None
+    from training.models import ModelVersion
+
+    row = ModelVersion.objects.filter(name=model_version).values("unknown_threshold").first()
+    if row is not None:
+        return row["unknown_threshold"]
+    from django.conf import settings
+
+    try:
+        spec = spec_from_file(settings.PETSITE_MODEL_PATH)
+    except NoModelAvailable:
+        return None
+    return spec.unknown_threshold if spec.version == model_version else None
+
+
+# A pet score this close to the model's threshold is a borderline answer, and the page says so.
+BORDERLINE_MARGIN = 0.1
+PENDING_SLOW_SECONDS = 20  # after this, a pending prediction's page says it is taking longer than usual
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the public pages say about one prediction (one place, so every page words it the same)."""
+
+    status: str
+    label: str  # the answer shown: the reviewed label when there is one, else the model's ("" while pending or failed)
+    name: str  # its display name ("Dog", "Not a pet")
+    reviewed: bool
+    model_label: str  # the model's own answer
+    model_name: str
+    figure: float | None  # how sure the model is of its own answer (for "not a pet": 1 - pet score)
+    not_a_pet: bool  # the model's answer is "not a pet": class bars are only the closest pets
+    borderline: bool  # the pet score is near the model's threshold
+
+    @property
+    def title(self):
+        if self.status == "pending":
+            return "Classifying…"
+        if self.status == "failed":
+            return "Could not classify"
+        return self.name
+
+    @property
+    def alt(self):
+        if self.status != "done":
+            return "Your uploaded photo"
+        if self.reviewed:
+            return f"Photo checked by our team as {self.name.lower() if self.label != UNKNOWN else 'not a pet'}"
+        if self.not_a_pet:
+            return "Photo classified as not a pet"
+        return f"Photo classified as {self.name.lower()}"
+
+
+def prediction_answer(prediction):
+    """The Answer the public pages show for `prediction`."""
+    done = prediction.status == Prediction.Status.DONE
+    model_label = prediction.label if done else ""
+    label = prediction.true_label or model_label
+    not_a_pet = model_label == UNKNOWN
+    figure = None
+    if done:
+        if not_a_pet:
+            figure = 1.0 - prediction.pet_score if prediction.pet_score is not None else prediction.confidence
+        else:
+            figure = prediction.confidence
+    borderline = False
+    if done and prediction.pet_score is not None:
+        threshold = unknown_threshold_of(prediction.model_version)
+        borderline = threshold is not None and abs(prediction.pet_score - threshold) < BORDERLINE_MARGIN
+    return Answer(
+        status=prediction.status, label=label, name=display_name(label), reviewed=bool(prediction.true_label),
+        model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
+    )
+
+
+def is_slow(prediction, now=None):
+    """Whether a pending prediction has waited longer than usual (its page says so and keeps checking)."""
+    from django.utils import timezone
+
+    if prediction.status != Prediction.Status.PENDING or prediction.created_at is None:
+        return False
+    return ((now or timezone.now()) - prediction.created_at).total_seconds() > PENDING_SLOW_SECONDS
+
+
+def failure_explanation(prediction):
+    """What went wrong with a failed prediction, in plain words, and whether trying again may help."""
+    error = prediction.error or ""
+    if "No model" in error:
+        return {"text": "We can't classify photos at the moment: no model has been set up yet. Please try again later.", "retry": True}
+    if "Gave up" in error or "several attempts" in error:
+        return {"text": "Something went wrong on our side each time we tried to classify this photo. Trying again often helps.", "retry": True}
+    if "could not be read" in error:
+        return {"text": "We could not open the photo we stored for you. Please try again, or upload it once more.", "retry": True}
+    # Decoding problems: their message already names what is wrong with the file; another attempt will not help.
+    if error:
+        return {"text": f"{error.rstrip('.')}. Please try a different photo.", "retry": False}
+    return {"text": "Something went wrong while classifying this photo.", "retry": True}

@@ -29,15 +29,21 @@ from .uploads import validate_upload
 
 logger = logging.getLogger(__name__)
 THUMBNAIL_SIZE = (320, 320)
+DISPLAY_SIDE = 1024  # long side of the copy the result page shows
 MAX_ATTEMPTS = 5
 
 
-def _thumbnail_bytes(image):
+def _thumbnail_bytes(image, size=THUMBNAIL_SIZE, quality=85):
     thumb = image.copy()
-    thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
+    thumb.thumbnail(size, Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=85)
+    thumb.convert("RGB").save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def _display_bytes(image):
+    """A JPEG of `image` with its long side at most DISPLAY_SIDE: what the result page shows instead of the original."""
+    return _thumbnail_bytes(image, size=(DISPLAY_SIDE, DISPLAY_SIDE), quality=85)
 
 
 def submit_upload(uploaded_file):
@@ -51,6 +57,7 @@ def submit_upload(uploaded_file):
     # later load of the row re-opens the image from disk (and fails if the file is gone).
     prediction.image.save("upload", ContentFile(upload.data, name="upload"), save=False)
     prediction.thumbnail.save("thumb.jpg", ContentFile(_thumbnail_bytes(upload.image)), save=False)
+    prediction.display_image.save("display.jpg", ContentFile(_display_bytes(upload.image)), save=False)
     try:
         with transaction.atomic():
             prediction.save()
@@ -58,8 +65,44 @@ def submit_upload(uploaded_file):
     except Exception:
         prediction.image.delete(save=False)
         prediction.thumbnail.delete(save=False)
+        prediction.display_image.delete(save=False)
         raise
     return prediction
+
+
+def ensure_display_copy(prediction):
+    """Give a prediction stored before display copies existed its display copy (made once, then stored).
+
+    Returns the prediction; if the original cannot be read it is left without one (the page falls back to the thumbnail).
+    """
+    if prediction.display_image or not prediction.image:
+        return prediction
+    try:
+        with prediction.image.open("rb") as handle:
+            image = open_image(handle.read())
+    except (ImageError, OSError):
+        logger.warning("prediction %s: no display copy (original unreadable)", prediction.pk)
+        return prediction
+    prediction.display_image.save("display.jpg", ContentFile(_display_bytes(image)), save=False)
+    if not Prediction.objects.filter(pk=prediction.pk, display_image="").update(display_image=prediction.display_image.name):
+        # Another request made one meanwhile (or the row is gone): keep theirs, drop ours.
+        prediction.display_image.delete(save=False)
+        prediction.refresh_from_db(fields=["display_image"])
+    return prediction
+
+
+def retry_prediction(prediction_id):
+    """Send a failed prediction to be classified again (a person pressed "Try again"); returns it, or None.
+
+    Only a failed row is taken (a conditional update), so pressing twice sends it once.
+    """
+    taken = Prediction.objects.filter(pk=prediction_id, status=Prediction.Status.FAILED).update(
+        status=Prediction.Status.PENDING, error="", attempts=0, completed_at=None, claimed_at=None, claimed_by="",
+        enqueued_at=timezone.now(),
+    )
+    if taken:
+        enqueue_classification(prediction_id)
+    return Prediction.objects.filter(pk=prediction_id).first()
 
 
 def enqueue_classification(prediction_id):
@@ -349,14 +392,14 @@ def clear_review(predictions, user):
 
 def delete_predictions(predictions):
     """Delete predictions and, once that is committed, their photo files (no orphan stays downloadable)."""
-    names = [(p.image.name, p.thumbnail.name) for p in predictions]
+    names = [(p.image.name, p.thumbnail.name, p.display_image.name) for p in predictions]
     storage = Prediction._meta.get_field("image").storage
     with transaction.atomic():
         count, _ = predictions.delete()
 
         def remove_files():
-            for image, thumbnail in names:
-                for name in (image, thumbnail):
+            for files in names:
+                for name in files:
                     if name:
                         storage.delete(name)
 

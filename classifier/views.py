@@ -1,40 +1,79 @@
 from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from ingestion.labels import CLASSES, display_name
+from ingestion.labels import display_name
 from petsite.ratelimit import check_rate
 
 from . import selectors, services
 from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
-from .uploads import UploadError, uploaded_image
+from .uploads import UploadError, clean_filename, uploaded_image
+
+# Session key: ids of the predictions this browser session uploaded (their uploader may delete them).
+OWN_UPLOADS = "petsite_own_uploads"
+MAX_OWN_UPLOADS = 500
+
+
+def _wants_json(request):
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _remember_upload(request, prediction):
+    own = [pk for pk in request.session.get(OWN_UPLOADS, []) if pk != prediction.pk]
+    request.session[OWN_UPLOADS] = (own + [prediction.pk])[-MAX_OWN_UPLOADS:]
+
+
+def _owns(request, prediction_id):
+    return prediction_id in request.session.get(OWN_UPLOADS, [])
 
 
 @require_http_methods(["GET", "POST"])
 def home(request):
     # The form only renders the field: validation is submit_upload's, so each problem gets one message.
+    # The page's script posts here too (Accept: application/json), one photo per request, and gets JSON back.
     form = UploadForm()
     status = 200
     limited = None
     upload_error = None
     if request.method == "POST":
         limited = check_rate(request, "upload", settings.PETSITE_RATELIMIT_UPLOAD)
+        upload = None
         try:
             if limited:
                 raise UploadError(limited.message, status=429)
-            prediction = services.submit_upload(uploaded_image(request))
+            upload = uploaded_image(request)
+            prediction = services.submit_upload(upload)
         except UploadError as exc:
             upload_error = exc.message
             status = exc.status
+            if upload is not None and upload.name:
+                upload_error = f"{clean_filename(upload.name)}: {exc.message}"
         else:
+            _remember_upload(request, prediction)
+            if _wants_json(request):
+                response = JsonResponse({
+                    "id": prediction.pk, "status": prediction.status, "url": reverse("api:prediction", args=[prediction.pk]),
+                    "page_url": prediction.get_absolute_url(), "tile_url": reverse("classifier:tile", args=[prediction.pk]),
+                }, status=202)
+                response["Location"] = prediction.get_absolute_url()
+                return response
             return redirect(prediction)
+        if _wants_json(request):
+            response = JsonResponse({"error": upload_error}, status=status)
+            if limited:
+                response["Retry-After"] = str(limited.retry_after)
+            return response
     response = render(
         request,
         "classifier/home.html",
         {"form": form, "upload_error": upload_error, "recent": selectors.recent_predictions(), "model_status": selectors.live_model_status(),
-         "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000},
+         "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000, "max_bytes": settings.PETSITE_MAX_UPLOAD_BYTES,
+         "max_files": MAX_FILES_AT_ONCE},
         status=status,
     )
     if limited:
@@ -42,18 +81,66 @@ def home(request):
     return response
 
 
+MAX_FILES_AT_ONCE = 20
+
+
 @require_safe
 def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
-    names = {label: display_name(label) for label in CLASSES}
-    return render(request, "classifier/prediction.html", {"prediction": prediction, "display_names": names})
+    services.ensure_display_copy(prediction)
+    answer = selectors.prediction_answer(prediction)
+    return render(request, "classifier/prediction.html", {
+        "prediction": prediction, "answer": answer, "own": _owns(request, prediction.pk),
+        "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
+        "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
+    })
+
+
+@require_safe
+def prediction_tile(request, pk):
+    """One history tile (HTML fragment): the home page's upload grid swaps it in when an answer arrives."""
+    prediction = get_object_or_404(Prediction, pk=pk)
+    return render(request, "classifier/_tile.html", {"prediction": prediction})
+
+
+@require_POST
+def retry_prediction(request, pk):
+    limited = check_rate(request, "upload", settings.PETSITE_RATELIMIT_UPLOAD)
+    if limited:
+        messages.error(request, limited.message)
+    else:
+        get_object_or_404(Prediction, pk=pk)
+        services.retry_prediction(pk)
+    return redirect("classifier:prediction", pk=pk)
+
+
+@require_POST
+def delete_prediction(request, pk):
+    """The uploader deletes their own photo (this browser session uploaded it): the row and every file go."""
+    prediction = get_object_or_404(Prediction, pk=pk)
+    if not _owns(request, prediction.pk):
+        messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
+        return redirect(prediction)
+    services.delete_predictions(Prediction.objects.filter(pk=prediction.pk))
+    request.session[OWN_UPLOADS] = [p for p in request.session.get(OWN_UPLOADS, []) if p != pk]
+    messages.success(request, "Your photo was deleted. It is gone from the site and will not be used to train future models.")
+    return redirect("classifier:home")
 
 
 @require_safe
 def history(request):
     form = HistoryFilterForm(request.GET or None)
-    predictions = selectors.filter_predictions(**form.cleaned_data) if form.is_valid() else selectors.filter_predictions()
+    filter_errors = []
+    cleaned = {}
+    if form.is_bound:
+        form.is_valid()
+        cleaned = form.cleaned_data  # the valid filters; a bad value is reported and that filter left off
+        filter_errors = [" ".join(errors) for errors in form.errors.values()]
+    predictions = selectors.filter_predictions(answer=cleaned.get("label", ""), reviewed=cleaned.get("reviewed", ""))
     page = Paginator(predictions, settings.PETSITE_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "classifier/history.html", {"page": page, "form": form, "query": query.urlencode()})
+    return render(request, "classifier/history.html", {
+        "page": page, "form": form, "query": query.urlencode(), "filter_errors": filter_errors,
+        "filter_name": display_name(cleaned.get("label", "")),
+    })

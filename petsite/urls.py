@@ -15,3 +15,16 @@ urlpatterns = [
     # Uploaded media served by Django with safe headers; behind a real web server, let it serve MEDIA_ROOT instead.
     re_path(r"^%s(?P<path>.*)$" % settings.MEDIA_URL.lstrip("/"), serve_media, name="media"),
 ]
+
+
+def server_error(request, *args, **kwargs):
+    """500: JSON under /api/ (programs never have to parse an HTML page), Django's plain page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as html_server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "Something went wrong on our side; please try again later."}, status=500)
+    return html_server_error(request, *args, **kwargs)
+
+
+handler500 = server_error

@@ -79,7 +79,7 @@ def test_unknown_prediction_is_404(client):
 
 
 def test_wrong_methods_are_405(client, make_prediction):
-    assert client.get(reverse("api:predictions")).status_code == 405
+    assert client.put(reverse("api:predictions")).status_code == 405
     prediction = make_prediction(classify=False)
     assert client.post(reverse("api:prediction", args=[prediction.pk])).status_code == 405
 
@@ -91,7 +91,8 @@ def test_prediction_page_shows_the_result_and_six_bars(client, make_prediction):
     assert '<h1 id="headline">Cat</h1>' in html
     assert html.count("<li data-label=") == 6
     assert "Bearded dragon" in html
-    assert prediction.image.url in html
+    # A display-size copy, never the original upload.
+    assert prediction.display_image.url in html and prediction.image.url not in html
 
 
 @pytest.mark.django_db
@@ -103,5 +104,5 @@ def test_api_errors_are_json_never_html(client):
     assert wrong_method.status_code == 405 and "not allowed" in wrong_method.json()["error"]
     assert wrong_method["Allow"] == "GET, HEAD"
 
-    listing = client.get("/api/predictions/")
-    assert listing.status_code == 405 and listing["Allow"] == "POST" and "use POST" in listing.json()["error"]
+    listing = client.delete("/api/predictions/")
+    assert listing.status_code == 405 and listing["Allow"] == "GET, HEAD, POST" and "use GET or HEAD or POST" in listing.json()["error"]

@@ -1,4 +1,4 @@
-"""The history page: newest first, paginated, filterable by predicted class and by reviewed / not reviewed."""
+"""The history page: newest first, paginated, filterable by answer (the reviewed label when there is one) and by reviewed."""
 import re
 
 import pytest
@@ -51,10 +51,12 @@ def test_tiles_link_to_their_pages_with_thumbnails(client, predictions):
     assert newest.thumbnail.url in html
 
 
-def test_filter_by_class(client, predictions):
-    cats = [p.pk for p in reversed(predictions) if p.label == "cat"]
-    assert shown(client.get(HISTORY, {"label": "cat"})) == cats[:3]
-    assert shown(client.get(HISTORY, {"label": "cat", "page": 2})) == cats[3:]
+def test_filter_by_class_uses_the_reviewed_label_when_there_is_one(client, predictions):
+    # #2 was predicted cat but staff relabelled it as dog: it is a dog now.
+    cats = [p.pk for p in reversed(predictions) if p.label == "cat" and p.pk != predictions[2].pk]
+    assert shown(client.get(HISTORY, {"label": "cat"})) == cats
+    dogs = [predictions[5].pk, predictions[2].pk, predictions[1].pk]
+    assert shown(client.get(HISTORY, {"label": "dog"})) == dogs
     assert shown(client.get(HISTORY, {"label": "fish"})) == [predictions[3].pk]
     response = client.get(HISTORY, {"label": "bird"})
     assert shown(response) == [] and "No predictions match" in response.content.decode()
@@ -64,23 +66,38 @@ def test_filter_by_reviewed(client, predictions):
     assert shown(client.get(HISTORY, {"reviewed": "yes"})) == [predictions[2].pk, predictions[1].pk]
     not_reviewed = [p.pk for p in reversed(predictions) if p.pk not in (predictions[1].pk, predictions[2].pk)]
     assert shown(client.get(HISTORY, {"reviewed": "no"})) == not_reviewed[:3]
-    assert shown(client.get(HISTORY, {"label": "cat", "reviewed": "yes"})) == [predictions[2].pk]
+    assert shown(client.get(HISTORY, {"label": "dog", "reviewed": "yes"})) == [predictions[2].pk, predictions[1].pk]
+    assert shown(client.get(HISTORY, {"label": "cat", "reviewed": "yes"})) == []
 
 
 def test_pager_links_keep_the_filters(client, predictions):
-    html = client.get(HISTORY, {"label": "cat"}).content.decode()
-    assert 'href="?label=cat&amp;page=2"' in html
+    html = client.get(HISTORY, {"reviewed": "no"}).content.decode()
+    assert 'href="?reviewed=no&amp;page=2"' in html
     assert "Page 1 of 2" in html
+    assert '<input type="hidden" name="reviewed" value="no">' in html  # the page jump keeps them too
 
 
-def test_bad_filter_values_are_ignored_not_errors(client, predictions):
+def test_bad_filter_values_are_reported_not_errors(client, predictions):
     response = client.get(HISTORY, {"label": "<script>", "reviewed": "maybe"})
     assert shown(response) == [p.pk for p in reversed(predictions)][:3]
-    assert "<script>" not in response.content.decode().split('id="filters"')[1].split("</form>")[0]
+    html = response.content.decode()
+    assert "<script>" not in html.split('id="filters"')[1].split("</form>")[0]
+    assert "There is no answer “&lt;script&gt;”; showing every answer instead." in html
+    assert "“maybe” is not a review state" in html
+    # A good filter beside a bad one still applies.
+    assert shown(client.get(HISTORY, {"label": "cat", "reviewed": "maybe"})) == [predictions[6].pk, predictions[4].pk, predictions[0].pk]
+
+
+def test_tiles_show_the_date_and_filters_have_labels(client, predictions):
+    html = client.get(HISTORY).content.decode()
+    assert html.count("<time datetime=") == 3
+    assert '<label for="id_label">Answer</label>' in html and '<label for="id_reviewed">Checked by our team</label>' in html
+    assert 's.form.submit()' not in html  # no reload on the first arrow key: the Filter button applies them
+    assert 'id="jump-page"' in html
 
 
 def test_failed_and_pending_tiles_say_so(client, settings):
     Prediction.objects.create(image="uploads/a.jpg", status="failed", error="broken", width=1, height=1)
     Prediction.objects.create(image="uploads/b.jpg", status="pending", width=1, height=1)
     html = client.get(HISTORY).content.decode()
-    assert "failed" in html and "classifying…" in html
+    assert "Could not classify" in html and "Classifying…" in html

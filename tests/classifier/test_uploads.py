@@ -42,8 +42,9 @@ def test_bad_upload_through_the_form_shows_a_clear_message(client, settings, cas
     response = post(client, FORM, name, data)
     assert response.status_code == 400
     html = response.content.decode()
-    assert '<p class="error" role="alert">' in html
+    assert 'role="alert" id="upload-error">' in html
     assert message in html
+    assert f"{name}: " in html  # the message names the file
     assert 'id="upload-form"' in html  # the form is shown again to retry
     assert_nothing_stored(settings)
 

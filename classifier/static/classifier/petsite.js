@@ -1,0 +1,355 @@
+/* The public pages' script: the upload form (preview, downscale, progress, several photos, drop and paste)
+   and a prediction's page (waits for the answer and swaps it in). Without it the plain form still works. */
+(function () {
+  "use strict";
+
+  // Worded as the `percent` template filter: never "100%" or "0%".
+  function percent(p) {
+    const v = Math.floor(p * 100 + 0.5);
+    return v >= 100 ? "over 99%" : v <= 0 ? "under 1%" : v + "%";
+  }
+
+  const ACCEPTED = ["image/jpeg", "image/png", "image/webp"];
+  const ACCEPTED_SUFFIX = /\.(jpe?g|png|webp)$/i;
+  const LONG_SIDE = 1600; // photos are sent at most this large on their long side (the history keeps these)
+  const JPEG_QUALITY = 0.88;
+
+  function fetchDocument(url) {
+    return fetch(url, {headers: {"Accept": "text/html"}, credentials: "same-origin"})
+      .then(r => r.ok ? r.text() : Promise.reject(r.status))
+      .then(html => new DOMParser().parseFromString(html, "text/html"));
+  }
+
+  /* ---- A prediction's page ---- */
+  function followPrediction(box) {
+    if (!box) return;
+    const started = Date.now();
+    const slowAfter = (parseFloat(box.dataset.slowAfter) || 20) * 1000;
+    let delay = 500;
+
+    function showHeatmap(url) {
+      const toggle = document.getElementById("heatmap-toggle"), overlay = document.getElementById("heatmap");
+      if (!url || !toggle || !overlay) return;
+      overlay.src = url;
+      toggle.hidden = false;
+      const sw = document.getElementById("heatmap-switch");
+      sw.addEventListener("change", () => { overlay.hidden = !sw.checked; });
+    }
+
+    function swapIn() {
+      // The server words the answer (one template for every state); replace the box's content with a fresh copy.
+      return fetchDocument(window.location.href).then(doc => {
+        const fresh = doc.getElementById("result");
+        if (!fresh) return Promise.reject("no result");
+        box.innerHTML = fresh.innerHTML;
+        box.dataset.status = fresh.dataset.status;
+        document.title = doc.title;
+        const photo = document.getElementById("photo"), freshPhoto = doc.getElementById("photo");
+        if (photo && freshPhoto) photo.alt = freshPhoto.alt;
+      });
+    }
+
+    function tick() {
+      if (Date.now() - started > slowAfter) {
+        const slow = document.getElementById("slow");
+        if (slow) slow.hidden = false;
+      }
+    }
+
+    function poll() {
+      tick();
+      fetch(box.dataset.api, {headers: {"Accept": "application/json"}})
+        .then(r => r.ok ? r.json() : Promise.reject(r.status))
+        .then(data => {
+          if (data.status === "pending") return schedule();
+          showHeatmap(data.heatmap_url);
+          return swapIn().catch(schedule);
+        })
+        .catch(schedule);
+    }
+    function schedule() { delay = Math.min(delay * 1.3, 3000); setTimeout(poll, delay); }
+
+    if (box.dataset.status === "pending") {
+      setTimeout(poll, delay);
+      setTimeout(tick, slowAfter + 50);
+    } else if (box.dataset.status === "done") {
+      fetch(box.dataset.api, {headers: {"Accept": "application/json"}}).then(r => r.json()).then(d => showHeatmap(d.heatmap_url)).catch(() => {});
+    }
+  }
+
+  /* ---- The upload form ---- */
+  function loadImage(file) {
+    // Decoded with the photo's EXIF orientation applied (browsers do for <img> and createImageBitmap).
+    if (window.createImageBitmap) {
+      return createImageBitmap(file, {imageOrientation: "from-image"}).catch(() => createImageBitmap(file));
+    }
+    return new Promise((resolve, reject) => {
+      const img = new Image(), url = URL.createObjectURL(file);
+      img.onload = () => { URL.revokeObjectURL(url); resolve(img); };
+      img.onerror = () => { URL.revokeObjectURL(url); reject(new Error("decode")); };
+      img.src = url;
+    });
+  }
+
+  // A photo larger than LONG_SIDE (or bigger than the size limit) becomes a JPEG of LONG_SIDE on its long side;
+  // if the browser cannot decode or draw it, the original is sent and the server decides.
+  function prepare(file, maxBytes) {
+    return loadImage(file).then(img => {
+      const w = img.width, h = img.height, long = Math.max(w, h);
+      if (long <= LONG_SIDE && file.size <= maxBytes) return {blob: file, name: file.name, resized: false, width: w, height: h};
+      const scale = Math.min(1, LONG_SIDE / long);
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(w * scale));
+      canvas.height = Math.max(1, Math.round(h * scale));
+      const ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#fff"; // transparent PNGs get a white background in the JPEG
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      if (img.close) img.close();
+      return new Promise(resolve => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY)).then(blob => {
+        if (!blob) return {blob: file, name: file.name, resized: false};
+        const name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
+        return {blob: blob, name: name, resized: true, width: canvas.width, height: canvas.height};
+      });
+    }).catch(() => ({blob: file, name: file.name, resized: false}));
+  }
+
+  function send(form, prepared, onProgress) {
+    return new Promise(resolve => {
+      const data = new FormData();
+      data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+      data.append("image", prepared.blob, prepared.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", e => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
+      xhr.addEventListener("load", () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* an HTML error page */ }
+        if (xhr.status === 202 && body) resolve({ok: true, body: body});
+        else if (xhr.status === 413) resolve({ok: false, error: (body && body.error) || "The file is too big."});
+        else resolve({ok: false, error: (body && body.error) || "The upload failed (error " + xhr.status + "). Please try again."});
+      });
+      xhr.addEventListener("error", () => resolve({ok: false, error: "The upload did not reach us (connection lost). Please try again."}));
+      xhr.send(data);
+    });
+  }
+
+  function initUpload(form) {
+    if (!form || !window.FormData || !window.XMLHttpRequest) return;
+    const input = form.querySelector("#id_image");
+    const button = form.querySelector("#upload-button");
+    const errorBox = form.querySelector("#upload-error");
+    const preview = form.querySelector("#preview"), previewImg = form.querySelector("#preview-img"), previewName = form.querySelector("#preview-name");
+    const progressBox = form.querySelector("#upload-progress"), progressBar = form.querySelector("#progress-bar"), progressText = form.querySelector("#progress-text");
+    const dropzone = form.querySelector("#dropzone");
+    const batch = document.getElementById("batch"), grid = document.getElementById("batch-grid"), batchStatus = document.getElementById("batch-status");
+    const maxBytes = parseInt(form.dataset.maxBytes, 10) || 10e6;
+    const maxFiles = parseInt(form.dataset.maxFiles, 10) || 20;
+    const maxMb = Math.round(maxBytes / 1e6);
+    let chosen = [];
+    let busy = false;
+    window.__petsite = {progress: [], sent: []}; // what the page did, for tests and for curious people
+
+    function showError(messages) {
+      errorBox.textContent = "";
+      [].concat(messages).forEach(m => { const line = document.createElement("span"); line.textContent = m; errorBox.appendChild(line); });
+    }
+
+    function check(file) {
+      if (!(ACCEPTED.includes(file.type) || (!file.type && ACCEPTED_SUFFIX.test(file.name)))) {
+        return (file.name || "The pasted image") + ": not a JPEG, PNG or WebP photo.";
+      }
+      if (!file.size) return file.name + ": the file is empty.";
+      return null;
+    }
+
+    function choose(files) {
+      if (busy) return;
+      files = Array.from(files || []);
+      const problems = [];
+      if (files.length > maxFiles) {
+        problems.push("You chose " + files.length + " photos; up to " + maxFiles + " go at once, so only the first " + maxFiles + " will be sent.");
+        files = files.slice(0, maxFiles);
+      }
+      const good = [];
+      files.forEach(f => { const p = check(f); if (p) problems.push(p); else good.push(f); });
+      chosen = good;
+      showError(problems);
+      if (previewImg.dataset.url) URL.revokeObjectURL(previewImg.dataset.url);
+      preview.hidden = true;
+      if (good.length === 1) {
+        const url = URL.createObjectURL(good[0]);
+        previewImg.dataset.url = url;
+        previewImg.src = url;
+        previewImg.alt = "Preview of the photo you chose: " + (good[0].name || "pasted image");
+        previewName.textContent = good[0].name || "Pasted image";
+        preview.hidden = false;
+      } else if (good.length > 1) {
+        startBatch(good, false);
+      }
+      button.textContent = good.length > 1 ? "Upload and classify " + good.length + " photos" : "Upload and classify";
+      button.disabled = good.length === 0 && files.length > 0;
+    }
+
+    function progress(loaded, total) {
+      window.__petsite.progressShown = window.__petsite.progressShown || !progressBox.hidden;
+      const pct = total ? Math.floor(100 * loaded / total) : 0;
+      progressBar.value = pct;
+      progressText.textContent = pct + "%";
+      window.__petsite.progress.push([loaded, total]);
+    }
+
+    function uploadOne(file) {
+      busy = true;
+      button.disabled = true;
+      button.textContent = "Uploading…";
+      progressBox.hidden = false;
+      progress(0, 1);
+      return prepare(file, maxBytes).then(prepared => {
+        if (prepared.blob.size > maxBytes) return {ok: false, error: "The file is too big (" + (prepared.blob.size / 1e6).toFixed(1) + " MB); the limit is " + maxMb + " MB."};
+        window.__petsite.sent.push({name: prepared.name, size: prepared.blob.size, resized: prepared.resized, width: prepared.width, height: prepared.height});
+        return send(form, prepared, progress);
+      }).then(result => {
+        if (result.ok) {
+          progress(1, 1);
+          progressText.textContent = "Uploaded. Opening the result…";
+          try { sessionStorage.setItem("petsiteLastUpload", JSON.stringify(window.__petsite)); } catch (e) { /* private mode */ }
+          window.location.assign(result.body.page_url);
+          return;
+        }
+        busy = false;
+        button.disabled = false;
+        button.textContent = "Upload and classify";
+        progressBox.hidden = true;
+        showError((file.name || "The pasted image") + ": " + result.error);
+        input.focus();
+      });
+    }
+
+    /* Several photos: a grid of tiles that fills in as answers arrive. */
+    let tiles = [];
+    function startBatch(files, go) {
+      batch.hidden = false;
+      grid.innerHTML = "";
+      tiles = files.map((file, i) => {
+        const tile = document.createElement("div");
+        tile.className = "tile pending-tile";
+        tile.dataset.index = i;
+        tile.dataset.status = "waiting";
+        const img = document.createElement("img");
+        img.src = URL.createObjectURL(file);
+        img.alt = "Preview of " + (file.name || "a pasted image");
+        const caption = document.createElement("div");
+        caption.className = "caption";
+        const text = document.createElement("span");
+        text.className = "answer muted";
+        text.textContent = "Ready to upload";
+        caption.appendChild(text);
+        const bar = document.createElement("progress");
+        bar.max = 100; bar.value = 0;
+        bar.setAttribute("aria-label", "Upload of " + (file.name || "pasted image"));
+        tile.append(img, caption, bar);
+        grid.appendChild(tile);
+        return {file: file, el: tile, text: text, bar: bar};
+      });
+      batchStatus.textContent = files.length + " photos chosen. Press the button to upload them.";
+      if (go) runBatch();
+    }
+
+    function updateBatchStatus() {
+      const done = tiles.filter(t => t.finished).length;
+      batchStatus.textContent = done === tiles.length ? "All " + tiles.length + " photos are done." : done + " of " + tiles.length + " photos answered…";
+    }
+
+    function pollTile(t, apiUrl, tileUrl) {
+      let delay = 600;
+      function poll() {
+        fetch(apiUrl, {headers: {"Accept": "application/json"}}).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(data => {
+          if (data.status === "pending") { delay = Math.min(delay * 1.3, 3000); setTimeout(poll, delay); return; }
+          return fetch(tileUrl).then(r => r.text()).then(html => {
+            const holder = document.createElement("div");
+            holder.innerHTML = html.trim();
+            const fresh = holder.firstElementChild;
+            t.el.replaceWith(fresh);
+            t.el = fresh;
+            t.finished = true;
+            updateBatchStatus();
+          });
+        }).catch(() => setTimeout(poll, 3000));
+      }
+      setTimeout(poll, delay);
+    }
+
+    function uploadTile(t) {
+      t.el.dataset.status = "uploading";
+      t.text.textContent = "Uploading…";
+      return prepare(t.file, maxBytes).then(prepared => {
+        if (prepared.blob.size > maxBytes) return {ok: false, error: "too big (limit " + maxMb + " MB)"};
+        window.__petsite.sent.push({name: prepared.name, size: prepared.blob.size, resized: prepared.resized, width: prepared.width, height: prepared.height});
+        return send(form, prepared, (loaded, total) => { t.bar.value = Math.floor(100 * loaded / total); window.__petsite.progress.push([loaded, total]); });
+      }).then(result => {
+        if (result.ok) {
+          t.bar.value = 100;
+          t.el.dataset.status = "pending";
+          t.el.dataset.prediction = result.body.id;
+          t.text.textContent = "Classifying…";
+          pollTile(t, result.body.url, result.body.tile_url);
+        } else {
+          t.el.dataset.status = "refused";
+          t.el.classList.add("refused");
+          t.text.textContent = (t.file.name || "Pasted image") + ": " + result.error;
+          t.text.className = "answer error";
+          t.finished = true;
+          updateBatchStatus();
+        }
+      });
+    }
+
+    function runBatch() {
+      busy = true;
+      button.disabled = true;
+      button.textContent = "Uploading…";
+      updateBatchStatus();
+      let next = 0;
+      function worker() {  // two uploads at a time: a phone's uplink is the limit, not the server
+        if (next >= tiles.length) return Promise.resolve();
+        const t = tiles[next++];
+        return uploadTile(t).then(worker);
+      }
+      Promise.all([worker(), worker()]).then(() => {
+        busy = false;
+        chosen = [];
+        input.value = "";
+        button.disabled = false;
+        button.textContent = "Upload and classify";
+      });
+    }
+
+    input.addEventListener("change", () => choose(input.files));
+    form.addEventListener("submit", e => {
+      e.preventDefault();
+      if (busy) return;
+      if (!chosen.length) {
+        if (input.files && input.files.length) choose(input.files);
+        if (!chosen.length) { showError("Choose a photo first (JPEG, PNG or WebP)."); input.focus(); return; }
+      }
+      showError([]);
+      if (chosen.length === 1) uploadOne(chosen[0]);
+      else { if (!tiles.length || tiles[0].file !== chosen[0]) startBatch(chosen, false); runBatch(); }
+    });
+
+    // Desktop: drop photos anywhere on the form, or paste one from the clipboard.
+    ["dragenter", "dragover"].forEach(type => dropzone.addEventListener(type, e => { e.preventDefault(); dropzone.classList.add("dragging"); }));
+    ["dragleave", "drop"].forEach(type => dropzone.addEventListener(type, () => dropzone.classList.remove("dragging")));
+    dropzone.addEventListener("drop", e => { e.preventDefault(); if (e.dataTransfer && e.dataTransfer.files.length) choose(e.dataTransfer.files); });
+    document.addEventListener("paste", e => {
+      const files = Array.from((e.clipboardData && e.clipboardData.files) || []).filter(f => f.type.startsWith("image/"));
+      if (!files.length) return;
+      e.preventDefault();
+      choose(files.map((f, i) => f.name && f.name !== "image.png" ? f : new File([f], "pasted-image-" + (i + 1) + "." + (f.type.split("/")[1] || "png"), {type: f.type})));
+    });
+  }
+
+  window.PetSite = {percent: percent, followPrediction: followPrediction, initUpload: initUpload};
+})();
