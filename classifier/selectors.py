@@ -181,3 +181,98 @@ def failure_explanation(prediction):
     if error:
         return {"text": f"{error.rstrip('.')}. Please try a different photo.", "retry": False}
     return {"text": "Something went wrong while classifying this photo.", "retry": True}
+
+
+# Review queue (staff) ----------------------------------------------------------------------------------------------
+
+# The unknown threshold assumed for a prediction whose model's threshold is not known.
+DEFAULT_UNKNOWN_THRESHOLD = 0.5
+
+
+def _review_thresholds(versions):
+    """{model version name: its unknown threshold} (the default where unknown)."""
+    from training.models import ModelVersion
+
+    found = dict(ModelVersion.objects.filter(name__in=versions).values_list("name", "unknown_threshold"))
+    try:
+        live = active_spec()
+        found.setdefault(live.version, live.unknown_threshold)
+    except NoModelAvailable:
+        pass
+    return {version: found.get(version) if found.get(version) is not None else DEFAULT_UNKNOWN_THRESHOLD for version in versions}
+
+
+def review_uncertainty(probabilities, pet_score, threshold):
+    """How sure the model was, lower is less sure: the smaller of the margin between its two top classes and the
+    distance of its pet score from the unknown threshold."""
+    values = sorted((float(p) for p in (probabilities or {}).values()), reverse=True)
+    margin = values[0] - values[1] if len(values) > 1 else 1.0
+    if pet_score is None:
+        return margin
+    return min(margin, abs(float(pet_score) - threshold))
+
+
+def review_candidates(*, label="", model_version="", since=None, until=None):
+    """Finished predictions the queue may show, filtered by predicted label, model version and creation date."""
+    predictions = Prediction.objects.filter(status=Prediction.Status.DONE)
+    if label:
+        predictions = predictions.filter(label=label)
+    if model_version:
+        predictions = predictions.filter(model_version=model_version)
+    if since:
+        predictions = predictions.filter(created_at__date__gte=since)
+    if until:
+        predictions = predictions.filter(created_at__date__lte=until)
+    return predictions
+
+
+def review_queue(*, skipped=(), include_reviewed=False, **filters):
+    """Prediction ids in review order: unreviewed first (then, with `include_reviewed`, reviewed ones), each part
+    most uncertain first (review_uncertainty), oldest first on ties; `skipped` ids go last within their part."""
+    rows = list(review_candidates(**filters).values_list("pk", "probabilities", "pet_score", "model_version", "true_label"))
+    thresholds = _review_thresholds({row[3] for row in rows})
+    skipped = set(skipped)
+    ordered = sorted(
+        (row for row in rows if include_reviewed or not row[4]),
+        key=lambda row: (bool(row[4]), row[0] in skipped, review_uncertainty(row[1], row[2], thresholds[row[3]]), row[0]),
+    )
+    return [row[0] for row in ordered]
+
+
+def review_counts(*, skipped=(), user=None, **filters):
+    """What the queue shows as left: {"left": unreviewed, "skipped": of those skipped, "reviewed": in the filter,
+    "mine_today": reviewed by `user` today (all filters)}."""
+    from django.utils import timezone
+
+    candidates = review_candidates(**filters)
+    unreviewed = set(candidates.filter(true_label="").values_list("pk", flat=True))
+    mine = 0
+    if user is not None:
+        mine = Prediction.objects.filter(reviewed_by=user, reviewed_at__date=timezone.localdate()).count()
+    return {
+        "left": len(unreviewed - set(skipped)),
+        "skipped": len(unreviewed & set(skipped)),
+        "reviewed": candidates.exclude(true_label="").count(),
+        "mine_today": mine,
+    }
+
+
+def review_model_versions():
+    """The model versions finished predictions were made with, for the queue's filter."""
+    return list(
+        Prediction.objects.filter(status=Prediction.Status.DONE).exclude(model_version="")
+        .order_by("model_version").values_list("model_version", flat=True).distinct()
+    )
+
+
+def label_history(prediction):
+    """The photo's review history, oldest first, from the admin history the review services write:
+    [{"when", "who", "what"}]."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Prediction), object_id=str(prediction.pk)
+    ).select_related("user").order_by("action_time", "pk")
+    return [{"when": entry.action_time, "who": entry.user.get_username() if entry.user else "", "what": entry.get_change_message()}
+            for entry in entries]

@@ -414,3 +414,40 @@ def create_admin_user_if_none(username, password):
         return False
     users.create_superuser(username=username, email="", password=password)
     return True
+
+
+# Review queue decisions (staff) -------------------------------------------------------------------------------------
+
+REVIEW_DECISIONS = (*CLASSES, UNKNOWN, "confirm")
+
+
+def review_decision(prediction_id, decision, user):
+    """One review-queue decision on one prediction, through the relabel services (reviewer, time, admin history):
+    a label (a class or "unknown") or "confirm" (the model's answer). Returns the true label it had before ("": none),
+    what undo_review_decision needs."""
+    if decision not in REVIEW_DECISIONS:
+        raise ValueError(f"Unknown decision {decision!r}")
+    selected = Prediction.objects.filter(pk=prediction_id)
+    row = selected.values("status", "label", "true_label").first()
+    if row is None:
+        raise ValueError(f"There is no prediction {prediction_id}.")
+    if decision == "confirm":
+        if row["status"] != Prediction.Status.DONE or not row["label"]:
+            raise ValueError("This prediction has no answer to confirm.")
+        if row["true_label"]:
+            relabel(selected, row["label"], user)  # a person re-confirms: the model's answer replaces theirs
+        else:
+            mark_correct(selected, user)
+    else:
+        relabel(selected, decision, user)
+    return row["true_label"]
+
+
+def undo_review_decision(prediction_id, earlier_label, user):
+    """Put a prediction's review back to `earlier_label` ("": not reviewed), written to the admin history like any
+    review change."""
+    selected = Prediction.objects.filter(pk=prediction_id)
+    if earlier_label:
+        relabel(selected, earlier_label, user)
+    else:
+        clear_review(selected, user)

@@ -102,7 +102,8 @@ def curation_queue(state=ScrapedPhoto.Review.PENDING, label="", job=None, limit=
 
     Likely wrong: the live model's class differs from the search label, or it says "not a pet", or the photo is a near
     duplicate of another class's photo. Those come first (the model's disagreement most confident first), then photos
-    not scored, then the rest, least confident agreement first.
+    not scored, then the rest, least confident agreement first. Among the likely wrong: more reasons first, then the
+    model's disagreement most confident first.
     """
     photos = ScrapedPhoto.objects.select_related("job")
     if state:
@@ -127,10 +128,11 @@ def curation_queue(state=ScrapedPhoto.Review.PENDING, label="", job=None, limit=
     def order(item):
         confidence = item.photo.predicted_confidence
         if item.likely_wrong:
-            return (0, -(confidence or 0.0), item.photo.pk)
+            disagreement = (confidence or 0.0) if item.photo.model_disagrees else 0.0
+            return (0, -len(item.reasons), -disagreement, item.photo.pk)
         if confidence is None:
-            return (1, 0.0, item.photo.pk)
-        return (2, confidence, item.photo.pk)
+            return (1, 0, 0.0, item.photo.pk)
+        return (2, 0, confidence, item.photo.pk)
 
     items.sort(key=order)
     return items[:limit] if limit else items

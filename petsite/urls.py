@@ -10,6 +10,8 @@ admin.site.index_title = "Review predictions, scrape photos, train and activate 
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("staff/review/", include("classifier.review_urls")),  # the review queue (staff only)
+    path("staff/curate/", include("ingestion.curation_urls")),  # curating scraped photos (staff only)
     path("api/", include("classifier.api_urls")),
     path("", include("classifier.urls")),
     # Uploaded media served by Django with safe headers; behind a real web server, let it serve MEDIA_ROOT instead.
