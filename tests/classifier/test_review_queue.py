@@ -1,0 +1,166 @@
+"""The staff review queue: order (unreviewed, most uncertain first), filters, keys, undo, history, counts; and the
+keys pressed in a real Chromium."""
+import os
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.files.base import ContentFile
+from django.urls import reverse
+from django.utils import timezone
+
+from classifier import selectors
+from classifier.models import Prediction
+from tests.conftest import color_image_bytes
+
+pytestmark = pytest.mark.django_db
+CLASSES = ("bird", "cat", "dog", "dragon", "fish", "hamster")
+
+
+def done(top="cat", p_top=0.9, second="dog", p_second=0.05, pet_score=0.99, version="m1", true_label="", color=(200, 30, 30)):
+    probabilities = dict.fromkeys(CLASSES, 0.0)
+    probabilities[top], probabilities[second] = p_top, p_second
+    prediction = Prediction(status="done", label=top, confidence=p_top, probabilities=probabilities, pet_score=pet_score,
+                            model_version=version, true_label=true_label, image_format="JPEG")
+    prediction.image.save("p.jpg", ContentFile(color_image_bytes(color), name="p.jpg"), save=False)
+    prediction.save()
+    return prediction
+
+
+@pytest.fixture
+def queue_rows():
+    sure = done(p_top=0.95, p_second=0.03)
+    close_classes = done(p_top=0.5, p_second=0.45)  # margin 0.05
+    borderline_pet = done(p_top=0.9, p_second=0.05, pet_score=0.52)  # 0.02 from the 0.5 threshold
+    reviewed = done(p_top=0.4, p_second=0.39, true_label="cat")
+    return sure, close_classes, borderline_pet, reviewed
+
+
+def test_unreviewed_first_most_uncertain_first(queue_rows):
+    sure, close_classes, borderline_pet, reviewed = queue_rows
+    assert selectors.review_queue() == [borderline_pet.pk, close_classes.pk, sure.pk]
+    assert selectors.review_queue(include_reviewed=True) == [borderline_pet.pk, close_classes.pk, sure.pk, reviewed.pk]
+    assert selectors.review_queue(skipped=[borderline_pet.pk]) == [close_classes.pk, sure.pk, borderline_pet.pk]
+    counts = selectors.review_counts(skipped=[borderline_pet.pk])
+    assert (counts["left"], counts["skipped"], counts["reviewed"]) == (2, 1, 1)
+
+
+def test_filters_predicted_class_model_version_and_date(queue_rows):
+    sure, close_classes, borderline_pet, _ = queue_rows
+    dog = done(top="dog", second="cat", version="m2")
+    Prediction.objects.filter(pk=sure.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert selectors.review_queue(label="dog") == [dog.pk]
+    assert selectors.review_queue(model_version="m2") == [dog.pk]
+    today = timezone.localdate()
+    assert sure.pk not in selectors.review_queue(since=today)
+    assert selectors.review_queue(until=today - timedelta(days=1)) == [sure.pk]
+
+
+def test_keys_decide_through_the_relabel_services_undo_and_history(staff_client, staff_user, queue_rows):
+    sure, close_classes, borderline_pet, _ = queue_rows
+    page = staff_client.get(reverse("review:queue")).content.decode()
+    assert f'data-prediction="{borderline_pet.pk}"' in page and 'id="count-left">3<' in page
+    for key in ('data-key="1"', 'data-key="6"', 'data-key="0 u"', 'data-key="Enter"', 'data-key="s"', 'data-key="z"'):
+        assert key in page
+
+    # "3" = dog: relabelled, reviewer and time recorded, admin history written; the queue moves on by itself.
+    response = staff_client.post(reverse("review:decide", args=[borderline_pet.pk]), {"decision": "dog"}, follow=True)
+    borderline_pet.refresh_from_db()
+    assert (borderline_pet.true_label, borderline_pet.reviewed_by) == ("dog", staff_user) and borderline_pet.reviewed_at
+    assert LogEntry.objects.get(object_id=str(borderline_pet.pk)).get_change_message() == "Relabelled as Dog (was not reviewed)."
+    page = response.content.decode()
+    assert f'data-prediction="{close_classes.pk}"' in page and 'id="count-left">2<' in page
+
+    # Enter confirms the model's answer; s skips; z undoes the skip, then the confirmation.
+    staff_client.post(reverse("review:decide", args=[close_classes.pk]), {"decision": "confirm"})
+    close_classes.refresh_from_db()
+    assert close_classes.true_label == "cat"
+    page = staff_client.post(reverse("review:decide", args=[sure.pk]), {"decision": "skip"}, follow=True).content.decode()
+    assert 'id="count-left">0<' in page and 'id="count-skipped">1<' in page
+    page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
+    assert f'data-prediction="{sure.pk}"' in page and 'id="count-skipped">0<' in page
+    page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
+    close_classes.refresh_from_db()
+    assert close_classes.true_label == "" and f'data-prediction="{close_classes.pk}"' in page
+    # The photo's history: earlier labels and who gave them.
+    assert "Confirmed the predicted label Cat." in page and "Cleared the review (was Cat)." in page and "reviewer" in page
+
+
+def test_filters_carry_through_decisions(staff_client, queue_rows):
+    dog = done(top="dog", second="cat")
+    response = staff_client.post(reverse("review:decide", args=[dog.pk]), {"decision": "dog", "q": "label=dog"})
+    assert response.url == reverse("review:queue") + "?label=dog"
+    assert "Nothing left to review with these filters" in staff_client.get(response.url).content.decode()
+
+
+def test_staff_only_and_linked_from_the_admin(client, staff_client, queue_rows):
+    index = staff_client.get(reverse("admin:index")).content.decode()
+    assert f'<a href="{reverse("review:queue")}">Review queue</a>' in index
+    changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
+    assert f'<a href="{reverse("review:queue")}">Review queue</a>' in changelist
+    client.logout()
+    assert client.get(reverse("review:queue")).status_code == 302
+    assert client.post(reverse("review:decide", args=[queue_rows[0].pk]), {"decision": "dog"}).status_code == 302
+    assert Prediction.objects.get(pk=queue_rows[0].pk).true_label == ""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_keys_in_chromium_label_advance_and_undo(live_server, client, django_user_model, monkeypatch):
+    """Keyboard alone, in a real headless Chromium, on a phone-sized screen: 3 labels dog and moves on, Enter confirms,
+    s skips, z undoes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
+    second = done(p_top=0.5, p_second=0.4)
+    third = done(p_top=0.95, p_second=0.01)
+    user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test reads the database while Playwright's loop runs
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(live_server.url + reverse("review:queue"))
+        queue = page.locator("#queue")
+        expect(queue).to_have_attribute("data-prediction", str(first.pk))
+        expect(page.locator("#count-left")).to_have_text("3")
+
+        page.keyboard.press("3")
+        expect(queue).to_have_attribute("data-prediction", str(second.pk))
+        expect(page.locator("#count-left")).to_have_text("2")
+        assert Prediction.objects.get(pk=first.pk).true_label == "dog"
+
+        page.keyboard.press("Enter")
+        expect(queue).to_have_attribute("data-prediction", str(third.pk))
+        assert Prediction.objects.get(pk=second.pk).true_label == "cat"
+
+        page.keyboard.press("z")  # undo the confirmation: the second photo is back, unreviewed
+        expect(queue).to_have_attribute("data-prediction", str(second.pk))
+        expect(page.locator("#true-label")).to_have_text("not reviewed")
+        assert Prediction.objects.get(pk=second.pk).true_label == ""
+
+        page.keyboard.press("u")  # not a pet
+        expect(queue).to_have_attribute("data-prediction", str(third.pk))
+        assert Prediction.objects.get(pk=second.pk).true_label == "unknown"
+        page.keyboard.press("s")  # skipped photos come back after the others; here it is the last one left
+        expect(page.locator("#count-skipped")).to_have_text("1")
+        expect(page.locator("#count-left")).to_have_text("0")
+        expect(queue).to_have_attribute("data-prediction", str(third.pk))
+        page.keyboard.press("z")
+        expect(page.locator("#count-skipped")).to_have_text("0")
+        # Phone-usable: the buttons fit the screen and work by tap.
+        button = page.locator('button[data-key="6"]')
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 40
+        button.click()
+        expect(page.locator("#done")).to_be_visible()
+        assert Prediction.objects.get(pk=third.pk).true_label == "hamster"
+        browser.close()
+    assert os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE") == "true"
