@@ -133,7 +133,7 @@ def test_the_admin_creates_jobs_through_the_service(client, staff, dispatched, m
     monkeypatch.setattr(services, "create_scrape_job", lambda *args, **kwargs: created.append(kwargs) or create(*args, **kwargs))
     client.post(reverse("admin:ingestion_scrapejob_add"), {"source": "imgur", "query": "fish tank", "label": "fish", "target_count": "2"})
     job = ScrapeJob.objects.get()
-    assert created == [{"source": "imgur", "query": "fish tank", "label": "fish", "target_count": 2, "base_url": "", "user": staff}]
+    assert created == [{"source": "imgur", "query": "fish tank", "label": "fish", "target_count": 2, "base_url": "", "auto_accept_confidence": None, "user": staff}]
     assert (job.source, job.query, job.label, job.target_count, job.created_by) == ("imgur", "fish tank", "fish", 2, staff)
     assert dispatched == [("ingestion.run_scrape_job", job.pk)]
 

@@ -16,6 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--label", choices=CLASSES, help="Class the photos are stored as.")
         parser.add_argument("--count", type=int, default=100, help="How many new photos to store (default 100).")
         parser.add_argument("--base-url", default="", help="Scrape this host instead of the real site (a mirror, a test server).")
+        parser.add_argument(
+            "--auto-accept", type=float, default=None, metavar="CONFIDENCE",
+            help="Accept photos the live model gives --label at or above this confidence (0-1); default: staff curate all.",
+        )
         parser.add_argument("--resume", type=int, metavar="JOB_ID", help="Resume a failed or abandoned job instead.")
 
     def handle(self, *args, **options):
@@ -27,7 +31,8 @@ class Command(BaseCommand):
                 if missing:
                     raise CommandError(f"Give --{', --'.join(missing)} (or --resume JOB_ID).")
                 job = services.create_scrape_job(
-                    options["source"], options["query"], options["label"], options["count"], base_url=options["base_url"]
+                    options["source"], options["query"], options["label"], options["count"], base_url=options["base_url"],
+                    auto_accept_confidence=options["auto_accept"],
                 )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
