@@ -74,7 +74,10 @@ def test_upload_shows_classifying_then_the_result_without_reloading(page, sqlite
     api = wait_for_prediction(sqlite_stack.url, prediction_id)
     assert api["status"] == "done"
     expect(page.locator("#headline")).to_have_text(DISPLAY[api["label"]])
-    expect(page.locator("#subline")).to_have_text(f"{round(api['confidence'] * 100)}% confident")
+    percent = round(api["confidence"] * 100)
+    expect(page.locator("#subline")).to_have_text("over 99% sure" if percent >= 100 else f"{percent}% sure")
+    expect(page.locator("#result")).to_have_attribute("aria-live", "polite")
+    expect(page).to_have_title(f"{DISPLAY[api['label']]} · petsite")
     bars = page.locator("#bars li")
     expect(bars).to_have_count(6)
     assert bars.evaluate_all("els => els.map(e => e.dataset.label)") == list(DISPLAY)
@@ -120,7 +123,10 @@ def test_history_filters_by_class_and_review_and_pages(page, sqlite_stack):
     assert tile_ids(page) == dogs[::-1][:4]
     expect(page.locator(".pager")).to_contain_text("Page 1 of")
 
-    page.select_option("#id_label", "dog")  # filters apply on change
+    page.select_option("#id_label", "dog")
+    page.wait_for_timeout(300)
+    assert "label=" not in page.url  # choosing (or an arrow key) does not reload: the Filter button applies it
+    page.click("#filters button[type=submit]")
     page.wait_for_url(re.compile(r".*label=dog.*"))
     first = tile_ids(page)
     assert first == dogs[::-1][:4] and set(tile_labels(page)) == {"dog"}
@@ -135,16 +141,20 @@ def test_history_filters_by_class_and_review_and_pages(page, sqlite_stack):
     assert tile_ids(page) == first
 
     page.select_option("#id_label", "fish")
+    page.click("#filters button[type=submit]")
     page.wait_for_url(re.compile(r".*label=fish.*"))
     assert not set(tile_ids(page)) & set(dogs)
 
     page.goto(sqlite_stack.url + "/predictions/")
     page.select_option("#id_reviewed", "yes")
+    page.click("#filters button[type=submit]")
     page.wait_for_url(re.compile(r".*reviewed=yes.*"))
     assert tile_ids(page) == [reviewed]
-    expect(page.locator(f'.tile[data-prediction="{reviewed}"] .badge.reviewed')).to_contain_text("Dog")
+    expect(page.locator(f'.tile[data-prediction="{reviewed}"] .badge.reviewed')).to_contain_text("Checked")
+    expect(page.locator(f'.tile[data-prediction="{reviewed}"] .answer')).to_have_text("Dog")
 
     page.select_option("#id_reviewed", "no")
+    page.click("#filters button[type=submit]")
     page.wait_for_url(re.compile(r".*reviewed=no.*"))
     ids = tile_ids(page)
     assert reviewed not in ids and ids[:3] == [dogs[4], dogs[3], dogs[2]]

@@ -1,0 +1,209 @@
+"""Issue 13, honest answers: what the result page, tiles and home page say (Django test client)."""
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.template import Context, Template
+from django.urls import reverse
+from django.utils import timezone
+
+from classifier import selectors, services
+from classifier.models import Prediction
+from tests.classifier.conftest import BLUE, RED, jpeg_bytes, media_files, upload_file
+
+pytestmark = pytest.mark.django_db
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+PROBABILITIES = {"bird": 0.0, "cat": 0.01, "dog": 0.97, "dragon": 0.0, "fish": 0.02, "hamster": 0.0}
+
+
+@pytest.mark.parametrize("value, text", [
+    (1.0, "over 99%"), (0.996, "over 99%"), (0.995, "over 99%"), (0.994, "99%"), (0.5, "50%"), (0.125, "13%"),
+    (0.005, "1%"), (0.0049, "under 1%"), (0.0, "under 1%"), (None, ""),
+])
+def test_percent_filter_never_prints_100_or_0(value, text):
+    assert Template("{% load petsite %}{{ p|percent }}").render(Context({"p": value})) == text
+
+
+def version(name="v-test", threshold=0.5):
+    from training.models import ModelVersion
+
+    return ModelVersion.objects.create(name=name, architecture="tiny", file_path="/nowhere.keras", unknown_threshold=threshold)
+
+
+def done(label, pet_score, confidence, model_version="v-test", **extra):
+    return Prediction.objects.create(
+        image="uploads/x.jpg", display_image="display/x.jpg", status="done", label=label, pet_score=pet_score, confidence=confidence,
+        probabilities=PROBABILITIES, model_version=model_version, width=10, height=10, completed_at=timezone.now(), **extra,
+    )
+
+
+def page(client, prediction):
+    response = client.get(prediction.get_absolute_url())
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def visible(html):
+    """The page's text as a person reads it: no styles, scripts or tags."""
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def text_of(html, element_id):
+    match = re.search(rf'id="{element_id}"[^>]*>(.*?)</(?:h1|p)>', html, re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", match.group(1))).strip() if match else None
+
+
+def test_not_a_pet_headlines_how_sure_it_is_not_a_pet_and_greys_the_closest_pets(client):
+    version()
+    html = page(client, done("unknown", pet_score=0.2, confidence=0.8))
+    assert text_of(html, "headline") == "Not a pet"
+    assert text_of(html, "subline") == "80% sure it is not a pet"
+    assert '<section class="class-bars secondary"' in html and ">Closest pets</h2>" in html
+    assert "<title>Not a pet · petsite</title>" in html
+    assert 'alt="Photo classified as not a pet"' in html
+    assert "100%" not in visible(html) and " 0%" not in visible(html)
+    assert 'id="borderline"' not in html  # 0.2 is far from the threshold 0.5
+
+
+def test_a_pet_answer_headlines_the_class_with_its_figure(client):
+    version()
+    html = page(client, done("dog", pet_score=0.99, confidence=0.97))
+    assert text_of(html, "headline") == "Dog"
+    assert text_of(html, "subline") == "97% sure"
+    assert "<title>Dog · petsite</title>" in html and 'alt="Photo classified as dog"' in html
+    assert ">All classes</h2>" in html and "secondary" not in html.split('id="result"')[1]
+    assert 'aria-live="polite"' in html
+
+
+@pytest.mark.parametrize("label, pet_score, words", [
+    ("dog", 0.55, "only just sure enough that this shows a pet"),
+    ("unknown", 0.45, "close to being counted as a pet"),
+])
+def test_borderline_answers_say_so_in_words(client, label, pet_score, words):
+    version(threshold=0.5)
+    html = page(client, done(label, pet_score=pet_score, confidence=0.6))
+    assert "Borderline" in text_of(html, "borderline") and words in html
+
+
+def test_the_threshold_comes_from_the_model_version_or_the_shipped_models_card(settings, tmp_path):
+    version("v-db", threshold=0.31)
+    assert selectors.unknown_threshold_of("v-db") == 0.31
+    model = tmp_path / "shipped.keras"
+    model.write_bytes(b"x")
+    model.with_suffix(".json").write_text('{"version": "shipped-1", "unknown_threshold": 0.42}')
+    settings.PETSITE_MODEL_PATH = model
+    assert selectors.unknown_threshold_of("shipped-1") == 0.42
+    assert selectors.unknown_threshold_of("somebody-else") is None and selectors.unknown_threshold_of("") is None
+
+
+def test_reviewed_prediction_headlines_the_reviewed_label_and_keeps_the_models_answer(client, django_user_model):
+    version()
+    prediction = done("unknown", pet_score=0.2, confidence=0.8, true_label="dog")
+    html = page(client, prediction)
+    assert text_of(html, "headline") == "Checked by our team: Dog"
+    assert text_of(html, "model-answer") == "Our model said: Not a pet (80% sure it is not a pet)."
+    assert "<title>Dog · petsite</title>" in html
+
+
+def test_pending_page_says_when_it_is_taking_longer_than_usual(client, make_prediction):
+    fresh = make_prediction(classify=False)
+    assert re.search(r'<p class="notice" id="slow" hidden>', page(client, fresh))
+    Prediction.objects.filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(seconds=25))
+    html = page(client, fresh)
+    assert '<p class="notice" id="slow">This is taking longer than usual' in html
+    assert 'data-status="pending"' in html and "<title>Classifying… · petsite</title>" in html
+
+
+def test_failed_page_explains_in_plain_words_and_offers_to_try_again(client, make_prediction):
+    prediction = make_prediction(classify=False)
+    Prediction.objects.filter(pk=prediction.pk).update(status="failed", error="Gave up after 5 attempts to classify this photo.", attempts=6)
+    html = page(client, prediction)
+    assert text_of(html, "headline") == "We couldn't classify this photo"
+    assert "Something went wrong on our side" in text_of(html, "subline")
+    assert 'id="retry-button"' in html
+    response = client.post(reverse("classifier:retry", args=[prediction.pk]))
+    assert response.status_code == 302
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.error, prediction.attempts) == ("pending", "", 0)
+    # A photo that cannot be decoded: trying again would not help, so it offers another photo instead.
+    Prediction.objects.filter(pk=prediction.pk).update(status="failed", error="The image file is damaged or truncated and cannot be decoded.")
+    html = page(client, prediction)
+    assert 'id="retry-button"' not in html and "Please try a different photo." in html and "Upload a different photo" in html
+
+
+def test_the_same_words_everywhere():
+    for template in TEMPLATES.rglob("*.html"):
+        assert "Not one of our pets" not in template.read_text(), template
+    assert "widthratio p 1 100 %}%<" not in (TEMPLATES / "classifier" / "_answer.html").read_text()
+
+
+def test_result_page_shows_a_display_copy_made_lazily_for_old_rows(client, make_prediction, settings):
+    prediction = make_prediction(RED)
+    Prediction.objects.filter(pk=prediction.pk).update(display_image="")
+    html = page(client, prediction)
+    prediction.refresh_from_db()
+    assert prediction.display_image and prediction.display_image.url in html and prediction.image.url not in html
+
+
+def test_display_copy_is_a_jpeg_of_at_most_1024_px(make_prediction, settings):
+    from PIL import Image
+
+    prediction = services.submit_upload(upload_file("big.jpg", jpeg_bytes(size=(2000, 1500))))
+    with Image.open(prediction.display_image.path) as copy:
+        assert copy.format == "JPEG" and copy.size == (1024, 768)
+
+
+def test_home_says_uploads_are_public_and_the_upload_script_is_served(client):
+    html = client.get(reverse("classifier:home")).content.decode()
+    assert "Photos you upload are public" in html and "may be used to improve the model" in html
+    assert 'multiple' in html and 'data-max-files="20"' in html
+    from django.contrib.staticfiles import finders
+
+    assert re.search(r'<script src="/static/classifier/petsite\.js"', html)
+    body = Path(finders.find("classifier/petsite.js")).read_text()
+    for needed in ("toBlob", "image/jpeg", "1600", "upload.addEventListener(\"progress\"", "\"paste\"", "\"drop\"", "over 99%"):
+        assert needed in body, needed
+
+
+def test_the_script_posts_to_the_form_and_gets_json_back(client):
+    response = client.post(reverse("classifier:home"), {"image": upload_file("cat.jpg")}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["page_url"] == f"/predictions/{body['id']}/" and response["Location"] == body["page_url"]
+    tile = client.get(body["tile_url"]).content.decode()
+    assert f'data-prediction="{body["id"]}"' in tile and "Classifying…" in tile
+    bad = client.post(reverse("classifier:home"), {"image": upload_file("notes.jpg", b"hello")}, HTTP_ACCEPT="application/json")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("notes.jpg: ")
+
+
+def test_the_uploader_can_delete_their_own_photo_and_nobody_else_can(client, settings, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    client.post(reverse("classifier:home"), {"image": upload_file("mine.jpg")})
+    prediction = Prediction.objects.get()
+    assert 'id="delete-button"' in page(client, prediction)
+    stranger = Client()
+    assert 'id="delete-button"' not in page(stranger, prediction)
+    assert stranger.post(reverse("classifier:delete", args=[prediction.pk])).status_code == 302
+    assert Prediction.objects.filter(pk=prediction.pk).exists()
+
+    files = media_files(settings)
+    assert len(files) == 3  # original, thumbnail, display copy
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("classifier:delete", args=[prediction.pk]))
+    assert media_files(settings) == []  # the row and every file: it cannot reach a future dataset
+    assert response.status_code == 302 and response["Location"] == reverse("classifier:home")
+    assert not Prediction.objects.filter(pk=prediction.pk).exists()
+    assert "Your photo was deleted" in client.get(response["Location"]).content.decode()
+
+
+def test_history_tiles_use_the_same_words(client):
+    version()
+    done("unknown", pet_score=0.2, confidence=0.8)
+    done("cat", pet_score=0.99, confidence=1.0, true_label="dog")
+    html = client.get(reverse("classifier:history")).content.decode()
+    assert "Not a pet" in html and "80%" in html and "over 99%" not in html  # the reviewed tile shows its check, not a figure
+    assert "✓ Checked" in html and 'alt="Photo checked by our team as dog"' in html and "100%" not in visible(html)

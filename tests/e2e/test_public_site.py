@@ -1,0 +1,261 @@
+"""Issue 13 in a real headless Chromium at phone (390x844) and desktop (1280x800) sizes, against the live site with a
+real Celery worker: honest answers, upload on a phone (preview, downscale, progress, several photos), drop and paste,
+accessibility (aria-live, titles, alt text, labels, axe-core). Screenshots go to PETSITE_TEST_ARTIFACTS."""
+import base64
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import color_image_bytes
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.live import http_json, wait_for_prediction
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+ARTIFACTS = Path(os.environ.get("PETSITE_TEST_ARTIFACTS", "/tmp/petsite-artifacts"))
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def big_photo(path, size=(2400, 1800), color=(200, 30, 30)):
+    """A large JPEG (phone-camera size in pixels, small in bytes) with a little detail."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, color)
+    ImageDraw.Draw(image).rectangle([size[0] // 3, size[1] // 3, size[0] // 2, size[1] // 2], fill=(180, 20, 20))
+    image.save(path, "JPEG", quality=85)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def new_page(browser, size):
+    context = browser.new_context(**size)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
+@pytest.fixture
+def phone(browser):
+    page = new_page(browser, PHONE)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def desktop(browser):
+    page = new_page(browser, DESKTOP)
+    yield page
+    page.context.close()
+
+
+def upload_api(stack, color, name="p.png"):
+    status, body = http_json(f"{stack.url}/api/predictions/", files={"image": (name, color_image_bytes(color, fmt="PNG"), "image/png")})
+    assert status == 202, body
+    return body["id"]
+
+
+def test_phone_upload_previews_downscales_and_shows_progress(phone, sqlite_stack, tmp_path):
+    from playwright.sync_api import expect
+
+    page = phone
+    photo = big_photo(tmp_path / "IMG_0001.jpg")
+    page.goto(sqlite_stack.url + "/")
+    expect(page.locator("#privacy-note")).to_contain_text("public")
+    expect(page.locator("#privacy-note")).to_contain_text("improve the model")
+    page.set_input_files("#id_image", str(photo))
+    preview = page.locator("#preview-img")
+    expect(preview).to_be_visible()  # at once, before anything is sent
+    assert preview.evaluate("img => img.complete && img.naturalWidth") == 2400
+    box = preview.bounding_box()
+    assert box["width"] <= 390  # fits the phone's screen
+    shot(page, "phone-preview")
+
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
+    prediction_id = int(re.search(r"/predictions/(\d+)/$", page.url).group(1))
+    record = page.evaluate("JSON.parse(sessionStorage.getItem('petsiteLastUpload'))")
+    assert record["progressShown"] is True
+    loaded, total = record["progress"][-1]
+    assert total > 0 and loaded == total  # the progress bar reached the end
+    [sent] = record["sent"]
+    assert sent["resized"] is True and (sent["width"], sent["height"]) == (1600, 1200) and sent["name"] == "IMG_0001.jpg"
+    [(width, height, fmt, name)] = sqlite_stack.query(
+        "SELECT width, height, image_format, original_filename FROM classifier_prediction WHERE id = %s", (prediction_id,))
+    assert (width, height, fmt, name) == (1600, 1200, "JPEG", "IMG_0001.jpg")  # what was stored is the downscaled copy
+
+    expect(page.locator("#result")).to_have_attribute("data-status", "done", timeout=60_000)
+    expect(page.locator("#headline")).to_have_text("Cat")
+    expect(page).to_have_title(re.compile(r"^Cat · petsite$"))
+    photo_el = page.locator("#photo")
+    assert "/display/" in photo_el.get_attribute("src")  # a display-size copy, never the original
+    assert photo_el.evaluate("img => img.naturalWidth") <= 1024
+    expect(photo_el).to_have_attribute("alt", "Photo classified as cat")
+    assert page.locator("#result").get_attribute("aria-live") == "polite"
+    assert page.locator("#photo").bounding_box()["width"] <= 390
+    expect(page.locator("#subline")).to_have_text(re.compile(r"^(over 99%|\d{1,2}%) sure$"))
+    expect(page.locator("#delete-button")).to_be_visible()  # the uploader may delete it from this browser
+    shot(page, "phone-result")
+
+
+def test_phone_several_photos_fill_a_grid_and_a_bad_file_is_named(phone, sqlite_stack, tmp_path):
+    from playwright.sync_api import expect
+
+    page = phone
+    files = []
+    for name, color in [("red.png", (230, 20, 20)), ("green.png", (20, 230, 20)), ("blue.png", (20, 20, 230))]:
+        (tmp_path / name).write_bytes(color_image_bytes(color, fmt="PNG"))
+        files.append(str(tmp_path / name))
+    (tmp_path / "notes.txt").write_text("not a photo")
+    page.goto(sqlite_stack.url + "/")
+    page.set_input_files("#id_image", [*files, str(tmp_path / "notes.txt")])
+    expect(page.locator("#upload-error")).to_contain_text("notes.txt: not a JPEG, PNG or WebP photo.")
+    tiles = page.locator("#batch-grid > *")
+    expect(tiles).to_have_count(3)  # previews of the three photos at once
+    expect(page.locator("#upload-button")).to_have_text("Upload and classify 3 photos")
+    page.click("#upload-button")
+    expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(3, timeout=60_000)
+    answers = page.locator("#batch-grid .tile .answer").all_inner_texts()
+    assert sorted(answers) == ["Cat", "Dog", "Fish"]
+    expect(page.locator("#batch-status")).to_have_text("All 3 photos are done.")
+    assert page.locator("#batch-status").get_attribute("aria-live") == "polite"
+    for tile in page.locator("#batch-grid .tile img").all():
+        assert tile.get_attribute("alt").startswith("Photo classified as ")
+        assert tile.bounding_box()["width"] < 390
+    assert page.url.rstrip("/") == sqlite_stack.url  # it all happened on the home page
+    shot(page, "phone-grid")
+
+
+def test_desktop_drop_and_paste(desktop, sqlite_stack):
+    from playwright.sync_api import expect
+
+    page = desktop
+    page.goto(sqlite_stack.url + "/")
+    data = base64.b64encode(color_image_bytes((20, 230, 20), fmt="PNG")).decode()
+    page.evaluate("""([data]) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", [data])
+    expect(page.locator("#preview-img")).to_be_visible()
+    expect(page.locator("#preview-name")).to_have_text("dropped.png")
+    page.evaluate("""([data]) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "image.png", {type: "image/png"}));
+        document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+    }""", [data])
+    expect(page.locator("#preview-name")).to_have_text("pasted-image-1.png")
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
+    expect(page.locator("#headline")).to_have_text("Dog", timeout=60_000)
+    shot(page, "desktop-result")
+
+
+def test_slow_pending_then_not_a_pet_then_checked_by_our_team(desktop, sqlite_stack):
+    from playwright.sync_api import expect
+
+    page = desktop
+    worker = sqlite_stack.workers[0]
+    worker.pause()
+    try:
+        prediction_id = upload_api(sqlite_stack, (20, 20, 230))
+        sqlite_stack.query("UPDATE classifier_prediction SET created_at = datetime(created_at, '-30 seconds') WHERE id = %s", (prediction_id,))
+        page.goto(f"{sqlite_stack.url}/predictions/{prediction_id}/")
+        expect(page.locator("#headline")).to_contain_text("Classifying…")
+        expect(page.locator("#slow")).to_be_visible()
+        expect(page.locator("#slow")).to_contain_text("taking longer than usual")
+        expect(page).to_have_title("Classifying… · petsite")
+    finally:
+        worker.resume()
+    expect(page.locator("#result")).to_have_attribute("data-status", "done", timeout=60_000)  # it kept polling
+    expect(page.locator("#headline")).to_have_text("Fish")
+
+    # The model says "not a pet": the headline figure is how sure it is of that; the bars are the closest pets, greyed.
+    sqlite_stack.query("UPDATE classifier_prediction SET label = 'unknown', pet_score = 0.3, confidence = 0.7 WHERE id = %s", (prediction_id,))
+    page.reload()
+    expect(page.locator("#headline")).to_have_text("Not a pet")
+    expect(page).to_have_title("Not a pet · petsite")
+    expect(page.locator("#subline")).to_have_text("70% sure it is not a pet")
+    expect(page.locator("#bars-heading")).to_have_text("Closest pets")
+    fills = page.locator("#bars li .fill").evaluate_all("els => els.map(el => getComputedStyle(el).backgroundColor)")
+    assert len(fills) == 6 and set(fills) == {"rgb(203, 213, 225)"}  # grey, not the accent blue
+    expect(page.locator("#photo")).to_have_attribute("alt", "Photo classified as not a pet")
+    for text in page.locator("#bars .pct").all_inner_texts():
+        assert text not in ("100%", "0%")
+    shot(page, "desktop-not-a-pet")
+
+    sqlite_stack.query("UPDATE classifier_prediction SET true_label = 'dog', reviewed_at = CURRENT_TIMESTAMP WHERE id = %s", (prediction_id,))
+    page.reload()
+    expect(page.locator("#headline")).to_have_text("Checked by our team: Dog")
+    expect(page.locator("#model-answer")).to_have_text("Our model said: Not a pet (70% sure it is not a pet).")
+    expect(page).to_have_title("Dog · petsite")
+    shot(page, "desktop-reviewed")
+
+
+def test_failed_prediction_says_what_went_wrong(desktop, sqlite_stack):
+    from playwright.sync_api import expect
+
+    page = desktop
+    worker = sqlite_stack.workers[0]
+    worker.pause()
+    try:
+        prediction_id = upload_api(sqlite_stack, (20, 20, 230))
+        [(name,)] = sqlite_stack.query("SELECT image FROM classifier_prediction WHERE id = %s", (prediction_id,))
+        (Path(sqlite_stack.media_root) / name).write_bytes(b"\xff\xd8 broken")
+    finally:
+        worker.resume()
+    assert wait_for_prediction(sqlite_stack.url, prediction_id)["status"] == "failed"
+    page.goto(f"{sqlite_stack.url}/predictions/{prediction_id}/")
+    expect(page.locator("#headline")).to_have_text("We couldn't classify this photo")
+    expect(page.locator("#subline")).to_contain_text("Please try a different photo.")
+    expect(page.get_by_role("link", name="Upload a different photo")).to_be_visible()
+    expect(page).to_have_title("Could not classify · petsite")
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_no_serious_accessibility_violations(browser, sqlite_stack, size):
+    from axe_playwright_python.sync_playwright import Axe
+
+    prediction_id = upload_api(sqlite_stack, (230, 20, 20))
+    wait_for_prediction(sqlite_stack.url, prediction_id)
+    page = new_page(browser, PHONE if size == "phone" else DESKTOP)
+    axe = Axe()
+    try:
+        for name, path in [("home", "/"), ("result", f"/predictions/{prediction_id}/"), ("history", "/predictions/"),
+                           ("api-docs", "/api/docs/")]:
+            page.goto(sqlite_stack.url + path)
+            violations = [v for v in axe.run(page).response["violations"] if v["impact"] in ("serious", "critical")]
+            assert not violations, (name, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations])
+            shot(page, f"{size}-{name}")
+    finally:
+        page.context.close()
+
+
+def test_keyboard_focus_order_on_the_home_page(desktop, sqlite_stack):
+    page = desktop
+    page.goto(sqlite_stack.url + "/")
+    order = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    assert order.index("id_image") < order.index("upload-button")
+    assert order[0] == "Skip to content"
