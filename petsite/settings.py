@@ -320,8 +320,14 @@ PETSITE_DATASET_VERSION_USERS = []
 # Dataset folder (train/<class>/, test/<class>/, manifest.json) that train/evaluate and admin runs default to
 # (`manage.py rebuild_dataset --source ../shared/data/pets --dest data/pets` writes it; /data/ is git-ignored).
 PETSITE_TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR / "data" / "pets"))
-# Non-pet photos (one folder per category) for the pet-score head and the unknown threshold; "" turns it off.
-PETSITE_TRAINING_OTHER_DIR = os.environ.get("PETSITE_TRAINING_OTHER_DIR", str(BASE_DIR.parent / "shared" / "data" / "other")) or None
+# Non-pet photo folders (<kind>/ subfolders: other things, animals owners keep that are none of the pets), comma
+# separated: the open-set head learns each kind, and the unknown threshold is fitted on them; "" turns it off.
+PETSITE_TRAINING_OTHER_DIRS = [
+    part for part in os.environ.get(
+        "PETSITE_TRAINING_OTHER_DIRS",
+        f"{BASE_DIR.parent / 'shared' / 'data' / 'other'},{BASE_DIR.parent / 'shared' / 'data' / 'nearmiss'}",
+    ).split(",") if part.strip()
+]
 # Cached backbone features (reused across runs on the same files); default MEDIA_ROOT/training-cache.
 PETSITE_TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
 # A run that reports no progress for this long is marked failed, so a dead worker does not block new runs.

@@ -3,10 +3,11 @@
 seed     the original baseline, kept exactly: 240x240x3 scaled to 0..1, Conv2D 32/64/128 (3x3, ReLU)
          each followed by 2x2 max pooling, Flatten, Dense 512 ReLU, Dense 6 softmax; Adam,
          categorical cross-entropy. Trained end to end on images.
-default  EfficientNet-Lite0 (ImageNet, frozen) + a new 6-class softmax head on the pooled
-         features, temperature-calibrated, + a "pet_score" head (logistic, pets vs other photos).
-         The heads train on features computed once per image (and per augmented view), then
-         the backbone and heads are assembled into one plain Keras functional model.
+default  EfficientNet-Lite0 (ImageNet, frozen) + an open-set head: one temperature-calibrated softmax over
+         the six pets and the kinds of non-pet photos it was shown (vehicles, rabbits, guinea pigs, ...),
+         reading the pooled features and the ImageNet probabilities (which know rabbits, ferrets, turtles).
+         The head trains on features computed once per image (and its mirrored view), then the backbone
+         and head are assembled into one plain Keras functional model (assemble_open_set).
 
 Every saved model follows the predictor contract: input (N, S, S, 3) float32 raw RGB 0..255, all
 scaling inside; output probabilities (N, 6) or {"probabilities": (N, 6), "pet_score": (N, 1)}.
@@ -15,6 +16,9 @@ Only built-in layers are used, so files load with keras.models.load_model(path, 
 from ingestion.labels import CLASSES
 
 SEED_INPUT_SIZE = 240
+# Lite0 at 288 px won the comparison on pets-at-home photos (source-grouped cross-validation): Lite1 at 240 and
+# Lite2 at 260 scored lower and cost more CPU per photo (numbers in training/default_model/MODEL_CARD.md).
+DEFAULT_BACKBONE = "lite0"
 DEFAULT_INPUT_SIZE = 288  # Lite0 is trained at 224; 288 measured +0.3-0.5% test accuracy here (cats, small pets)
 ARCHITECTURES = ("seed", "default")
 
@@ -37,11 +41,11 @@ def build_seed(num_classes=len(CLASSES), input_size=SEED_INPUT_SIZE, learning_ra
     return model
 
 
-def imagenet_backbone(input_size=DEFAULT_INPUT_SIZE):
-    """The full ImageNet EfficientNet-Lite0 (pooled features at layer "avg_pool", ImageNet softmax "predictions")."""
-    from training.backbone import efficientnet_lite0_imagenet
+def imagenet_backbone(input_size=DEFAULT_INPUT_SIZE, variant=DEFAULT_BACKBONE):
+    """The full ImageNet EfficientNet-Lite (pooled features at layer "avg_pool", ImageNet softmax "predictions")."""
+    from training.backbone import efficientnet_lite_imagenet
 
-    return efficientnet_lite0_imagenet(include_top=True, input_size=input_size)
+    return efficientnet_lite_imagenet(variant, include_top=True, input_size=input_size)
 
 
 def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4, learning_rate=1e-3):
@@ -57,44 +61,54 @@ def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4
     return model
 
 
-# ImageNet classes that look like our pets (their probability mass feeds the pet score):
-# 1 goldfish, 7-24 birds, 38-48 lizards (agama 42, iguana, frilled lizard ...), 80-100 and 127-146 birds,
-# 151-268 dogs, 281-285 cats, 333 hamster, 389-397 fish.
-PET_IMAGENET_CLASSES = tuple(
-    sorted({1, 333, *range(7, 25), *range(38, 49), *range(80, 101), *range(127, 147), *range(151, 269), *range(281, 286), *range(389, 398)})
-)
+# The ImageNet probabilities enter the head scaled by this factor (the head trains on [pooled, 5 x probabilities]):
+# it puts them on the scale of the pooled features, so one L2 penalty suits both.
+IMAGENET_SCALE = 5.0
 
 
-def pet_score_kernel(kernel, imagenet_classes=1000):
-    """Fold the pet head trained on [pooled (D), 5*pet mass (1), 5*ImageNet probs (1000)] into one
-    Dense on [pooled, ImageNet probs]: probs . (5*k_probs + 5*k_mass*mask)."""
+def imagenet_probabilities(full, pooled):
+    """The ImageNet softmax of `full` computed from its pooled features (numpy), as the assembled model computes it."""
+    from training.heads import softmax
+
+    kernel, bias = full.get_layer("predictions").get_weights()
+    return softmax(pooled @ kernel + bias)
+
+
+def head_inputs(full, pooled):
+    """What the open-set head reads: [pooled features, IMAGENET_SCALE x ImageNet probabilities] (numpy)."""
     import numpy as np
 
-    dim = kernel.shape[0] - 1 - imagenet_classes
-    mask = np.zeros((imagenet_classes, 1), dtype="float32")
-    mask[list(PET_IMAGENET_CLASSES)] = 1.0
-    on_probs = 5.0 * kernel[dim + 1 :] + 5.0 * kernel[dim : dim + 1] * mask
-    return np.concatenate([kernel[:dim], on_probs]).astype("float32")
+    return np.concatenate([pooled, IMAGENET_SCALE * imagenet_probabilities(full, pooled)], axis=1).astype("float32")
 
 
-def assemble_default(full, class_kernel, class_bias, pet_kernel, pet_bias, dropout=0.2, name="default"):
-    """One flat functional model: the ImageNet EfficientNet-Lite0 `full` (its pooled features and
-    ImageNet softmax) + the calibrated class head + the pet-score head.
+def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2, name="default"):
+    """One flat functional model: the ImageNet EfficientNet-Lite `full` + the open-set head.
 
-    class_kernel (D, C) has the temperature folded in; pet_kernel is the head trained on
-    [pooled, 5*pet mass, 5*ImageNet probabilities] (D + 1001, 1), folded by pet_score_kernel().
-    Outputs {"probabilities": (N, C), "pet_score": (N, 1)}.
+    The head (kernel (D + 1000, K), bias (K,), temperature folded in) is a softmax over the pets (its first
+    `num_classes` outputs) and the kinds of non-pet photos it was trained on (the rest: vehicles, rabbit, ...),
+    read from [pooled, IMAGENET_SCALE x ImageNet probabilities]. The model outputs
+    probabilities  the softmax over the pet outputs alone (= the open-set pet probabilities renormalized), and
+    pet_score      the open-set mass on the pets: how sure it is that the photo shows one of them at all.
+    Only built-in layers: the pet score is a bias-free Dense summing the pet outputs.
     """
     import keras
+    import numpy as np
     from keras import layers
 
+    dim = kernel.shape[0] - 1000
+    folded = np.array(kernel, dtype="float32")
+    folded[dim:] *= IMAGENET_SCALE
     pooled = full.get_layer("avg_pool").output
     imagenet = full.get_layer("predictions").output  # after a Dropout that is inactive when serving
-    x = layers.Dropout(dropout, name="head_dropout")(pooled)
-    probabilities = layers.Dense(class_kernel.shape[1], activation="softmax", name="probabilities")(x)
-    both = layers.Concatenate(name="pet_inputs")([pooled, imagenet])
-    pet_score = layers.Dense(1, activation="sigmoid", name="pet_score")(both)
+    x = layers.Concatenate(name="head_inputs")([pooled, imagenet])
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    open_set = layers.Dense(kernel.shape[1], activation="softmax", name="open_set")(x)
+    probabilities = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    pet_score = layers.Dense(1, use_bias=False, name="pet_score")(open_set)
     model = keras.Model(full.input, {"probabilities": probabilities, "pet_score": pet_score}, name=name)
-    model.get_layer("probabilities").set_weights([class_kernel.astype("float32"), class_bias.astype("float32")])
-    model.get_layer("pet_score").set_weights([pet_score_kernel(pet_kernel), pet_bias.astype("float32")])
+    model.get_layer("open_set").set_weights([folded, np.asarray(bias, dtype="float32")])
+    model.get_layer("probabilities").set_weights([folded[:, :num_classes], np.asarray(bias[:num_classes], dtype="float32")])
+    is_pet = np.zeros((kernel.shape[1], 1), dtype="float32")
+    is_pet[:num_classes] = 1.0
+    model.get_layer("pet_score").set_weights([is_pet])
     return model

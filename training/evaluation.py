@@ -50,12 +50,12 @@ def evaluate_trained(model_path, name, options, val, test):
     """(unknown threshold or None, metrics) of a freshly saved model; `options` are its resolved TrainingOptions."""
     from training.predictor import Predictor
 
-    size, batch_size, other_dir = options.input_size, options.batch_size, options.other_dir
+    size, batch_size, other_dirs = options.input_size, options.batch_size, options.other_dirs
     predictor = Predictor(ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=None))
-    _other_fit, other_threshold, other_held = pipeline.split_other(other_dir, seed=options.seed) if other_dir else ([], [], [])
+    _other_fit, other_threshold, other_held = pipeline.split_other(other_dirs, seed=options.seed)
     _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, size, batch_size)
     _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, size, batch_size)
-    threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE) if other_dir else None
+    threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE) if other_threshold else None
     spec = ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=threshold)
     results = evaluate_predictor(predictor, spec, test, other_held, batch_size)
     results["unknown"]["threshold_fit"] = {
@@ -66,21 +66,44 @@ def evaluate_trained(model_path, name, options, val, test):
     return threshold, results
 
 
-def evaluate_model(data_dir, model=None, other_dir=None, other_split="held-out", seed=0, batch_size=32):
-    """Metrics of a model on `data_dir`'s test split; unknown rate on other photos (held-out part by default)."""
+def _other_photos(other_dirs, other_split, seed):
+    """{folder name: [paths]} of the non-pet photos to measure: every photo, or the part held out from training."""
+    result = {}
+    for folder in pipeline.as_folders(other_dirs):
+        if other_split == "all":
+            result[folder.name] = [p for paths in pipeline.folder_images(folder).values() for p in paths]
+        else:
+            result[folder.name] = pipeline.split_other(folder, seed=seed)[2]
+    return result
+
+
+def evaluate_model(data_dir, model=None, other_dirs=(), other_split="held-out", seed=0, batch_size=32, by_source=False):
+    """Metrics of a model on `data_dir`'s test split; unknown rates on non-pet photos (held-out part by default).
+
+    With several non-pet folders (other things, near-miss animals) each gets its own rate under
+    results["unknown"]["by_folder"]. With `by_source`, results["by_source"] holds the metrics of the test photos of
+    each source folder the dataset was built from (the manifest records it): base photos and pets at home apart.
+    """
     from training.predictor import Predictor
 
     spec = resolve_spec(model)
     test = pipeline.read_split(data_dir, "test", spec.classes)
     if len(test) == 0:
         raise DatasetError(f"{data_dir}/test/<class>/ holds no images.")
-    other = []
-    if other_dir:
-        if other_split == "all":
-            other = [p for paths in pipeline.folder_images(other_dir).values() for p in paths]
-        else:
-            other = pipeline.split_other(other_dir, seed=seed)[2]
-    results = evaluate_predictor(Predictor(spec), spec, test, other, batch_size)
+    predictor = Predictor(spec)
+    others = _other_photos(other_dirs, other_split, seed)
+    results = evaluate_predictor(predictor, spec, test, [p for paths in others.values() for p in paths], batch_size)
+    if len(others) > 1 or by_source:
+        results["unknown"]["by_folder"] = {}
+        for folder, paths in others.items():
+            _, scores = pipeline.predict_paths(predictor.predict_arrays, paths, spec.input_size, batch_size)
+            results["unknown"]["by_folder"][folder] = {"images": len(paths), "unknown_rate": M.unknown_rate(scores, spec.unknown_threshold)}
+    if by_source:
+        results["by_source"] = {}
+        for source, split in pipeline.split_by_source(data_dir, test).items():
+            part = evaluate_predictor(predictor, spec, split, [], batch_size)
+            part["unknown"] = {k: part["unknown"][k] for k in ("pets_unknown_rate", "pets_images")}
+            results["by_source"][source] = part
     results["model_version"] = spec.version
     results["classes"] = list(spec.classes)
     return results

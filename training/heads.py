@@ -1,8 +1,8 @@
 """Training the default architecture's heads on precomputed backbone features (no Django).
 
-fit_class_head     6-class softmax head, class-weighted, early stopping on validation loss, best weights kept
-fit_temperature    temperature scaling on the validation split (folded into the head's kernel and bias)
-fit_pet_head       logistic "is this one of our pets" head: pets (train split) vs the 'fit' part of other photos
+fit_class_head     softmax head (the pets and the non-pet kinds), class-weighted, early stopping on validation
+                   loss, best weights kept
+fit_temperature    temperature scaling on validation photos (folded into the head's kernel and bias)
 choose_threshold   the unknown threshold from validation pets and the 'threshold' part of other photos
 """
 import numpy as np
@@ -64,31 +64,6 @@ def fit_temperature(logits, labels, grid=None):
         if nll < best_nll:
             best, best_nll = float(t), nll
     return best
-
-
-def fit_pet_head(x_pets, x_other, epochs=200, seed=0, l2=1e-3, learning_rate=1e-2):
-    """Logistic regression pets (1) vs other (0), classes balanced; returns (kernel (D, 1), bias (1,)).
-
-    Without any 'other' photos it returns a head that always says "pet" (score 1), so the unknown
-    outcome is simply off.
-    """
-    import keras
-
-    dim = x_pets.shape[1]
-    if len(x_other) == 0 or len(x_pets) == 0:
-        return np.zeros((dim, 1), dtype="float32"), np.array([20.0], dtype="float32")
-    keras.utils.set_random_seed(seed)
-    x = np.concatenate([x_pets, x_other]).astype("float32")
-    y = np.concatenate([np.ones(len(x_pets)), np.zeros(len(x_other))]).astype("float32")
-    weights = np.where(y == 1, len(y) / (2 * len(x_pets)), len(y) / (2 * len(x_other))).astype("float32")
-    inputs = keras.Input((dim,))
-    outputs = keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=keras.regularizers.l2(l2), name="pet_score")(inputs)
-    model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
-    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=10, restore_best_weights=True)
-    model.fit(x, y, sample_weight=weights, epochs=epochs, batch_size=256, shuffle=True, verbose=0, callbacks=[stop])
-    kernel, bias = model.get_layer("pet_score").get_weights()
-    return kernel, bias
 
 
 def choose_threshold(pet_scores, other_scores, max_pet_rate=0.005, target_other_rate=0.97):

@@ -10,6 +10,7 @@ evaluation and serving. Scaling is inside the models; augmentation runs on the t
 """
 import hashlib
 import json
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -69,6 +70,30 @@ def read_dataset(data_dir, classes=CLASSES, require_test=True):
     return train, test
 
 
+def split_by_source(data_dir, split):
+    """{source folder name: Split} of `split`'s photos, by the folder each came from (the manifest's "source").
+
+    A dataset built from ../shared/data/pets and ../shared/data/pets-home gives {"pets": ..., "pets-home": ...};
+    photos the manifest does not know (or reviewed predictions) fall under "other sources".
+    """
+    try:
+        files = json.loads((Path(data_dir) / "manifest.json").read_text()).get("files", [])
+    except (OSError, ValueError):
+        files = []
+    origin = {}
+    for entry in files:
+        source = Path(entry.get("source", ""))
+        # <source folder>/<class>/<photo>: the source folder is two levels up.
+        origin[entry.get("file")] = source.parent.parent.name if entry.get("origin") == "folder" and source.parent.parent.name else "other sources"
+    parts = {}
+    for path, label in zip(split.paths, split.labels):
+        relative = Path(path).relative_to(data_dir).as_posix()
+        part = parts.setdefault(origin.get(relative, "other sources"), Split())
+        part.paths.append(path)
+        part.labels.append(label)
+    return dict(sorted(parts.items()))
+
+
 def dataset_digest(data_dir):
     """The dataset's manifest digest (the "digest" rebuild_dataset records in manifest.json), else the
     sha256 of manifest.json, else of the sorted (path, size) listing of the folder."""
@@ -120,22 +145,38 @@ def folder_images(folder):
     return groups
 
 
-def split_other(folder, fractions=(0.5, 0.2, 0.3), seed=0):
-    """Split non-pet photos per category into (fit, threshold, held-out) path lists, seeded.
+def as_folders(folders):
+    """One folder or several (a list, or one string with os.pathsep/comma separators) -> [Path]; empties dropped."""
+    if folders is None:
+        return []
+    if isinstance(folders, (str, Path)):
+        folders = [part for chunk in str(folders).split(os.pathsep) for part in chunk.split(",")]
+    return [Path(f) for f in folders if str(f).strip()]
 
-    `fit` trains the pet-vs-other head, `threshold` chooses the unknown threshold, and `held-out`
-    is touched by neither: the unknown rate reported for the model card comes from it.
+
+def split_other(folders, fractions=(0.5, 0.2, 0.3), seed=0):
+    """Split non-pet photos per kind (first-level subfolder) into (fit, threshold, held-out) path lists, seeded.
+
+    `folders` is one folder or several (e.g. other things and near-miss animals). `fit` trains the heads,
+    `threshold` chooses the unknown threshold and calibrates, and `held-out` is touched by neither: the
+    unknown rates reported on the model card come from it.
     """
     fit, threshold, held = [], [], []
-    for group, paths in sorted(folder_images(folder).items()):
-        paths = paths[:]
-        random.Random(f"{seed}-{group}").shuffle(paths)
-        n_fit = int(round(len(paths) * fractions[0]))
-        n_threshold = int(round(len(paths) * fractions[1]))
-        fit += paths[:n_fit]
-        threshold += paths[n_fit : n_fit + n_threshold]
-        held += paths[n_fit + n_threshold :]
+    for folder in as_folders(folders):
+        for group, paths in sorted(folder_images(folder).items()):
+            paths = paths[:]
+            random.Random(f"{seed}-{group}").shuffle(paths)
+            n_fit = int(round(len(paths) * fractions[0]))
+            n_threshold = int(round(len(paths) * fractions[1]))
+            fit += paths[:n_fit]
+            threshold += paths[n_fit : n_fit + n_threshold]
+            held += paths[n_fit + n_threshold :]
     return fit, threshold, held
+
+
+def other_kind(path):
+    """The kind of a non-pet photo: the name of the folder it sits in (vehicles, rabbit, ...)."""
+    return Path(path).parent.name
 
 
 def class_weights(labels, num_classes=len(CLASSES), power=1.0):
@@ -200,6 +241,13 @@ def augmentation(seed=0):
     )
 
 
+def horizontal_flip(images, training=True):
+    """The mirrored view of a batch (N, H, W, 3): an augmentation that costs one backbone pass and no guesswork."""
+    import tensorflow as tf
+
+    return tf.reverse(images, axis=[2])
+
+
 def _cache_key(model_name, paths, size, augment_round, seed):
     digest = hashlib.sha256(json.dumps([model_name, size, augment_round, seed]).encode())
     for path in paths:
@@ -218,7 +266,7 @@ def extract_features(feature_model, paths, size, batch_size=32, augment=None, au
 
     paths = list(paths)
     if not paths:
-        return np.zeros((0, int(feature_model.output.shape[-1])), dtype="float32")
+        return np.zeros((0, *(int(d) for d in feature_model.output.shape[1:])), dtype="float32")
     cache_file = None
     if cache_dir is not None:
         key = _cache_key(feature_model.name, paths, size, augment_round if augment is not None else -1, seed)

@@ -106,7 +106,7 @@ def execute_run(run_id):
     def should_stop():
         return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
-    options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dir=settings.PETSITE_TRAINING_OTHER_DIR)
+    options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS)
     try:
         version = train_model(run.data_dir, options, activate=False, progress=progress, should_stop=should_stop)
     except TrainingCancelled:

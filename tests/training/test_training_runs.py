@@ -46,7 +46,7 @@ def test_only_staff_can_open_or_start_runs(client, django_user_model, tiny_datas
 
 
 def test_staff_start_a_run_a_second_is_refused_and_the_run_trains(client, staff, tiny_dataset, tiny_other, dispatched, settings, active_version):
-    settings.PETSITE_TRAINING_OTHER_DIR = str(tiny_other)
+    settings.PETSITE_TRAINING_OTHER_DIRS = [str(tiny_other)]
     page = client.get(ADD_URL)
     assert page.status_code == 200 and b"data_dir" in page.content
     response = _start(client, tiny_dataset)
@@ -95,7 +95,7 @@ def test_a_failed_run_leaves_the_active_model_untouched(client, staff, tmp_path,
 
 
 def test_a_cancelled_run_registers_nothing(client, staff, tiny_dataset, dispatched, active_version, settings):
-    settings.PETSITE_TRAINING_OTHER_DIR = None
+    settings.PETSITE_TRAINING_OTHER_DIRS = []
     _start(client, tiny_dataset, "default", "2")
     run = TrainingRun.objects.get()
     client.post("/admin/training/trainingrun/", {"action": "cancel_runs", "_selected_action": [run.pk]})
@@ -118,7 +118,7 @@ def test_the_database_allows_only_one_run_in_progress(tiny_dataset):
 def test_a_run_whose_activation_fails_is_failed_and_frees_the_slot(staff, tiny_dataset, active_version, settings, monkeypatch):
     from training import runs
 
-    settings.PETSITE_TRAINING_OTHER_DIR = None
+    settings.PETSITE_TRAINING_OTHER_DIRS = []
     run = runs.start_run(tiny_dataset, "seed", epochs=1, activate_on_success=True, user=staff, dispatch=False)
 
     def refuse(version):

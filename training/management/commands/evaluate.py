@@ -13,7 +13,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--data", default=str(settings.PETSITE_TRAINING_DATA_DIR))
         parser.add_argument("--model", default=None, help="ModelVersion name or .keras path (default: the active model).")
-        parser.add_argument("--other", default=None, help="Also measure the unknown rate on these non-pet photos.")
+        parser.add_argument("--other", action="append", default=[],
+                            help="Also measure the unknown rate on this folder of non-pet photos (repeatable; one rate per folder).")
+        parser.add_argument("--by-source", action="store_true",
+                            help="Also report the test photos of each source folder of the dataset apart (e.g. pets, pets-home).")
         parser.add_argument("--other-split", choices=("held-out", "all"), default="held-out",
                             help="Use only the part held out from threshold fitting (default) or every photo.")
         parser.add_argument("--json", action="store_true", help="Print the metrics as JSON.")
@@ -24,7 +27,8 @@ class Command(BaseCommand):
         from training.registry import NoModelAvailable
 
         try:
-            results = evaluate_model(options["data"], model=options["model"], other_dir=options["other"], other_split=options["other_split"])
+            results = evaluate_model(options["data"], model=options["model"], other_dirs=options["other"],
+                                     other_split=options["other_split"], by_source=options["by_source"])
         except (DatasetError, NoModelAvailable, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
@@ -32,3 +36,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"model {results['model_version']}")
             self.stdout.write(M.format_report(results, results["classes"]))
+            for folder, part in results["unknown"].get("by_folder", {}).items():
+                self.stdout.write(f"{folder}: {part['unknown_rate']:.2%} of {part['images']} answered 'not a pet'")
+            for source, part in results.get("by_source", {}).items():
+                self.stdout.write(f"\n== test photos from {source}")
+                self.stdout.write(M.format_report(part, results["classes"]))

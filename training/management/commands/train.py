@@ -15,11 +15,13 @@ class Command(BaseCommand):
         parser.add_argument("--arch", choices=ARCHITECTURES, default="default")
         parser.add_argument("--epochs", type=int, default=None, help="Epochs (default: 8 for seed, 60 head epochs for default).")
         parser.add_argument("--activate", action="store_true", help="Make the new version the active model.")
-        parser.add_argument("--other", default=settings.PETSITE_TRAINING_OTHER_DIR, help="Non-pet photos for the unknown outcome ('' for none).")
+        parser.add_argument("--other", action="append", default=None,
+                            help="A folder of non-pet photos (<kind>/*), repeatable (default: PETSITE_TRAINING_OTHER_DIRS; '' for none).")
         parser.add_argument("--input-size", type=int, default=None, help="Override the input size (tests use tiny sizes).")
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--augment-rounds", type=int, default=1, help="default arch: augmented views of the train split.")
+        parser.add_argument("--augment-rounds", type=int, default=0,
+                            help="default arch: random augmented views of the train split, besides the clean and mirrored ones.")
         parser.add_argument("--finetune-epochs", type=int, default=0, help="default arch: epochs fine-tuning the top block.")
         parser.add_argument("--name", default=None, help="Version name (default: <arch>-<timestamp>).")
         parser.add_argument("--package", default=None,
@@ -33,7 +35,7 @@ class Command(BaseCommand):
         training = TrainingOptions(
             architecture=options["arch"], epochs=options["epochs"], input_size=options["input_size"], seed=options["seed"],
             batch_size=options["batch_size"], augment_rounds=options["augment_rounds"], finetune_epochs=options["finetune_epochs"],
-            other_dir=options["other"] or None, name=options["name"],
+            other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS if options["other"] is None else options["other"], name=options["name"],
         )
         progress = TqdmProgress(self.stderr._out)
         try:
