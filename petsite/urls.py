@@ -9,9 +9,10 @@ admin.site.site_title = "petsite admin"
 admin.site.index_title = "Review predictions, scrape photos, train and activate models"
 
 urlpatterns = [
+    # Staff pages beside the admin (under /admin/: outside it, only uploads accept a POST).
+    path("admin/review-queue/", include("classifier.review_urls")),  # the review queue
+    path("admin/curate/", include("ingestion.curation_urls")),  # curating scraped photos
     path("admin/", admin.site.urls),
-    path("staff/review/", include("classifier.review_urls")),  # the review queue (staff only)
-    path("staff/curate/", include("ingestion.curation_urls")),  # curating scraped photos (staff only)
     path("api/", include("classifier.api_urls")),
     path("", include("classifier.urls")),
     # Uploaded media served by Django with safe headers; behind a real web server, let it serve MEDIA_ROOT instead.
