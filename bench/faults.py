@@ -19,245 +19,36 @@ stuck (still pending when the drain deadline passed), 5xx (500-599 except clean 
 "try again" answers while the database restarted; the client retried them), p50/p95/p99 latency from
 upload to done (database timestamps), upload throughput and end-to-end throughput.
 Exit status 0 only when lost, stuck, 5xx, failed and wrong are all 0.
+
+The services come from the process harness (harness/), the uploads from the load generator (bench/load.py);
+this file holds the scenarios, their faults and the report.
 """
 import argparse
 import contextlib
-import io
 import os
-import random
 import secrets
 import shutil
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support import live  # noqa: E402
+import harness  # noqa: E402
+from bench.load import Load, log, make_images, percentile  # noqa: E402
 
 SCENARIOS = ("load", "worker-kill", "redis-stop", "postgres-restart")
-COLORS = {"cat": (220, 30, 30), "dog": (30, 200, 30), "fish": (30, 30, 220)}
 
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# --- Services the bench owns --------------------------------------------------------------------------------------
-
-class OwnRedis:
-    """A redis-server on a free port, no persistence: stopping it loses every queued message (the hard case)."""
-
-    def __init__(self, workdir):
-        self.port = live.free_port()
-        self.dir = Path(workdir) / "redis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                   "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        live._wait_for(self.up, 15, f"bench redis on port {self.port}")
-        return self
-
-    def up(self):
-        import redis
-
-        try:
-            return redis.Redis(port=self.port, socket_connect_timeout=1).ping()
-        except Exception:
-            return False
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True, timeout=10)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-class OwnPostgres:
-    """A throwaway PostgreSQL cluster (initdb) on a free port, owned by the bench, restarted at will."""
-
-    def __init__(self, workdir):
-        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not versions:
-            raise live.ServiceUnavailable("no PostgreSQL server binaries under /usr/lib/postgresql")
-        self.bin = versions[-1].parent
-        self.port = live.free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="petsite-bench-pg-"))
-        self.data = self.dir / "data"
-        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-    def _run(self, *command, timeout=60):
-        result = subprocess.run([*self.as_postgres, *command], capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            raise live.ServiceUnavailable(f"{' '.join(command)} failed: {result.stderr or result.stdout}")
-        return result
-
-    def start(self):
-        if self.as_postgres:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 -c shared_buffers=64MB")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "postgres.log"), "-o", options, "-w", "start")
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "petsite_bench"')
-        return self
-
-    @property
-    def url(self):
-        return f"postgres://postgres@127.0.0.1:{self.port}/petsite_bench"
-
-    def restart(self):
-        # -l again: the new postmaster must not inherit (and hold open) this process's pipes.
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "postgres.log"), "-m", "fast", "-w", "restart")
-
-    def stop(self):
-        if self.data.exists():
-            with contextlib.suppress(Exception):
-                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def query(self, sql, params=()):
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="petsite_bench", autocommit=True,
-                             connect_timeout=5) as conn:
-            cursor = conn.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-
-
-class GunicornSite(live.LiveSite):
-    """The site under gunicorn: a few workers with a few threads each."""
-
-    def __init__(self, env, workers=3, threads=4, **kwargs):
-        super().__init__(env, server="gunicorn", **kwargs)
-        self.workers, self.threads = workers, threads
-
-    def command(self):
-        return [str(live.VENV_BIN / "gunicorn"), "petsite.wsgi:application", "-b", f"{self.host}:{self.port}",
-                "-w", str(self.workers), "--threads", str(self.threads), "--timeout", "60", "--graceful-timeout", "5"]
-
-
-class Beat(live._Process):
-    name = "beat"
-
-    def __init__(self, env, schedule_path, **kwargs):
-        super().__init__(env, **kwargs)
-        self.schedule_path = schedule_path
-
-    def command(self):
-        return [live.CELERY, "-A", "petsite", "beat", "-s", str(self.schedule_path), "--loglevel=INFO"]
-
-    def start(self):
-        self._spawn()
-        live._wait_for(lambda: self._check_alive() is None and "beat: Starting" in self.log_tail(100_000), 60, "celery beat")
-        return self
-
-
-# --- Load -----------------------------------------------------------------------------------------------------------
-
-def make_images(count=12):
-    """A few small JPEGs per colour, each slightly different."""
-    from PIL import Image
-
-    rng = random.Random(42)
-    images = []
-    for index in range(count):
-        label = list(COLORS)[index % 3]
-        base = COLORS[label]
-        image = Image.new("RGB", (160, 120), base)
-        pixels = image.load()
-        for _ in range(400):
-            x, y = rng.randrange(160), rng.randrange(120)
-            pixels[x, y] = tuple(max(0, min(255, v + rng.randint(-40, 40))) for v in base)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=90)
-        images.append((label, buffer.getvalue()))
-    return images
-
-
-class Load:
-    def __init__(self, base_url, uploads, clients, images, rate=0):
-        self.base_url, self.uploads, self.clients, self.images = base_url, uploads, clients, images
-        self.rate = rate  # uploads per second over all clients; 0 = as fast as the site takes them
-        self.lock = threading.Lock()
-        self.sent = 0
-        self.accepted = {}  # id -> expected label
-        self.statuses = {}
-        self.errors = []
-        self.accepted_after_fault = 0
-        self.fault_done = threading.Event()
-        self.started = self.finished = None
-
-    def _one(self, index):
-        import requests
-
-        label, data = self.images[index % len(self.images)]
-        if self.rate:
-            wait = self.started + index / self.rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        for attempt in range(30):
-            try:
-                response = requests.post(f"{self.base_url}/api/predictions/", files={"image": (f"p{index}.jpg", data, "image/jpeg")}, timeout=30)
-                status = response.status_code
-            except requests.RequestException as exc:
-                status = f"conn:{type(exc).__name__}"
-            with self.lock:
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-            if status == 202:
-                with self.lock:
-                    self.accepted[response.json()["id"]] = label
-                    if self.fault_done.is_set():
-                        self.accepted_after_fault += 1
-                return
-            if status == 503 or isinstance(status, str):
-                delay = 1.0
-                with contextlib.suppress(Exception):
-                    delay = min(2.0, float(response.headers.get("Retry-After", 1)))
-                time.sleep(delay)
-                continue  # a clean "try again": the client retries, as the message asks
-            with self.lock:
-                self.errors.append((status, response.text[:200] if hasattr(response, "text") else ""))
-            return
-
-    def run(self, on_progress=None):
-        self.started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=self.clients) as pool:
-            futures = [pool.submit(self._one, index) for index in range(self.uploads)]
-            done_count = 0
-            for future in futures:
-                future.result()
-                done_count += 1
-                if on_progress:
-                    on_progress(done_count)
-        self.finished = time.monotonic()
-
-
-# --- Scenarios -------------------------------------------------------------------------------------------------------
 
 class Bench:
+    """The scenarios: start the services (harness: own Redis and PostgreSQL, gunicorn, a worker, beat), send the load
+    (bench/load.py) with a fault injected a third of the way in, drain, and one row of numbers per scenario."""
+
     def __init__(self, args):
         self.args = args
         self.workdir = Path(tempfile.mkdtemp(prefix="petsite-bench-"))
@@ -268,11 +59,11 @@ class Bench:
         self.kill = {}  # worker-kill timings (UTC): killed, restarted, ready
 
     def start(self):
-        model = Path(self.args.model) if self.args.model else live.build_tiny_model(self.workdir / "tiny.keras")
+        model = Path(self.args.model) if self.args.model else harness.build_tiny_model(self.workdir / "tiny.keras")
         log(f"model {model}; workdir {self.workdir}")
-        self.redis = OwnRedis(self.workdir).start()
+        self.redis = harness.OwnRedis(self.workdir).start()
         log(f"redis on 127.0.0.1:{self.redis.port}")
-        self.pg = OwnPostgres(self.workdir).start()
+        self.pg = harness.OwnPostgres(self.workdir).start()
         log(f"postgres cluster on 127.0.0.1:{self.pg.port}")
         extra = {
             "DJANGO_DEBUG": "0",
@@ -288,18 +79,18 @@ class Bench:
             extra["PETSITE_PENDING_SWEEP_SECONDS"] = str(self.args.sweep_after)
         if self.args.sweep_interval is not None:
             extra["PETSITE_PENDING_SWEEP_INTERVAL"] = str(self.args.sweep_interval)
-        self.env = live.site_env(self.workdir / "media", model, database_url=self.pg.url, broker_url=self.redis.url, extra=extra)
-        live.migrate(self.env)
-        self.site = GunicornSite(self.env, workers=self.args.web_workers, threads=self.args.web_threads,
+        self.env = harness.site_env(self.workdir / "media", model, database_url=self.pg.url, broker_url=self.redis.url, extra=extra)
+        harness.migrate(self.env)
+        self.site = harness.GunicornSite(self.env, workers=self.args.web_workers, threads=self.args.web_threads,
                                  log_path=self.workdir / "site.log").start()
         log(f"gunicorn at {self.site.url} ({self.args.web_workers} workers x {self.args.web_threads} threads)")
         self.start_worker()
-        self.beat = Beat(self.env, self.workdir / "beat-schedule", log_path=self.workdir / "beat.log").start()
+        self.beat = harness.Beat(self.env, self.workdir / "beat-schedule", log_path=self.workdir / "beat.log").start()
         log("celery beat running the pending sweeper (interval %s s, lost after %s s)" % (
             self.args.sweep_interval or "default", self.args.sweep_after or "default"))
 
     def start_worker(self):
-        worker = live.Worker(self.env, concurrency=self.args.worker_concurrency, log_path=self.workdir / f"worker-{len(self.workers)}.log")
+        worker = harness.Worker(self.env, concurrency=self.args.worker_concurrency, log_path=self.workdir / f"worker-{len(self.workers)}.log")
         worker.start(timeout=120)
         self.workers.append(worker)
         log(f"celery worker pid {worker.proc.pid} (concurrency {self.args.worker_concurrency})")
@@ -437,11 +228,6 @@ class Bench:
         last = max((r[5] for r in done if r[5]), default=None)
         span = (last - first).total_seconds() if first and last else 0
 
-        def pct(p):
-            if not latencies:
-                return float("nan")
-            return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))]
-
         return {
             "scenario": name,
             "accepted": len(ids),
@@ -450,9 +236,9 @@ class Bench:
             "wrong": sum(1 for r in done if r[2] != load.accepted[r[0]]),
             "lost": len(ids) - len(rows),
             "stuck": sum(1 for r in rows.values() if r[1] == "pending"),
-            "p50 s": pct(50),
-            "p95 s": pct(95),
-            "p99 s": pct(99),
+            "p50 s": percentile(latencies, 50),
+            "p95 s": percentile(latencies, 95),
+            "p99 s": percentile(latencies, 99),
             "done/s": len(done) / span if span else 0,
             "redeliveries": sum(max(0, (r[6] or 0) - 1) for r in rows.values()),
         }
@@ -464,10 +250,10 @@ class Bench:
             self.run_scenario(name)
             for index, worker in enumerate(self.workers):
                 if not worker.alive and worker is self.workers[-1]:
-                    raise live.ServiceUnavailable(f"the worker died:\n{worker.log_tail()}")
+                    raise harness.ServiceUnavailable(f"the worker died:\n{worker.log_tail()}")
             if not self.beat.alive:
                 log("beat died; restarting it")
-                self.beat = Beat(self.env, self.workdir / "beat-schedule", log_path=self.workdir / "beat.log").start()
+                self.beat = harness.Beat(self.env, self.workdir / "beat-schedule", log_path=self.workdir / "beat.log").start()
         return self.rows
 
 

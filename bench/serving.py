@@ -24,21 +24,18 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.faults import GunicornSite, OwnPostgres, OwnRedis, log  # noqa: E402
-from tests.support import live  # noqa: E402
+import harness  # noqa: E402
+from bench.load import PacedClients, log, percentile  # noqa: E402
+from ingestion.labels import CLASSES  # noqa: E402
 
 PETS = REPO.parent / "shared" / "data" / "pets"
-CLASSES = ("bird", "cat", "dog", "dragon", "fish", "hamster")
 
 
 def sample_photos(per_class=8):
@@ -46,13 +43,6 @@ def sample_photos(per_class=8):
     for label in CLASSES:
         photos += [(label, p) for p in sorted((PETS / label).glob("*.jpg"))[-per_class:]]
     return photos
-
-
-def percentile(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 # --- Part 1: the models ---------------------------------------------------------------------------------------------
@@ -149,44 +139,10 @@ def inference_threads_used(worker):
     return [int(threads) for _, threads in dict(found).items()]
 
 
-class PacedClients:
-    def __init__(self, base_url, photos, uploads, clients, rate):
-        self.base_url, self.photos, self.uploads, self.clients, self.rate = base_url, photos, uploads, clients, rate
-        self.sent_at = {}
-        self.request_ms = []
-        self.errors = []
-        self.lock = threading.Lock()
-
-    def _one(self, index):
-        import requests
-
-        label, path = self.photos[index % len(self.photos)]
-        if self.rate:
-            wait = self.started + index / self.rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        sent = datetime.now(timezone.utc)
-        started = time.perf_counter()
-        with open(path, "rb") as handle:
-            response = requests.post(f"{self.base_url}/api/predictions/", files={"image": (path.name, handle, "image/jpeg")}, timeout=60)
-        with self.lock:
-            self.request_ms.append((time.perf_counter() - started) * 1000)
-            if response.status_code == 202:
-                self.sent_at[response.json()["id"]] = (sent, label)
-            else:
-                self.errors.append(response.status_code)
-
-    def run(self):
-        self.started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=self.clients) as pool:
-            list(pool.map(self._one, range(self.uploads)))
-        self.seconds = time.monotonic() - self.started
-
-
 def serving_table(args):
     workdir = Path(tempfile.mkdtemp(prefix="petsite-serving-"))
-    redis = OwnRedis(workdir).start()
-    pg = OwnPostgres(workdir).start()
+    redis = harness.OwnRedis(workdir).start()
+    pg = harness.OwnPostgres(workdir).start()
     extra = {
         "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0", "PETSITE_RATELIMIT_UPLOAD": "0", "PETSITE_RATELIMIT_API": "0",
@@ -194,14 +150,14 @@ def serving_table(args):
     }
     if args.threads:
         extra["PETSITE_INFERENCE_THREADS"] = str(args.threads)
-    env = live.site_env(workdir / "media", Path(args.model).resolve(), database_url=pg.url, broker_url=redis.url, extra=extra)
-    live.migrate(env)
-    site = GunicornSite(env, workers=args.web_workers, threads=args.web_threads, log_path=workdir / "site.log").start()
+    env = harness.site_env(workdir / "media", Path(args.model).resolve(), database_url=pg.url, broker_url=redis.url, extra=extra)
+    harness.migrate(env)
+    site = harness.GunicornSite(env, workers=args.web_workers, threads=args.web_threads, log_path=workdir / "site.log").start()
     photos = sample_photos(8)
     rows = []
     try:
         for processes in args.worker_processes:
-            worker = live.Worker(env, concurrency=processes, pool="prefork", log_path=workdir / f"worker-{processes}.log").start(timeout=180)
+            worker = harness.Worker(env, concurrency=processes, pool="prefork", log_path=workdir / f"worker-{processes}.log").start(timeout=180)
             time.sleep(2)
             before = worker_rss_mb(worker)
             clients = PacedClients(site.url, photos, args.uploads, args.clients, args.rate)

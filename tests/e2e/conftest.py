@@ -1,20 +1,20 @@
 """Session-scoped live stacks: the real site and a real Celery worker on real Redis, on SQLite or PostgreSQL."""
 import pytest
 
-from tests.support import live
+import harness
 
 
 @pytest.fixture(scope="session")
 def live_model_path(tmp_path_factory):
     """The tiny test model, built by `python -m tests.tiny_model PATH` as a subprocess."""
-    return live.build_tiny_model(tmp_path_factory.mktemp("live-model") / "tiny.keras")
+    return harness.build_tiny_model(tmp_path_factory.mktemp("live-model") / "tiny.keras")
 
 
 def _stack(tmp_path_factory, model_path, database, **kwargs):
-    live.ensure_redis()
+    harness.ensure_redis()
     if database == "postgres":
-        live.ensure_postgres()
-    stack = live.LiveStack(tmp_path_factory.mktemp(f"stack-{database}"), model_path, database=database, **kwargs)
+        harness.ensure_postgres()
+    stack = harness.LiveStack(tmp_path_factory.mktemp(f"stack-{database}"), model_path, database=database, **kwargs)
     return stack.start()
 
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.conftest import color_image_bytes, pet_photos
-from tests.support.live import http_json, wait_for_prediction
+from harness import http_json, wait_for_prediction
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 

@@ -5,14 +5,14 @@ import pytest
 import requests
 
 from tests.conftest import color_image_bytes
-from tests.support import live
+import harness
 
 pytestmark = pytest.mark.slow
 
 OVERSIZED = b"\xff" * (30 * 1024 * 1024)  # the 30 MB upload of issue 9, three times the default 10 MB limit
 
 
-class MakeRun(live.LiveSite):
+class MakeRun(harness.LiveSite):
     """`make run` on a free port, with the test's database, media folder and model."""
 
     name = "make-run"
@@ -23,7 +23,7 @@ class MakeRun(live.LiveSite):
 
 
 def embedded_env(tmp_path, model_path):
-    return live.site_env(tmp_path / "media", model_path, sqlite_path=tmp_path / "db.sqlite3", broker_url="",
+    return harness.site_env(tmp_path / "media", model_path, sqlite_path=tmp_path / "db.sqlite3", broker_url="",
                          extra={"PETSITE_ADMIN_PASSWORD": "make-run-test-password"})
 
 
@@ -57,11 +57,11 @@ def test_make_run_refuses_oversized_uploads_and_classifies_normal_ones(tmp_path,
                             files={"image": ("blue.jpg", color_image_bytes((20, 20, 230)), "image/jpeg")}, timeout=60)
         assert page.status_code == 200 and re.search(r"/predictions/(\d+)/$", page.url), (page.status_code, page.url)
         form_id = int(re.search(r"/predictions/(\d+)/$", page.url).group(1))
-        status, body = live.http_json(f"{site.url}/api/predictions/",
+        status, body = harness.http_json(f"{site.url}/api/predictions/",
                                       files={"image": ("red.jpg", color_image_bytes((230, 20, 20)), "image/jpeg")})
         assert status == 202, body
-        assert live.wait_for_prediction(site.url, form_id, timeout=120)["label"] == "fish"
-        assert live.wait_for_prediction(site.url, body["id"], timeout=60)["label"] == "cat"
+        assert harness.wait_for_prediction(site.url, form_id, timeout=120)["label"] == "fish"
+        assert harness.wait_for_prediction(site.url, body["id"], timeout=60)["label"] == "cat"
 
         # Static files are served in the DEBUG default too (whitenoise), so the admin is styled.
         css = session.get(f"{site.url}/static/admin/css/base.css", timeout=30)
@@ -74,8 +74,8 @@ def test_make_run_refuses_oversized_uploads_and_classifies_normal_ones(tmp_path,
 def test_django_runserver_also_answers_413_not_500(tmp_path, live_model_path):
     """`manage.py runserver` (wsgiref) refuses hop-by-hop headers from the application; the 413 must not set one."""
     env = embedded_env(tmp_path, live_model_path)
-    live.migrate(env)
-    with live.LiveSite(env, server="runserver", log_path=tmp_path / "runserver.log") as site:
+    harness.migrate(env)
+    with harness.LiveSite(env, server="runserver", log_path=tmp_path / "runserver.log") as site:
         session = requests.Session()
         api = session.post(f"{site.url}/api/predictions/", files={"image": ("huge.jpg", OVERSIZED, "image/jpeg")}, timeout=60)
         form = post_oversized_form(session, site.url)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import color_image_bytes
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support.live import http_json, wait_for_prediction
+from harness import http_json, wait_for_prediction
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 

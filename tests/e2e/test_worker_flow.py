@@ -6,7 +6,7 @@ import requests
 
 from ingestion.labels import CLASSES
 from tests.conftest import color_image_bytes, pet_photos
-from tests.support.live import http_json, wait_for_prediction
+from harness import http_json, wait_for_prediction
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

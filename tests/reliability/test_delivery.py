@@ -59,7 +59,7 @@ def broker_url(settings):
 
 
 def dead_broker():
-    from tests.support.live import free_port
+    from harness import free_port
 
     return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
 
@@ -81,16 +81,16 @@ def test_upload_while_the_broker_is_down_is_stored_pending_quickly(client, broke
 @pytest.mark.django_db
 @pytest.mark.services
 def test_pending_upload_is_requeued_once_the_broker_is_back(client, broker_url, django_capture_on_commit_callbacks):
-    from tests.support import live
+    import harness
 
     broker_url(dead_broker())
     with django_capture_on_commit_callbacks(execute=True):
         prediction_id = client.post(API, {"image": photo(c.GREEN)}).json()["id"]
-    with live.RedisDb() as url:
+    with harness.RedisDb() as url:
         broker_url(url)
         requeued = services.requeue_stale_pending(older_than_seconds=0)
         assert requeued == [prediction_id]
-        queued = live._redis(int(url.rsplit("/", 1)[1])).lrange("celery", 0, -1)
+        queued = harness.redis_client(int(url.rsplit("/", 1)[1])).lrange("celery", 0, -1)
         assert len(queued) == 1
         message = json.loads(queued[0])
         assert message["headers"]["task"] == "classifier.classify_prediction"

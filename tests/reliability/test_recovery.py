@@ -151,7 +151,7 @@ def test_the_embedded_queue_length_counts_jobs_not_started(settings):
 @pytest.mark.services
 def test_the_broker_queue_length_is_read_from_redis(settings):
     from petsite.celery import app as celery_app
-    from tests.support import live
+    import harness
 
     saved = celery_app.conf.broker_url
 
@@ -160,13 +160,13 @@ def test_the_broker_queue_length_is_read_from_redis(settings):
         celery_app.conf.broker_url = url
 
     try:
-        with live.RedisDb() as url:
+        with harness.RedisDb() as url:
             use(url)
             assert jobs.queued_classifications() == 0  # Redis keeps no empty queue
-            queue = live._redis(int(url.rsplit("/", 1)[1]))
+            queue = harness.redis_client(int(url.rsplit("/", 1)[1]))
             queue.lpush(settings.CELERY_TASK_DEFAULT_QUEUE, b"m1", b"m2", b"m3")  # three messages waiting
             assert jobs.queued_classifications() == 3
-        use(f"redis://127.0.0.1:{live.free_port()}/0")  # nothing listens there
+        use(f"redis://127.0.0.1:{harness.free_port()}/0")  # nothing listens there
         assert jobs.queued_classifications() is None
     finally:
         use(saved or "")
