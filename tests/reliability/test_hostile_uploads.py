@@ -2,6 +2,7 @@
 import io
 import re
 import time
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -278,8 +279,13 @@ def test_uploads_are_stored_under_server_generated_names(client, settings, name)
     prediction = Prediction.objects.get(pk=response.json()["id"])
     assert re.fullmatch(r"uploads/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.jpg", prediction.image.name), prediction.image.name
     assert re.fullmatch(r"thumbnails/[\w.-]+\.jpg", prediction.thumbnail.name), prediction.thumbnail.name
-    stored = files_under(settings.MEDIA_ROOT)
-    assert len(stored) == 2 and all(str(p).startswith(str(settings.MEDIA_ROOT)) for p in stored)
+    assert re.fullmatch(r"display/[\w.-]+\.jpg", prediction.display_image.name), prediction.display_image.name
+    # Every file stored (original, thumbnail, display copy) is one of those server-named ones, under MEDIA_ROOT.
+    media_root = Path(settings.MEDIA_ROOT)
+    stored = files_under(media_root)
+    named = [prediction.image.name, prediction.thumbnail.name, prediction.display_image.name]
+    assert stored == sorted(media_root / name for name in named), stored
+    assert all(p.resolve().is_relative_to(media_root.resolve()) for p in stored)
     shown = prediction.original_filename
     assert "/" not in shown and "\\" not in shown and "<" not in shown and len(shown) <= 200
     assert all(ch.isprintable() for ch in shown)
