@@ -1,11 +1,12 @@
 """Fixtures for ingestion tests: fast scraper settings and a local stand-in for Flickr and Imgur."""
 import io
+import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.conftest import PETS
+from tests.conftest import PETS, pet_photos
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -24,6 +25,16 @@ def fast_scraper(settings):
 def pet(name):
     """Bytes of a real photo, e.g. pet("cat_10")."""
     return (PETS / name.split("_")[0] / f"{name}.jpg").read_bytes()
+
+
+def make_source(root, per_class=8, classes=("cat", "dog", "hamster"), skip=0):
+    """A dataset source folder: <root>/<class>/ with real photos; `skip` leaves out the first photos (to add them later)."""
+    for label in classes:
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for photo in pet_photos(label, per_class)[skip:]:
+            shutil.copy(photo, folder / photo.name)
+    return root
 
 
 def reencoded(name, scale=2 / 3, fmt="JPEG", quality=70):

@@ -11,19 +11,9 @@ from ingestion import dataset
 from ingestion.dataset import DatasetError, build_dataset, read_manifest, split_of
 from tests.conftest import PETS, pet_photos
 
-from .conftest import reencoded, serve_flickr
+from .conftest import make_source, reencoded, serve_flickr
 
 SIZE = 32
-
-
-def make_source(root, per_class=8, classes=("cat", "dog", "hamster"), skip=0):
-    """<root>/<class>/ with real photos; `skip` leaves out the first photos (to add them later)."""
-    for label in classes:
-        folder = root / label
-        folder.mkdir(parents=True, exist_ok=True)
-        for photo in pet_photos(label, per_class)[skip:]:
-            shutil.copy(photo, folder / photo.name)
-    return root
 
 
 def split_by_sha(dest):

@@ -19,6 +19,7 @@ from ingestion.models import DatasetVersion, ImmutableDatasetVersion, PhotoSplit
 from petsite import jobs
 from tests.conftest import pet_photos
 
+from . import conftest
 from .conftest import reencoded
 
 pytestmark = pytest.mark.django_db
@@ -33,12 +34,7 @@ def small_builds(settings, tmp_path):
 
 
 def make_source(root, per_class=PER_CLASS, skip=0, classes=CLASSES):
-    for label in classes:
-        folder = root / label
-        folder.mkdir(parents=True, exist_ok=True)
-        for photo in pet_photos(label, per_class)[skip:]:
-            shutil.copy(photo, folder / photo.name)
-    return root
+    return conftest.make_source(root, per_class=per_class, classes=classes, skip=skip)
 
 
 def build(name, *folders, **options):
