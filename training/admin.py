@@ -4,7 +4,6 @@ Thin: every action calls a service in training.registry or training.runs; live p
 static/training/trainingrun_progress.js.
 """
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -12,9 +11,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin_photos import photo_preview
+from ingestion.selectors import built_dataset_versions
+from training.admin_comparison import comparison_html, rules_html
+from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
+from training.promotion import is_candidate, latest_comparison, promote
 from training.registry import NoModelAvailable, activate, roll_back
-from training.runs import RunRefused, check_run_request, request_cancel, start_run
+from training.runs import RunRefused, check_run_request, request_cancel, start_retrain, start_run
 
 
 def _pct(value):
@@ -23,16 +26,53 @@ def _pct(value):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("name", "architecture", "accuracy_display", "ece_display", "training_seconds_display", "is_active", "created_at")
+    list_display = ("name", "architecture", "accuracy_display", "ece_display", "training_seconds_display", "state", "dataset_version",
+                    "is_active", "created_at")
     list_filter = ("architecture", "is_active")
     search_fields = ("name",)
-    actions = ["activate_selected", "roll_back"]
+    actions = ["promote_selected", "activate_selected", "roll_back"]
     readonly_fields = (
         "name", "architecture", "classes", "input_size", "file_path", "unknown_threshold", "dataset_digest", "class_counts",
-        "metrics_table", "curves_preview", "confusion_preview", "params", "metrics", "training_seconds", "is_active",
-        "created_at", "activated_at",
+        "metrics_table", "curves_preview", "confusion_preview", "tradeoff_preview", "params", "metrics", "training_seconds", "is_active",
+        "created_at", "activated_at", "dataset_version", "comparison",
     )
     exclude = ("curves_image", "confusion_image")
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.is_active:
+            return "live"
+        return "candidate (held back)" if is_candidate(obj) else "-"
+
+    @admin.display(description="comparison with the live model")
+    def comparison(self, obj):
+        comparison = latest_comparison(obj)
+        if comparison is None:
+            return "Not compared yet (training runs compare; or `manage.py compare_models`)."
+        link = reverse("admin:training_modelcomparison_change", args=[comparison.pk])
+        promote_link = ""
+        if not obj.is_active:
+            promote_link = format_html(' &middot; <a class="button" href="{}">Promote anyway…</a>',
+                                       reverse("admin:training_modelcomparison_promote", args=[comparison.pk]))
+        return format_html('<p><a href="{}">Comparison #{}</a> with {} ({}) &middot; rules: {}{}</p>{}', link, comparison.pk,
+                           comparison.live_name or "-", comparison.get_decision_display(), rules_html(comparison),
+                           promote_link, comparison_html(comparison))
+
+    @admin.action(description="Promote the selected version if it passes the rules against the live model", permissions=["change"])
+    def promote_selected(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = queryset.get()
+        if version.is_active:
+            self.message_user(request, f"{version.name} is already the live model.")
+            return
+        try:
+            result = promote(version, user=request.user)
+        except (ComparisonError, NoModelAvailable) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, result.message, messages.SUCCESS if result.promoted else messages.WARNING)
 
     def has_add_permission(self, request):
         return False  # versions come from training runs
@@ -73,6 +113,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def confusion_preview(self, obj):
         return photo_preview(obj.confusion_image, max_width="480px", max_height=None)
 
+    @admin.display(description='"not a pet" trade-off')
+    def tradeoff_preview(self, obj):
+        """Pets rejected vs non-pets caught at every threshold (test pets, held-out non-pets), drawn from the metrics."""
+        import base64
+
+        from training.metrics import tradeoff_png
+
+        unknown = (obj.metrics or {}).get("unknown") or {}
+        curves = {"test pets vs held-out non-pets": unknown["tradeoff"]} if unknown.get("tradeoff") else {}
+        curves.update({f"{name}": curve for name, curve in (unknown.get("tradeoff_by_folder") or {}).items()})
+        if not curves:
+            return "-"
+        data = base64.b64encode(tradeoff_png(curves, obj.unknown_threshold)).decode()
+        return format_html('<img src="data:image/png;base64,{}" alt="Trade-off curve: pets answered not a pet against non-pet photos '
+                           'answered not a pet, for every threshold" style="max-width:560px">', data)
+
     @admin.action(description="Activate the selected version", permissions=["change"])
     def activate_selected(self, request, queryset):
         if queryset.count() != 1:
@@ -99,21 +155,33 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"{version.name} is now the active model; workers load it on their next task.", messages.SUCCESS)
 
 
+NO_DATASET_VERSION = "No dataset version is built yet: build one first under Dataset versions (or use Retrain now, which builds one)."
+
+
 class TrainingRunForm(forms.ModelForm):
     class Meta:
         model = TrainingRun
-        fields = ("architecture", "data_dir", "epochs", "activate_on_success")
+        fields = ("dataset_version", "architecture", "epochs", "activate_on_success")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "data_dir" in self.fields:
-            self.fields["data_dir"].initial = str(settings.PETSITE_TRAINING_DATA_DIR)
+        field = self.fields.get("dataset_version")
+        if field is not None:
+            field.queryset = built_dataset_versions()  # newest first
+            field.required = True
+            field.empty_label = None
+            field.label_from_instance = lambda v: f"{v.name} ({v.photo_count} photos, built {v.finished_at:%Y-%m-%d %H:%M})" if v.finished_at else v.name
+            if not field.queryset.exists():
+                url = reverse("admin:ingestion_datasetversion_add")
+                field.help_text = format_html('{} <a href="{}">Build a dataset version</a>.', NO_DATASET_VERSION, url)
 
     def clean(self):
         cleaned = super().clean()
+        if "dataset_version" in self.fields and not built_dataset_versions().exists():
+            raise forms.ValidationError(f"Training run not started: {NO_DATASET_VERSION}")
         if self.instance.pk is None and not self.errors:  # starting a run: say now why it could not start
             try:
-                check_run_request(cleaned["data_dir"], cleaned["architecture"])
+                check_run_request(None, cleaned["architecture"], cleaned["dataset_version"])
             except RunRefused as exc:
                 raise forms.ValidationError(f"Training run not started: {exc}") from exc
         return cleaned
@@ -126,10 +194,14 @@ def progress_text(run):
         return run.error or "Cancelled."
     if run.status == TrainingRun.Status.SUCCEEDED:
         name = run.model_version.name if run.model_version else "?"
-        return f"Done: model version {name}."
+        return f"Done: model version {name}." + (f" {run.outcome}" if run.outcome else "")
     if run.status == TrainingRun.Status.QUEUED:
         return "Queued: waiting for a worker."
-    parts = []
+    if run.step == TrainingRun.Step.COMPARE:
+        return f"{_step_prefix(run)}comparing with the live model and applying the promotion rules…"
+    parts = [_step_prefix(run)] if run.retrain else []
+    if run.step == TrainingRun.Step.BUILD:
+        return f"{_step_prefix(run)}{run.phase or 'building a dataset version'} ({run.done}/{run.total} photos)"
     if run.total_epochs:
         parts.append(f"epoch {run.epoch} of {run.total_epochs}")
     if run.phase and run.phase != "epoch":
@@ -141,11 +213,18 @@ def progress_text(run):
     return " · ".join(parts) or "Starting…"
 
 
+def _step_prefix(run):
+    if not run.retrain:
+        return ""
+    number = {TrainingRun.Step.BUILD: 1, TrainingRun.Step.TRAIN: 2}.get(run.step, 3)
+    return f"Step {number} of 3 ({('build', 'train', 'compare and promote')[number - 1]}): "
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
-    list_display = ("id", "architecture", "status", "progress_bar", "model_version", "created_by", "created_at")
-    list_filter = ("status", "architecture")
+    list_display = ("id", "kind", "dataset_version", "architecture", "status", "progress_bar", "model_version", "created_by", "created_at")
+    list_filter = ("status", "architecture", "retrain")
     actions = ["cancel_runs"]
 
     class Media:
@@ -154,13 +233,26 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("architecture", "data_dir", "epochs", "activate_on_success", "status", "live_progress", "current_metrics",
-                "model_version", "error", "created_by", "created_at", "started_at", "finished_at")
+        return ("kind", "dataset_version", "architecture", "data_dir", "epochs", "activate_on_success", "status", "live_progress",
+                "current_metrics", "model_version", "outcome", "comparison", "error", "created_by", "created_at", "started_at",
+                "finished_at")
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("architecture", "data_dir", "epochs", "activate_on_success")
+            return ("dataset_version", "architecture", "epochs", "activate_on_success")
         return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="kind")
+    def kind(self, obj):
+        return "Retrain now (build, train, compare)" if obj.retrain else "training run"
+
+    @admin.display(description="comparison")
+    def comparison(self, obj):
+        comparison = latest_comparison(obj.model_version) if obj.model_version else None
+        if comparison is None:
+            return "-"
+        return format_html('<a href="{}">Comparison #{} with {}</a>', reverse("admin:training_modelcomparison_change",
+                           args=[comparison.pk]), comparison.pk, comparison.live_name or "-")
 
     @admin.display(description="progress")
     def progress_bar(self, obj):
@@ -179,7 +271,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<int:pk>/progress/", self.admin_site.admin_view(self.progress_view), name="training_trainingrun_progress"),
+            path("retrain/", self.admin_site.admin_view(self.retrain_view), name="training_trainingrun_retrain"),
         ] + super().get_urls()
+
+    def retrain_view(self, request):
+        """Retrain now (POST): build a dataset version from everything accepted and reviewed, train, compare, promote."""
+        if request.method != "POST" or not self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
+        try:
+            run = start_retrain(user=request.user)
+        except RunRefused as exc:
+            self.message_user(request, f"Retrain not started: {exc}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
+        self.message_user(request, f"Retrain #{run.pk} started: building a dataset version, then training, comparing and promoting.",
+                          messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
 
     def progress_view(self, request, pk):
         if not self.has_view_permission(request):
@@ -188,7 +294,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return JsonResponse({
             "status": run.status, "in_progress": run.in_progress, "fraction": run.fraction, "text": progress_text(run),
             "epoch": run.epoch, "total_epochs": run.total_epochs, "metrics": run.current_metrics, "error": run.error,
-            "model_version": run.model_version.name if run.model_version else None,
+            "model_version": run.model_version.name if run.model_version else None, "step": run.step, "outcome": run.outcome,
         })
 
     def save_model(self, request, obj, form, change):
@@ -196,7 +302,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if change:
             return  # runs are read-only once started
         try:
-            run = start_run(obj.data_dir, obj.architecture, obj.epochs, obj.activate_on_success, user=request.user)
+            run = start_run(None, obj.architecture, obj.epochs, obj.activate_on_success, user=request.user,
+                            dataset_version=obj.dataset_version)
         except RunRefused as exc:  # another run started since the form was checked
             self.message_user(request, f"Training run not started: {exc}", messages.ERROR)
             return

@@ -42,6 +42,7 @@ def evaluate_predictor(predictor, spec, test, other_paths, batch_size=32):
         "pets_images": len(test),
         "other_unknown_rate": M.unknown_rate(other_scores, spec.unknown_threshold) if len(other_scores) else None,
         "other_images": len(other_scores),
+        "tradeoff": M.unknown_tradeoff(pet_scores, other_scores),
     }
     return results
 
@@ -95,9 +96,12 @@ def evaluate_model(data_dir, model=None, other_dirs=(), other_split="held-out", 
     results = evaluate_predictor(predictor, spec, test, [p for paths in others.values() for p in paths], batch_size)
     if len(others) > 1 or by_source:
         results["unknown"]["by_folder"] = {}
+        results["unknown"]["tradeoff_by_folder"] = {}
+        _, pet_scores = pipeline.predict_paths(predictor.predict_arrays, test.paths, spec.input_size, batch_size)
         for folder, paths in others.items():
             _, scores = pipeline.predict_paths(predictor.predict_arrays, paths, spec.input_size, batch_size)
             results["unknown"]["by_folder"][folder] = {"images": len(paths), "unknown_rate": M.unknown_rate(scores, spec.unknown_threshold)}
+            results["unknown"]["tradeoff_by_folder"][f"test pets vs {folder}"] = M.unknown_tradeoff(pet_scores, scores)
     if by_source:
         results["by_source"] = {}
         for source, split in pipeline.split_by_source(data_dir, test).items():

@@ -4,8 +4,11 @@ On two cores the XNNPACK-delegated interpreter runs EfficientNet-Lite0 several t
 than calling the Keras model, with the same answers (checked by `verify_export` before a copy
 is ever used). The Keras file stays the source of truth; the `.tflite` beside it is derived.
 """
+import contextlib
 import hashlib
 import json
+import os
+import sys
 import threading
 from pathlib import Path
 
@@ -27,6 +30,31 @@ def file_digest(path):
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def quiet_native_output():
+    """Silence stdout and stderr at the file-descriptor level for a moment.
+
+    The converter prints every TensorSpec of the traced function and the interpreter announces its XNNPACK
+    delegate from C++; commands should print progress and results, not that. Only brief, rare steps (a
+    conversion, an interpreter's creation) run inside this, so other threads lose nothing worth keeping.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def export_tflite(keras_path, check_batch, threads=None):
     """Convert the Keras model at `keras_path` to LiteRT float32 beside it, verified on `check_batch`.
 
@@ -37,7 +65,8 @@ def export_tflite(keras_path, check_batch, threads=None):
     import tensorflow as tf
 
     model = keras.models.load_model(keras_path, compile=False)
-    payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with quiet_native_output():
+        payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     path = exported_path(keras_path)
     record = path.with_suffix(".tflite.json")
     record.unlink(missing_ok=True)
@@ -90,10 +119,11 @@ class LiteRTRunner:
     def _interpreter(self, shape):
         interpreter = self._by_batch.get(shape)
         if interpreter is None:
-            interpreter = self._interpreter_class(model_path=str(self.path), num_threads=self.num_threads)
-            index = interpreter.get_input_details()[0]["index"]
-            interpreter.resize_tensor_input(index, list(shape), strict=False)
-            interpreter.allocate_tensors()
+            with quiet_native_output():
+                interpreter = self._interpreter_class(model_path=str(self.path), num_threads=self.num_threads)
+                index = interpreter.get_input_details()[0]["index"]
+                interpreter.resize_tensor_input(index, list(shape), strict=False)
+                interpreter.allocate_tensors()
             self._by_batch[shape] = interpreter
         return interpreter
 

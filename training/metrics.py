@@ -137,3 +137,45 @@ def confusion_png(matrix, classes, title="Confusion matrix (test split)"):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > peak / 2 else "black", fontsize=9)
     ax.set_title(title)
     return _png(figure)
+
+
+def unknown_tradeoff(pet_scores, other_scores, points=41):
+    """The "not a pet" trade-off over thresholds: for each, the share of pets rejected and of non-pets caught.
+
+    Returns {"threshold": [...], "pets_rejected": [...], "others_caught": [...]}, thresholds spaced evenly in
+    logit space (where the pet scores spread out), so the curve shows the whole choice, not only the chosen point.
+    """
+    pets = np.asarray(pet_scores, dtype="float64")
+    others = np.asarray(other_scores, dtype="float64")
+    thresholds = 1.0 / (1.0 + np.exp(-np.linspace(-7.0, 7.0, points)))
+    return {
+        "threshold": [round(float(t), 5) for t in thresholds],
+        "pets_rejected": [float((pets < t).mean()) if len(pets) else 0.0 for t in thresholds],
+        "others_caught": [float((others < t).mean()) if len(others) else 0.0 for t in thresholds],
+    }
+
+
+def tradeoff_png(curves, chosen=None, title='"Not a pet": pets rejected vs non-pets caught'):
+    """PNG bytes: one line per photo set {label: unknown_tradeoff(...)}, a dot at the `chosen` threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(6, 4.2))
+    for label, curve in curves.items():
+        x, y = np.array(curve["pets_rejected"]) * 100, np.array(curve["others_caught"]) * 100
+        (line,) = ax.plot(x, y, label=label)
+        if chosen is not None and curve["threshold"]:
+            i = int(np.argmin(np.abs(np.array(curve["threshold"]) - chosen)))
+            ax.plot([x[i]], [y[i]], "o", color=line.get_color())
+            ax.annotate(f"{x[i]:.1f}% / {y[i]:.1f}%", (x[i], y[i]), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 101)
+    ax.set_xlabel("pets answered 'not a pet' (%)")
+    ax.set_ylabel("non-pet photos answered 'not a pet' (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title + (f"\n(dots: the model's threshold {chosen:.3f})" if chosen is not None else ""), fontsize=9)
+    return _png(figure)

@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import PETS, pet_photos
+from tests.conftest import PETS, REPO, pet_photos
 from training.litert import check_batch_from_images, export_tflite, exported_path
 from training.predictor import Predictor, usable_export
 from training.registry import spec_from_file
@@ -59,3 +59,31 @@ def test_export_that_disagrees_is_rejected(exported_model, tmp_path, monkeypatch
         export_tflite(tmp_path / "model.keras", batch)
     assert not exported_path(tmp_path / "model.keras").with_suffix(".tflite.json").exists()
     assert usable_export(spec_from_file(tmp_path / "model.keras")) is None
+
+
+def test_native_output_is_silenced_only_inside_the_block():
+    """Converter signatures and the XNNPACK banner are written by native code straight to fds 1 and 2."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from training.litert import quiet_native_output\n"
+        "with quiet_native_output():\n"
+        "    os.write(1, b'TensorSpec(noise)\\n'); os.write(2, b'INFO: XNNPACK noise\\n'); print('hidden too')\n"
+        "print('result line')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout == "result line\n"
+    assert "noise" not in done.stderr
+
+
+def test_classify_prints_results_not_the_delegate_banner():
+    import subprocess
+    import sys
+
+    photo = sorted((PETS / "cat").glob("*.jpg"))[0]
+    done = subprocess.run([sys.executable, "manage.py", "classify", str(photo)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and str(photo) in done.stdout
+    assert "XNNPACK" not in done.stderr and "TensorSpec" not in done.stdout + done.stderr

@@ -1,0 +1,130 @@
+"""Source-grouped cross-validation of the default recipe's head on pets at home and near-miss animals.
+
+The photos in ../shared/data/pets-home and ../shared/data/nearmiss come from a few dozen small public sources
+(pets-home/MANIFEST.tsv names each photo's repository). Each fold holds out whole sources, so no source is
+both trained on and validated on; base pets (../shared/data/pets) and other photos are split at random.
+The head is the default recipe's open-set head (training.recipes / training.architectures) on frozen
+backbone features; the features are computed once per photo and mirrored view and cached.
+
+    .venv/bin/python bench/cv_home.py [--folds 4] [--backbone lite0 --size 288] [--thresholds 0.25,0.35,0.5]
+    .venv/bin/python bench/cv_home.py --near-miss-random   # near-miss animals split at random (every kind seen in training)
+
+Prints, per threshold, accuracy (pooled over folds, and the spread across folds) and per-class recall on base and
+home photos, the share of pets answered "not a pet", and the share of other photos and near-miss animals caught.
+"""
+import argparse
+import collections
+import csv
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "petsite.settings")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+SHARED = REPO.parent / "shared" / "data"
+
+
+def photos():
+    """(path, pool, kind, group) for every shared photo; group = source repository where the manifest names one."""
+    sources = {}
+    with open(SHARED / "pets-home" / "MANIFEST.tsv") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            sources[row["file"]] = row["source_repo"]
+    items = []
+    for pool in ("pets", "pets-home", "other", "nearmiss"):
+        for path in sorted((SHARED / pool).glob("*/*.jpg")):
+            items.append((str(path), pool, path.parent.name, sources.get(f"{pool}/{path.parent.name}/{path.name}")))
+    return items
+
+
+def assign_folds(items, folds, near_miss_random, seed=0):
+    """Sources to folds, largest first onto the lightest fold; photos without a source at random."""
+    rng = np.random.RandomState(seed)
+    grouped = [group if pool == "pets-home" or (pool == "nearmiss" and not near_miss_random) else None for _, pool, _, group in items]
+    sizes = collections.Counter(g for g in grouped if g)
+    fold_of, load = {}, [0] * folds
+    for group in sorted(sizes, key=lambda g: (-sizes[g], g)):
+        fold_of[group] = int(np.argmin(load))
+        load[fold_of[group]] += sizes[group]
+    return np.array([fold_of[g] if g else rng.randint(folds) for g in grouped])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--backbone", default="lite0", choices=("lite0", "lite1", "lite2"))
+    parser.add_argument("--size", type=int, default=288)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--thresholds", default="0.25,0.35,0.5")
+    parser.add_argument("--near-miss-random", action="store_true")
+    parser.add_argument("--cache", default=str(REPO / "media" / "training-cache"))
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    import keras
+
+    from ingestion.labels import CLASSES
+    from training import heads, pipeline
+    from training.architectures import head_inputs, imagenet_backbone
+
+    items = photos()
+    paths = [p for p, *_ in items]
+    pool = np.array([i[1] for i in items])
+    kind = np.array([i[2] for i in items])
+    is_pet = np.isin(pool, ["pets", "pets-home"])
+    others = sorted(set(kind[~is_pet]))
+    labels = np.array([CLASSES.index(k) if pet else len(CLASSES) + others.index(k) for k, pet in zip(kind, is_pet)])
+    full = imagenet_backbone(args.size, args.backbone)
+    pooled = keras.Model(full.input, full.get_layer("avg_pool").output, name=f"{args.backbone}_pooled_{args.size}")
+
+    def report(description, done, total):
+        print(f"\r{description}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    clean = pipeline.extract_features(pooled, paths, args.size, cache_dir=args.cache, progress=report, description="features")
+    mirror = pipeline.extract_features(pooled, paths, args.size, augment=pipeline.horizontal_flip, cache_dir=args.cache,
+                                       progress=report, description="features (mirror)")
+    print(file=sys.stderr)
+    x_clean, x_mirror = head_inputs(full, clean), head_inputs(full, mirror)
+    fold = assign_folds(items, args.folds, args.near_miss_random)
+    num_classes = len(CLASSES) + len(others)
+    scores, probabilities = np.zeros(len(items)), np.zeros((len(items), len(CLASSES)))
+    for f in range(args.folds):
+        train, held = fold != f, fold == f
+        x = np.concatenate([x_clean[train], x_mirror[train]])
+        y = np.concatenate([labels[train]] * 2)
+        weights = pipeline.class_weights(y, num_classes=num_classes, power=1.0)
+        kernel, bias, _ = heads.fit_class_head(x, y, x[:0], y[:0], num_classes, epochs=args.epochs, class_weight=weights, seed=0)
+        p = heads.softmax(x_clean[held] @ kernel + bias)
+        scores[held] = p[:, : len(CLASSES)].sum(axis=1)
+        probabilities[held] = p[:, : len(CLASSES)] / p[:, : len(CLASSES)].sum(axis=1, keepdims=True)
+        print(f"fold {f}: {int((held & (pool == 'pets-home')).sum())} home photos, "
+              f"{int((held & (pool == 'nearmiss')).sum())} near-miss animals held out", flush=True)
+
+    near = (pool == "nearmiss") & (kind != "other_lizard")  # other lizards: "bearded dragon" is tolerated
+    print(f"\n{args.backbone} at {args.size} px, {args.folds} folds, near-miss animals "
+          f"{'split at random' if args.near_miss_random else 'grouped by source'}")
+    for threshold in (float(t) for t in args.thresholds.split(",")):
+        print(f"threshold {threshold}")
+        for name in ("pets", "pets-home"):
+            sel = pool == name
+            answer = np.where(scores < threshold, -1, probabilities.argmax(axis=1))
+            right = answer == labels
+            per_fold = [right[sel & (fold == f)].mean() for f in range(args.folds) if (sel & (fold == f)).any()]
+            recall = " ".join(f"{c} {right[sel & (labels == i)].mean():.1%}" for i, c in enumerate(CLASSES))
+            print(f"  {name:10s} accuracy {right[sel].mean():.2%} (folds {min(per_fold):.1%}-{max(per_fold):.1%}); "
+                  f"not a pet {(answer[sel] == -1).mean():.2%}; recall {recall}")
+        print(f"  other photos answered 'not a pet' {(scores[pool == 'other'] < threshold).mean():.2%}; "
+              f"near-miss animals {(scores[near] < threshold).mean():.2%} "
+              f"({', '.join(f'{k} {(scores[near & (kind == k)] < threshold).mean():.0%}' for k in sorted(set(kind[near])))})")
+    home = pool == "pets-home"
+    print(f"pets-home accuracy of the class alone (no 'not a pet'): {(probabilities[home].argmax(axis=1) == labels[home]).mean():.2%}")
+
+
+if __name__ == "__main__":
+    main()
