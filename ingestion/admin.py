@@ -17,6 +17,26 @@ JOB_DEFINITION_FIELDS = ("source", "query", "label", "target_count", "base_url",
 STATUS_COLORS = {"queued": "#777", "running": "#205493", "done": "#2e7d32", "failed": "#ba2121"}
 
 
+class ProgressEndpointMixin:
+    """A staff-only JSON endpoint, admin:<app>_<model>_progress at <changelist>/progress/?ids=1,2,3, that the list
+    page's script polls for the rows still in progress; subclasses say what it answers in `progress(ids)`."""
+
+    progress_max_ids = 50  # at most this many ids are read from one request
+
+    def get_urls(self):
+        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}_progress"
+        return [path("progress/", self.admin_site.admin_view(self.progress_view), name=name), *super().get_urls()]
+
+    def progress_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ids = [int(value) for value in request.GET.get("ids", "").split(",") if value.strip().isdigit()][: self.progress_max_ids]
+        return JsonResponse(self.progress(ids))
+
+    def progress(self, ids):
+        raise NotImplementedError
+
+
 def status_html(job):
     return format_html(
         '<strong style="color:{}">{}</strong>', STATUS_COLORS.get(job.status, "#333"), job.get_status_display()
@@ -59,7 +79,8 @@ class ScrapeJobAddForm(forms.ModelForm):
 
 
 @admin.register(ScrapeJob)
-class ScrapeJobAdmin(admin.ModelAdmin):
+class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
+    progress_max_ids = 200
     list_display = ("id", "source", "query", "label", "status_tag", "progress_tag", "created_by", "created_at", "finished_at")
     list_display_links = ("id", "query")
     list_filter = ("status", "source", "label", "created_at")
@@ -148,22 +169,15 @@ class ScrapeJobAdmin(admin.ModelAdmin):
                 request, f"{requested - len(started)} job(s) were already running or done and were left alone.", messages.WARNING
             )
 
-    def get_urls(self):
-        progress = path("progress/", self.admin_site.admin_view(self.progress_view), name="ingestion_scrapejob_progress")
-        return [progress, *super().get_urls()]
-
-    def progress_view(self, request):
-        """Staff-only JSON: the current progress of the jobs in ?ids=1,2,3 (polled by scrapejob_progress.js)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        ids = [int(value) for value in request.GET.get("ids", "").split(",") if value.strip().isdigit()][:200]
+    def progress(self, ids):
+        """The current progress of the jobs in ?ids=1,2,3 (polled by scrapejob_progress.js)."""
         jobs = selectors.scrape_jobs_by_ids(ids)
-        return JsonResponse({
+        return {
             "jobs": [
                 {**job.progress(), "active": job.status in ACTIVE, "status_html": status_html(job), "progress_html": progress_html(job)}
                 for job in jobs
             ]
-        })
+        }
 
 
 @admin.register(ScrapedPhoto)
@@ -253,7 +267,7 @@ class DatasetVersionAddForm(forms.ModelForm):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     list_display = ("name", "progress_tag", "photo_count", "train_count", "test_count", "change_summary", "frame_tag",
                     "created_by", "finished_at")
     list_filter = ("status",)
@@ -405,15 +419,8 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         if deleted:
             self.message_user(request, f"Deleted {deleted} version(s) and their files.", messages.SUCCESS)
 
-    def get_urls(self):
-        progress = path("progress/", self.admin_site.admin_view(self.progress_view), name="ingestion_datasetversion_progress")
-        return [progress, *super().get_urls()]
-
-    def progress_view(self, request):
-        """Staff-only JSON: the state of the builds in ?ids=1,2 (polled by dataset_progress.js)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        ids = [int(value) for value in request.GET.get("ids", "").split(",") if value.strip().isdigit()][:50]
-        return JsonResponse({"versions": [
+    def progress(self, ids):
+        """The state of the builds in ?ids=1,2 (polled by dataset_progress.js)."""
+        return {"versions": [
             {**version.progress(), "html": version_progress_html(version)} for version in selectors.dataset_versions_by_ids(ids)
-        ]})
+        ]}
