@@ -58,6 +58,15 @@ class Process:
     def resume(self):
         self.signal(signal.SIGCONT)
 
+    @contextlib.contextmanager
+    def paused(self):
+        """Frozen for the `with` block (work queued meanwhile waits), resumed after it, whatever happens in it."""
+        self.pause()
+        try:
+            yield self
+        finally:
+            self.resume()
+
     def stop(self, timeout=15):
         if self.proc is None:
             return

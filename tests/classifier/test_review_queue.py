@@ -111,7 +111,7 @@ def test_keys_in_chromium_label_advance_and_undo(live_server, client, django_use
     s skips, z undoes."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
     first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
     second = done(p_top=0.5, p_second=0.4)

@@ -1,7 +1,12 @@
-"""Session-scoped live stacks: the real site and a real Celery worker on real Redis, on SQLite or PostgreSQL."""
+"""Session-scoped live stacks: the real site and a real Celery worker on real Redis, on SQLite or PostgreSQL; the
+headless Chromium the browser tests drive."""
 import pytest
 
 import harness
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +36,15 @@ def postgres_stack(tmp_path_factory, live_model_path):
     stack = _stack(tmp_path_factory, live_model_path, "postgres")
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    # Module scope: the Playwright event loop is gone before any later Django test touches the database.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -4,27 +4,13 @@ import time
 
 import pytest
 
-from tests.conftest import color_image_bytes, pet_photos
 from harness import http_json, wait_for_prediction
+from tests.conftest import color_image_bytes, pet_photos
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DISPLAY = {"bird": "Bird", "cat": "Cat", "dog": "Dog", "dragon": "Bearded dragon", "fish": "Fish", "hamster": "Hamster"}
 SCREENSHOT = "/tmp/petsite-prediction.png"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Module scope: the Playwright event loop is gone before any later Django test touches the database.
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -55,8 +41,7 @@ def test_upload_shows_classifying_then_the_result_without_reloading(page, sqlite
     page.goto(sqlite_stack.url + "/")
     expect(page.locator("h1")).to_have_text("What pet is in your photo?")
     page.set_input_files("#id_image", str(photo))
-    worker.pause()  # hold the worker so the pending state is certainly seen
-    try:
+    with worker.paused():  # hold the worker so the pending state is certainly seen
         page.click("#upload-button")
         page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
         prediction_id = int(re.search(r"/predictions/(\d+)/$", page.url).group(1))
@@ -67,8 +52,6 @@ def test_upload_shows_classifying_then_the_result_without_reloading(page, sqlite
         navigations.clear()
         time.sleep(1.5)  # the page polls meanwhile; still pending
         expect(page.locator("#headline")).to_contain_text("Classifying…")
-    finally:
-        worker.resume()
 
     expect(page.locator("#result")).to_have_attribute("data-status", "done", timeout=60_000)
     api = wait_for_prediction(sqlite_stack.url, prediction_id)

@@ -1,8 +1,8 @@
 """With no broker configured the live site still classifies uploads, on its in-process worker thread."""
 import pytest
 
-from tests.conftest import color_image_bytes
 import harness
+from tests.conftest import color_image_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ import re
 import pytest
 import requests
 
-from tests.conftest import color_image_bytes
 import harness
+from tests.conftest import color_image_bytes
 
 pytestmark = pytest.mark.slow
 

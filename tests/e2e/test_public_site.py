@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import color_image_bytes
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 from harness import http_json, wait_for_prediction
+from tests.conftest import color_image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
@@ -33,16 +32,6 @@ def big_photo(path, size=(2400, 1800), color=(200, 30, 30)):
     ImageDraw.Draw(image).rectangle([size[0] // 3, size[1] // 3, size[0] // 2, size[1] // 2], fill=(180, 20, 20))
     image.save(path, "JPEG", quality=85)
     return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def new_page(browser, size):
@@ -174,9 +163,7 @@ def test_slow_pending_then_not_a_pet_then_checked_by_our_team(desktop, sqlite_st
     from playwright.sync_api import expect
 
     page = desktop
-    worker = sqlite_stack.workers[0]
-    worker.pause()
-    try:
+    with sqlite_stack.workers[0].paused():
         prediction_id = upload_api(sqlite_stack, (20, 20, 230))
         sqlite_stack.query("UPDATE classifier_prediction SET created_at = datetime(created_at, '-30 seconds') WHERE id = %s", (prediction_id,))
         page.goto(f"{sqlite_stack.url}/predictions/{prediction_id}/")
@@ -184,8 +171,6 @@ def test_slow_pending_then_not_a_pet_then_checked_by_our_team(desktop, sqlite_st
         expect(page.locator("#slow")).to_be_visible()
         expect(page.locator("#slow")).to_contain_text("taking longer than usual")
         expect(page).to_have_title("Classifying… · petsite")
-    finally:
-        worker.resume()
     expect(page.locator("#result")).to_have_attribute("data-status", "done", timeout=60_000)  # it kept polling
     expect(page.locator("#headline")).to_have_text("Fish")
 
@@ -215,14 +200,10 @@ def test_failed_prediction_says_what_went_wrong(desktop, sqlite_stack):
     from playwright.sync_api import expect
 
     page = desktop
-    worker = sqlite_stack.workers[0]
-    worker.pause()
-    try:
+    with sqlite_stack.workers[0].paused():
         prediction_id = upload_api(sqlite_stack, (20, 20, 230))
         [(name,)] = sqlite_stack.query("SELECT image FROM classifier_prediction WHERE id = %s", (prediction_id,))
         (Path(sqlite_stack.media_root) / name).write_bytes(b"\xff\xd8 broken")
-    finally:
-        worker.resume()
     assert wait_for_prediction(sqlite_stack.url, prediction_id)["status"] == "failed"
     page.goto(f"{sqlite_stack.url}/predictions/{prediction_id}/")
     expect(page.locator("#headline")).to_have_text("We couldn't classify this photo")

@@ -4,9 +4,9 @@ import math
 import pytest
 import requests
 
+from harness import http_json, wait_for_prediction
 from ingestion.labels import CLASSES
 from tests.conftest import color_image_bytes, pet_photos
-from harness import http_json, wait_for_prediction
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
