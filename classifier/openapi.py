@@ -15,8 +15,16 @@ def _nullable(schema, description):
     return {**schema, "nullable": True, "description": description}
 
 
+def _json(description, schema_name, **more):
+    """A response whose JSON body is the component schema `schema_name`."""
+    return {"description": description, **more, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+
+
 def _error(description):
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return _json(description, "Error")
+
+
+TOO_MANY_REQUESTS = _error("Too many requests from this client.")
 
 
 PREDICTION_FIELDS = {
@@ -65,7 +73,7 @@ def openapi_document(request=None):
         "paths": {
             "/api/": {"get": {
                 "operationId": "index", "summary": "Where the API's parts are",
-                "responses": {"200": {"description": "Links", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Index"}}}}},
+                "responses": {"200": _json("Links", "Index")},
             }},
             "/api/predictions/": {
                 "post": {
@@ -77,9 +85,8 @@ def openapi_document(request=None):
                                    "properties": {"image": {"type": "string", "format": "binary", "description": "The photo."}}},
                     }}},
                     "responses": {
-                        "202": {"description": "Stored and queued; poll `url` (also in the Location header) for the answer.",
-                                "headers": {"Location": {"description": "The prediction's API URL.", "schema": {"type": "string"}}},
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                        "202": _json("Stored and queued; poll `url` (also in the Location header) for the answer.", "Accepted",
+                                     headers={"Location": {"description": "The prediction's API URL.", "schema": {"type": "string"}}}),
                         "400": _error("No file, an empty file, or not a JPEG, PNG or WebP image (damaged, animated, too many pixels)."),
                         "413": _error(f"The upload is over {max_mb:.0f} MB."),
                         "429": _error("Too many uploads from this client; try again after Retry-After seconds."),
@@ -100,9 +107,9 @@ def openapi_document(request=None):
                          "description": "Predictions per page (default 20, at most 100)."},
                     ],
                     "responses": {
-                        "200": {"description": "One page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictionList"}}}},
+                        "200": _json("One page", "PredictionList"),
                         "400": _error("A filter value is not valid (the message says which)."),
-                        "429": _error("Too many requests from this client."),
+                        "429": TOO_MANY_REQUESTS,
                     },
                 },
             },
@@ -110,9 +117,9 @@ def openapi_document(request=None):
                 "operationId": "getPrediction", "summary": "One prediction",
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {
-                    "200": {"description": "The prediction", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}},
+                    "200": _json("The prediction", "Prediction"),
                     "404": _error("No prediction with this id."),
-                    "429": _error("Too many requests from this client."),
+                    "429": TOO_MANY_REQUESTS,
                 },
             }},
             "/api/schema/": {"get": {

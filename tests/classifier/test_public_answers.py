@@ -56,11 +56,16 @@ def text_of(html, element_id):
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", match.group(1))).strip() if match else None
 
 
-def test_not_a_pet_headlines_how_sure_it_is_not_a_pet_and_greys_the_closest_pets(client):
+def answer_page(client, label, **fields):
+    """The page of a finished prediction (a model version registered), with its headline and subline."""
     version()
-    html = page(client, done("unknown", pet_score=0.2, confidence=0.8))
-    assert text_of(html, "headline") == "Not a pet"
-    assert text_of(html, "subline") == "80% sure it is not a pet"
+    html = page(client, done(label, **fields))
+    return html, text_of(html, "headline"), text_of(html, "subline")
+
+
+def test_not_a_pet_headlines_how_sure_it_is_not_a_pet_and_greys_the_closest_pets(client):
+    html, headline, subline = answer_page(client, "unknown", pet_score=0.2, confidence=0.8)
+    assert (headline, subline) == ("Not a pet", "80% sure it is not a pet")
     assert '<section class="class-bars secondary"' in html and ">Closest pets</h2>" in html
     assert "<title>Not a pet · petsite</title>" in html
     assert 'alt="Photo classified as not a pet"' in html
@@ -69,10 +74,8 @@ def test_not_a_pet_headlines_how_sure_it_is_not_a_pet_and_greys_the_closest_pets
 
 
 def test_a_pet_answer_headlines_the_class_with_its_figure(client):
-    version()
-    html = page(client, done("dog", pet_score=0.99, confidence=0.97))
-    assert text_of(html, "headline") == "Dog"
-    assert text_of(html, "subline") == "97% sure"
+    html, headline, subline = answer_page(client, "dog", pet_score=0.99, confidence=0.97)
+    assert (headline, subline) == ("Dog", "97% sure")
     assert "<title>Dog · petsite</title>" in html and 'alt="Photo classified as dog"' in html
     assert ">All classes</h2>" in html and "secondary" not in html.split('id="result"')[1]
     assert 'aria-live="polite"' in html
