@@ -22,3 +22,26 @@ def add_pending_sweeper(sender, **kwargs):
         sender.add_periodic_task(
             float(interval), sender.signature("classifier.requeue_stale_pending"), name="requeue-stale-pending", expires=float(interval)
         )
+
+
+def retrain_schedule(value):
+    """The celery crontab of PETSITE_RETRAIN_SCHEDULE ("minute hour day-of-month month day-of-week"), or None when off."""
+    from celery.schedules import crontab
+
+    fields = (value or "").split()
+    if not fields:
+        return None
+    if len(fields) != 5:
+        raise ValueError(f"PETSITE_RETRAIN_SCHEDULE {value!r}: expected 5 crontab fields (minute hour day month weekday).")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week)
+
+
+@app.on_after_configure.connect
+def add_scheduled_retrain(sender, **kwargs):
+    """"Retrain now" on a schedule (off by default): beat sends training.scheduled_retrain to the jobs queue."""
+    from django.conf import settings
+
+    schedule = retrain_schedule(settings.PETSITE_RETRAIN_SCHEDULE)
+    if schedule is not None:
+        sender.add_periodic_task(schedule, sender.signature("training.scheduled_retrain"), name="scheduled-retrain")

@@ -312,7 +312,7 @@ PETSITE_DATASET_MIN_PER_CLASS = env_int("PETSITE_DATASET_MIN_PER_CLASS", 10)
 # A build that reports no progress for this long lost its worker: it is marked failed and no longer blocks new builds.
 PETSITE_DATASET_STALE_SECONDS = env_int("PETSITE_DATASET_STALE_SECONDS", 600)
 # Functions (dotted paths) saying why a dataset version is in use ("" or None: not by them); one in use is not deleted.
-PETSITE_DATASET_VERSION_USERS = []
+PETSITE_DATASET_VERSION_USERS = ["training.selectors.dataset_version_use"]
 # End of Ingestion ------------------------------------------------------------------------------------------------
 
 # Training ---------------------------------------------------------------------------------------
@@ -332,6 +332,19 @@ PETSITE_TRAINING_OTHER_DIRS = [
 PETSITE_TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
 # A run that reports no progress for this long is marked failed, so a dead worker does not block new runs.
 PETSITE_TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
+# A fixed benchmark folder (<class>/*, photos never used for training) every comparison adds to the dataset version's
+# test split; "" (default): the test split only.
+PETSITE_BENCHMARK_DIR = os.environ.get("PETSITE_BENCHMARK_DIR", "")
+# Promotion rules (training.promotion): a candidate goes live by itself only if its accuracy is at most this much lower
+# (0: not lower), no class's recall is lower by more than this (0.01: 1 point), and pets answered "not a pet" are at
+# most this much more frequent (0: not higher) than with the live model; otherwise it waits for staff.
+PETSITE_PROMOTION_MAX_ACCURACY_DROP = float(os.environ.get("PETSITE_PROMOTION_MAX_ACCURACY_DROP", "0"))
+PETSITE_PROMOTION_MAX_RECALL_DROP = float(os.environ.get("PETSITE_PROMOTION_MAX_RECALL_DROP", "0.01"))
+PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE = float(os.environ.get("PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE", "0"))
+# "Retrain now" on a schedule (Celery beat): a crontab "minute hour day-of-month month day-of-week", e.g. "0 3 * * 1"
+# for Mondays at 03:00; "" (default): never. Options for its training (JSON, e.g. {"input_size": 224}).
+PETSITE_RETRAIN_SCHEDULE = os.environ.get("PETSITE_RETRAIN_SCHEDULE", "")
+PETSITE_RETRAIN_OPTIONS = json.loads(os.environ.get("PETSITE_RETRAIN_OPTIONS", "{}"))
 # End of training ---------------------------------------------------------------------------------
 
 # Serving ----------------------------------------------------------------------------------------

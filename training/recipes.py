@@ -10,7 +10,8 @@ default  EfficientNet-Lite0 (ImageNet, frozen) + a calibrated class head + a pet
          backbone features computed once (see training.architectures).
 
 train_model() reads the dataset, holds out validation, runs the recipe, saves the file and its LiteRT copy,
-evaluates it through the serving path (training.evaluation) and registers a ModelVersion (training.registry).
+evaluates it through the serving path (training.evaluation) and registers a ModelVersion (training.registry), linked to
+the DatasetVersion when `data_dir` is a dataset version's folder.
 Progress goes to `progress(phase, done, total, metrics)`; `should_stop()` is polled and cancels the run
 (training.progress). Nothing touches the active model unless `activate=True` and the run succeeded.
 """
@@ -26,6 +27,7 @@ from ingestion.labels import CLASSES
 from training import evaluation, heads, pipeline, registry
 from training.architectures import ARCHITECTURES, DEFAULT_INPUT_SIZE, SEED_INPUT_SIZE
 from training.progress import keras_progress, never_stop, no_progress, stop_if_asked
+from training.selectors import dataset_version_for_folder
 
 DEFAULT_EPOCHS = {"seed": 8, "default": 60}
 FINETUNE_CUT = "block14_add"  # the default architecture can fine-tune what lies above this layer
@@ -282,6 +284,11 @@ def train_model(data_dir, options, activate=False, progress=None, should_stop=No
     }
     curves = M.curves_png(history, f"{name} ({options.architecture})")
     version = registry.register_version(card, registry.media_relative(model_path), curves_png=curves)
+    dataset_version = dataset_version_for_folder(data_dir)  # trained on a dataset version: record which
+    if dataset_version is not None:
+        version.dataset_version = dataset_version
+        version.params = {**version.params, "dataset_version": dataset_version.name}
+        version.save(update_fields=["dataset_version", "params"])
     (model_path.parent / "history.json").write_text(json.dumps(history))
     if activate:
         registry.activate(version)

@@ -1,11 +1,15 @@
 """The TrainingRun lifecycle (the admin starts runs, the Celery task executes them): one run in progress at a time.
 
-check_run_request()  the refusals a start would meet (unknown architecture, missing folder, another run in
-                     progress), for a form to show before anything is created.
-start_run()          create a queued run and hand it to a worker.
+check_run_request()  the refusals a start would meet (unknown architecture, missing dataset version or folder, another
+                     run in progress), for a form to show before anything is created.
+start_run()          create a queued run (on a dataset version, or a folder) and hand it to a worker.
+start_retrain()      "Retrain now": a run that first builds a dataset version from everything accepted and reviewed
+                     (ingestion's build service), then trains the default recipe, compares and promotes by the rules.
 request_cancel()     ask a queued or running run to stop; the active model stays as it is.
-execute_run()        train (training.recipes.train_model) with progress written to the run; never raises for a
-                     failed run, which is recorded on it.
+execute_run()        train (training.recipes.train_model) with progress written to the run, then compare the new
+                     version with the live one (training.comparison) and, when asked, promote it by the rules
+                     (training.promotion); never raises for a failed run, which is recorded on it.
+execute_retrain()    the three steps of a retrain run (build, train, compare and promote).
 expire_stale_runs()  fail runs whose worker stopped reporting, so they no longer block new ones.
 """
 import logging
@@ -20,7 +24,6 @@ from django.utils import timezone
 from training.architectures import ARCHITECTURES
 from training.models import TrainingRun
 from training.progress import TrainingCancelled
-from training.registry import activate as activate_version
 
 logger = logging.getLogger(__name__)
 
@@ -38,36 +41,83 @@ def expire_stale_runs():
         _end_run(run, TrainingRun.Status.FAILED, "No progress reported for too long; the worker probably died.")
 
 
-def check_run_request(data_dir, architecture):
+def dataset_folder(dataset_version):
+    """The folder of a built dataset version; RunRefused saying why when it cannot be trained on."""
+    from ingestion.selectors import UnknownDatasetVersion, dataset_version_path
+
+    try:
+        return dataset_version_path(dataset_version.name)
+    except UnknownDatasetVersion as exc:
+        raise RunRefused(str(exc)) from exc
+
+
+def check_run_request(data_dir, architecture, dataset_version=None):
     """RunRefused with the reason a run on these inputs cannot start now; None when it can."""
     if architecture not in ARCHITECTURES:
         raise RunRefused(f"Unknown architecture {architecture!r}.")
-    if not Path(data_dir).is_dir():
+    if dataset_version is not None:
+        dataset_folder(dataset_version)
+    elif not data_dir:
+        raise RunRefused("Choose a dataset version to train on.")
+    elif not Path(data_dir).is_dir():
         raise RunRefused(f"Dataset folder {data_dir} does not exist.")
     expire_stale_runs()
     if TrainingRun.objects.filter(in_progress=True).exists():
         raise RunRefused(ANOTHER_RUN)
 
 
-def start_run(data_dir, architecture="default", epochs=None, activate_on_success=False, user=None, dispatch=True):
-    """Create a queued TrainingRun and hand it to a worker; RunRefused while another run is in progress."""
-    check_run_request(data_dir, architecture)
+def _user(user):
+    return user if user is not None and user.is_authenticated else None
+
+
+def _create_run(dispatch, task_name, **fields):
     try:
         with transaction.atomic():
             if TrainingRun.objects.filter(in_progress=True).exists():
                 raise RunRefused(ANOTHER_RUN)
-            run = TrainingRun.objects.create(
-                data_dir=str(data_dir), architecture=architecture, epochs=epochs, activate_on_success=activate_on_success,
-                created_by=user if user is not None and user.is_authenticated else None,
-            )
+            run = TrainingRun.objects.create(**fields)
     except IntegrityError as exc:  # a concurrent start won the race; the constraint keeps it to one
         raise RunRefused(ANOTHER_RUN) from exc
     if dispatch:
         from petsite.jobs import dispatch_on_commit
-        from training.tasks import run_training
+        from training import tasks
 
-        dispatch_on_commit(run_training, run.pk)
+        dispatch_on_commit(getattr(tasks, task_name), run.pk)
     return run
+
+
+def start_run(data_dir=None, architecture="default", epochs=None, activate_on_success=False, user=None, dispatch=True,
+              dataset_version=None, options=None):
+    """Create a queued TrainingRun on a dataset version (or a dataset folder) and hand it to a worker.
+
+    `activate_on_success`: promote the new version when it passes the rules. RunRefused while another run is in
+    progress or the dataset cannot be used.
+    """
+    check_run_request(data_dir, architecture, dataset_version)
+    if dataset_version is not None:
+        data_dir = dataset_folder(dataset_version)
+    return _create_run(
+        dispatch, "run_training", data_dir=str(data_dir), dataset_version=dataset_version, architecture=architecture,
+        epochs=epochs, activate_on_success=activate_on_success, options=dict(options or {}), created_by=_user(user),
+    )
+
+
+def start_retrain(user=None, architecture="default", epochs=None, options=None, dispatch=True):
+    """"Retrain now": a run that builds a dataset version from the base folders and everything accepted and reviewed,
+    trains, compares and promotes by the rules. RunRefused while a training run or a dataset build is in progress."""
+    from ingestion.selectors import active_dataset_build
+
+    expire_stale_runs()
+    if TrainingRun.objects.filter(in_progress=True).exists():
+        raise RunRefused(ANOTHER_RUN)
+    building = active_dataset_build()
+    if building is not None:
+        raise RunRefused(f"Dataset version {building.name} is being built; wait for it to finish or cancel it first.")
+    options = {**settings.PETSITE_RETRAIN_OPTIONS, **(options or {})}
+    return _create_run(
+        dispatch, "retrain_now", retrain=True, step=TrainingRun.Step.BUILD, architecture=architecture, epochs=epochs,
+        activate_on_success=True, options=options, created_by=_user(user), phase="waiting to build a dataset version",
+    )
 
 
 def request_cancel(run):
@@ -82,14 +132,38 @@ def _end_run(run, status, error=""):
     TrainingRun.objects.filter(pk=run.pk).update(status=status, in_progress=False, error=error[:5000], finished_at=timezone.now())
 
 
-def execute_run(run_id):
-    """Run a TrainingRun to the end (called by the Celery task). Never raises for training failures."""
-    from training.recipes import TrainingOptions, train_model
-
+def _claim(run_id, step):
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None or not run.in_progress or run.status != TrainingRun.Status.QUEUED:
         return None
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, started_at=timezone.now())
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, started_at=timezone.now(), step=step)
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def _update(run, **fields):
+    TrainingRun.objects.filter(pk=run.pk).update(updated_at=timezone.now(), **fields)
+
+
+def _cancel_requested(run):
+    return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+# Options a run may set besides architecture and epochs (tests use tiny input sizes).
+RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_epochs", "validation_fraction")
+
+
+def execute_run(run_id):
+    """Run a TrainingRun to the end (called by the Celery task). Never raises for training failures."""
+    run = _claim(run_id, TrainingRun.Step.TRAIN)
+    if run is None:
+        return None
+    return _train_compare_promote(run, run.data_dir)
+
+
+def _train_compare_promote(run, data_dir):
+    """Train on `data_dir`, then compare and (when asked) promote; records everything on the run."""
+    from training.recipes import TrainingOptions, train_model
+
     state = {"last": 0.0}
 
     def progress(phase, done, total, metrics):
@@ -101,14 +175,13 @@ def execute_run(run_id):
             fields["current_metrics"] = {k: float(v) for k, v in metrics.items()}
         if phase == "epoch" or done == total or now - state["last"] > 1.0:
             state["last"] = now
-            TrainingRun.objects.filter(pk=run.pk).update(updated_at=timezone.now(), **fields)
+            _update(run, **fields)
 
-    def should_stop():
-        return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
-
-    options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS)
+    extra = {key: value for key, value in (run.options or {}).items() if key in RUN_OPTIONS}
+    options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS, **extra)
+    _update(run, step=TrainingRun.Step.TRAIN, phase="starting", done=0, total=0, data_dir=str(data_dir))
     try:
-        version = train_model(run.data_dir, options, activate=False, progress=progress, should_stop=should_stop)
+        version = train_model(data_dir, options, activate=False, progress=progress, should_stop=lambda: _cancel_requested(run))
     except TrainingCancelled:
         _end_run(run, TrainingRun.Status.CANCELLED, "Cancelled by an operator; the active model is unchanged.")
         return None
@@ -116,13 +189,95 @@ def execute_run(run_id):
         logger.exception("training run %s failed", run.pk)
         _end_run(run, TrainingRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
         return None
-    TrainingRun.objects.filter(pk=run.pk).update(model_version=version, phase="done", current_metrics={"accuracy": version.accuracy})
-    if run.activate_on_success:
-        try:
-            activate_version(version)
-        except Exception as exc:  # the version is registered; only the switch failed, so say so and free the slot
-            logger.exception("training run %s: activating %s failed", run.pk, version.name)
-            _end_run(run, TrainingRun.Status.FAILED, f"Trained {version.name}, but activating it failed: {exc}")
-            return version
+    _update(run, model_version=version, step=TrainingRun.Step.COMPARE, phase="comparing with the live model",
+            current_metrics={"accuracy": version.accuracy})
+    try:
+        outcome = _compare_and_promote(run, version)
+    except Exception as exc:  # the version is registered; only the comparison or the switch failed, so say so
+        logger.exception("training run %s: comparing or promoting %s failed", run.pk, version.name)
+        _end_run(run, TrainingRun.Status.FAILED, f"Trained {version.name}, but comparing or activating it failed: {type(exc).__name__}: {exc}")
+        return version
+    _update(run, step=TrainingRun.Step.DONE, phase="done", outcome=outcome[:5000])
     _end_run(run, TrainingRun.Status.SUCCEEDED)
     return version
+
+
+def _compare_and_promote(run, version):
+    """Compare the new version with the live model; promote it by the rules when the run asks. Returns the outcome."""
+    from training.comparison import ComparisonError, compare_versions
+    from training.promotion import promote
+
+    try:
+        comparison = compare_versions(version)
+    except ComparisonError as exc:
+        return f"Not compared with the live model: {exc} {version.name} was not promoted."
+    verdict = "passes the promotion rules" if comparison.rules_passed else "fails the promotion rules: " + "; ".join(comparison.rule_failures)
+    if not run.activate_on_success:
+        return f"{version.name} {verdict}. Not promoted (promote if better was off): promote it from its model version page."
+    return promote(version, comparison=comparison).message
+
+
+class _BuildWatch:
+    """Progress of the retrain's dataset build, written to the run; a cancelled run cancels the build."""
+
+    def __init__(self, run, version):
+        self.run, self.version, self.last = run, version, 0.0
+
+    def __call__(self, done, total):
+        now = time.monotonic()
+        if now - self.last < 0.5 and done < total:
+            return
+        self.last = now
+        _update(self.run, done=done, total=total, phase=f"building dataset version {self.version.name}"[:80])
+        if _cancel_requested(self.run):
+            from ingestion.models import DatasetVersion
+
+            DatasetVersion.objects.filter(pk=self.version.pk).update(cancel_requested=True)
+
+
+def _new_dataset_name():
+    """auto-<timestamp>, with -2, -3 ... when taken."""
+    from ingestion.models import DatasetVersion
+    from ingestion.selectors import version_folder
+
+    base = f"auto-{timezone.now():%Y%m%d-%H%M%S}"
+    name, n = base, 1
+    while DatasetVersion.objects.filter(name=name).exists() or version_folder(name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def execute_retrain(run_id):
+    """Run a retrain: build a dataset version, train on it, compare and promote by the rules. Never raises."""
+    from ingestion import services as ingestion
+    from ingestion.models import DatasetVersion
+    run = _claim(run_id, TrainingRun.Step.BUILD)
+    if run is None:
+        return None
+    name = _new_dataset_name()
+    try:
+        dataset = ingestion.create_dataset_version(name, user=run.created_by)
+    except ingestion.BuildRefused as exc:
+        _end_run(run, TrainingRun.Status.FAILED, f"The dataset version could not be built: {exc}")
+        return None
+    _update(run, dataset_version=dataset, phase=f"building dataset version {name}"[:80])
+    try:
+        dataset = ingestion.run_dataset_build(dataset.pk, progress=_BuildWatch(run, dataset))
+    except BaseException as exc:
+        _end_run(run, TrainingRun.Status.FAILED, f"The dataset build crashed: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, Exception):
+            raise
+        return None
+    if dataset.status == DatasetVersion.Status.CANCELLED or _cancel_requested(run):
+        _end_run(run, TrainingRun.Status.CANCELLED, "Cancelled by an operator while building the dataset; the active model is unchanged.")
+        return None
+    if dataset.status != DatasetVersion.Status.BUILT:
+        _end_run(run, TrainingRun.Status.FAILED, f"Building dataset version {name} failed: {dataset.error}")
+        return None
+    try:
+        folder = dataset_folder(dataset)
+    except RunRefused as exc:
+        _end_run(run, TrainingRun.Status.FAILED, str(exc))
+        return None
+    return _train_compare_promote(run, folder)

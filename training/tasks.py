@@ -9,3 +9,27 @@ def run_training(run_id):
 
     version = execute_run(run_id)
     return version.name if version is not None else None
+
+
+@shared_task(name="training.retrain_now", acks_late=False)
+def retrain_now(run_id):
+    """"Retrain now" run `run_id`: build a dataset version, train, compare, promote by the rules."""
+    from training.runs import execute_retrain
+
+    version = execute_retrain(run_id)
+    return version.name if version is not None else None
+
+
+@shared_task(name="training.scheduled_retrain", ignore_result=True)
+def scheduled_retrain():
+    """Celery beat's "Retrain now" (settings.PETSITE_RETRAIN_SCHEDULE); refused quietly while other work runs."""
+    import logging
+
+    from training.runs import RunRefused, start_retrain
+
+    try:
+        run = start_retrain()
+    except RunRefused as exc:
+        logging.getLogger(__name__).info("scheduled retrain skipped: %s", exc)
+        return None
+    return run.pk

@@ -1,4 +1,4 @@
-"""python manage.py train --data DIR --arch seed|default [--epochs N] [--activate]"""
+"""python manage.py train --dataset NAME | --data DIR --arch seed|default [--epochs N] [--name VERSION] [--activate]"""
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -8,10 +8,13 @@ from training.management.commands._progress import TqdmProgress
 
 
 class Command(BaseCommand):
-    help = "Train a model on a dataset folder (train/<class>/, test/<class>/), evaluate it and register a ModelVersion."
+    help = ("Train a model on a dataset version (--dataset NAME) or a dataset folder (--data: train/<class>/, test/<class>/), "
+            "evaluate it and register a ModelVersion.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", default=str(settings.PETSITE_TRAINING_DATA_DIR), help="Dataset folder (default: %(default)s).")
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument("--dataset", default=None, help="Train on built dataset version NAME (recorded on the model version).")
+        source.add_argument("--data", default=str(settings.PETSITE_TRAINING_DATA_DIR), help="Dataset folder (default: %(default)s).")
         parser.add_argument("--arch", choices=ARCHITECTURES, default="default")
         parser.add_argument("--epochs", type=int, default=None, help="Epochs (default: 8 for seed, 60 head epochs for default).")
         parser.add_argument("--activate", action="store_true", help="Make the new version the active model.")
@@ -37,9 +40,17 @@ class Command(BaseCommand):
             batch_size=options["batch_size"], augment_rounds=options["augment_rounds"], finetune_epochs=options["finetune_epochs"],
             other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS if options["other"] is None else options["other"], name=options["name"],
         )
+        data_dir = options["data"]
+        if options["dataset"]:
+            from ingestion.selectors import UnknownDatasetVersion, dataset_version_path
+
+            try:
+                data_dir = dataset_version_path(options["dataset"])
+            except UnknownDatasetVersion as exc:
+                raise CommandError(str(exc)) from exc
         progress = TqdmProgress(self.stderr._out)
         try:
-            version = train_model(options["data"], training, activate=options["activate"], progress=progress)
+            version = train_model(data_dir, training, activate=options["activate"], progress=progress)
         except (DatasetError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         finally:

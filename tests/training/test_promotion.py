@@ -1,0 +1,277 @@
+"""Comparison and promotion on colour-reading tiny models (no training): compare_models --json, promotion rules
+(promotes, holds as a candidate with exit 3, promote anyway / --force), models whose classes differ, the admin's
+side-by-side page and its staff-only photo view."""
+import io
+import json
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from PIL import Image
+
+from ingestion.models import DatasetVersion
+from ingestion.selectors import version_folder
+from training.models import ModelComparison, ModelVersion
+from training.registry import activate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CLASSES = ["bird", "cat", "dog", "dragon", "fish", "hamster"]
+COLOURS = {"cat": (200, 30, 30), "dog": (30, 200, 30), "fish": (30, 30, 200)}
+
+
+def noisy(colour, seed, size=40):
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.asarray(colour) + rng.integers(-25, 25, (size, size, 3)), 0, 255).astype("uint8")
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture
+def colours_version(settings, tmp_path):
+    """A built dataset version of noisy red (cat), green (dog) and blue (fish) squares."""
+    settings.PETSITE_DATASETS_ROOT = tmp_path / "datasets"
+    settings.PETSITE_TRAINING_OTHER_DIRS = []
+    settings.PETSITE_BENCHMARK_DIR = ""
+    folder = version_folder("colours")
+    for n, (label, colour) in enumerate(COLOURS.items()):
+        for split, count in (("train", 3), ("test", 2)):
+            (folder / split / label).mkdir(parents=True)
+            for i in range(count):
+                noisy(colour, 100 * n + 10 * (split == "test") + i).save(folder / split / label / f"{label}_{i}.png")
+    (folder / "manifest.json").write_text(json.dumps({"files": [], "digest": "colours"}))
+    return DatasetVersion.objects.create(name="colours", status="built", building=None, photo_count=15)
+
+
+def colour_model(path, blue_is="fish"):
+    """The tiny colour model (red cat, green dog, blue fish), or one that calls blue `blue_is`."""
+    import keras
+
+    from tests.tiny_model import build_tiny_model
+
+    build_tiny_model(path)
+    if blue_is != "fish":
+        model = keras.models.load_model(path, compile=False)
+        kernel, bias = model.get_layer("probabilities").get_weights()
+        kernel[2] = 0.0
+        kernel[2, CLASSES.index(blue_is)] = 12.0
+        model.get_layer("probabilities").set_weights([kernel, bias])
+        model.save(path)
+    return path
+
+
+@pytest.fixture
+def models(tmp_path, colours_version):
+    """good (every colour right) and worse (blue photos called dog), both trained 'on' the colours version."""
+    def version(name, blue_is, classes=CLASSES):
+        path = colour_model(tmp_path / name / "model.keras", blue_is)
+        return ModelVersion.objects.create(name=name, architecture="tiny", classes=classes, input_size=32, file_path=str(path),
+                                           dataset_version=colours_version)
+
+    return {"good": version("good", "fish"), "worse": version("worse", "dog"), "make": version}
+
+
+def compare_json(*args):
+    out = io.StringIO()
+    call_command("compare_models", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_compare_models_json_has_both_sides_and_the_changed_photos_worst_first(models, colours_version):
+    activate(models["good"])
+    report = compare_json("worse")  # against the live version by default
+    assert report["candidate"]["version"] == "worse" and report["live"]["version"] == "good"
+    assert report["live"]["accuracy"] == 1.0 and report["candidate"]["accuracy"] == pytest.approx(4 / 6)
+    assert report["candidate"]["recall"]["fish"] == 0.0 and report["live"]["recall"]["fish"] == 1.0
+    assert report["candidate"]["recall"]["cat"] == 1.0 and report["candidate"]["recall"]["bird"] is None
+    assert report["dataset_version"] == "colours" and report["images"] == 6
+    assert report["rules"]["passed"] is False
+    folder = version_folder("colours").resolve()
+    assert len(report["changed"]) == 2
+    for row in report["changed"]:
+        assert {"path", "true_label", "live", "candidate"} <= set(row)
+        assert (row["true_label"], row["live"], row["candidate"], row["kind"]) == ("fish", "fish", "dog", "regression")
+        assert str(folder) in row["path"] and "/test/fish/" in row["path"]
+    # the reverse comparison (--against): the same photos are fixes, listed after any regression
+    reverse = compare_json("good", "--against", "worse")
+    assert reverse["live"]["version"] == "worse" and [r["kind"] for r in reverse["changed"]] == ["fix", "fix"]
+    assert reverse["rules"]["passed"] is True
+    assert ModelComparison.objects.count() == 2
+
+    text = io.StringIO()
+    call_command("compare_models", "worse", stdout=text)
+    assert "regression" in text.getvalue() and "fish" in text.getvalue() and "promotion rules: fail" in text.getvalue()
+
+
+def test_changed_photos_sort_regressions_before_fixes(tmp_path, colours_version, models):
+    from training.comparison import compare_versions
+
+    # a third model: blue right but red called dog; against "worse" (blue wrong) it fixes fish and breaks cat
+    models["make"]("mixed", "fish")
+    import keras
+
+    mixed = ModelVersion.objects.get(name="mixed")
+    model = keras.models.load_model(mixed.resolved_path, compile=False)
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    kernel[0] = 0.0
+    kernel[0, CLASSES.index("dog")] = 12.0
+    model.get_layer("probabilities").set_weights([kernel, bias])
+    model.save(mixed.resolved_path)
+    comparison = compare_versions(mixed, models["worse"])
+    kinds = [row["kind"] for row in comparison.results["changed"]]
+    assert kinds == ["regression", "regression", "fix", "fix"]
+    assert comparison.results["difference"]["recall"]["cat"] == -1.0 and comparison.results["difference"]["recall"]["fish"] == 1.0
+
+
+def test_promote_holds_a_worse_candidate_with_exit_3_then_force_promotes_it(models):
+    activate(models["good"])
+    out = io.StringIO()
+    with pytest.raises(CommandError) as held:
+        call_command("promote", "worse", stdout=out)
+    assert held.value.returncode == 3
+    assert "held back" in out.getvalue() and "fish recall" in out.getvalue() and "accuracy" in out.getvalue()
+    models["good"].refresh_from_db()
+    assert models["good"].is_active
+    comparison = ModelComparison.objects.get(candidate=models["worse"])
+    assert comparison.decision == "held" and not comparison.rules_passed
+
+    from training.promotion import is_candidate
+
+    assert is_candidate(models["worse"])
+    call_command("promote", "worse", "--force", "--reason", "the blue photos were mislabelled", stdout=io.StringIO())
+    models["worse"].refresh_from_db()
+    assert models["worse"].is_active
+    forced = ModelComparison.objects.filter(candidate=models["worse"]).latest("id")
+    assert forced.decision == "forced" and forced.reason == "the blue photos were mislabelled"
+
+
+def test_promote_promotes_a_candidate_that_passes_the_rules(models):
+    activate(models["worse"])
+    out = io.StringIO()
+    call_command("promote", "good", stdout=out)  # exit 0
+    models["good"].refresh_from_db()
+    assert models["good"].is_active and "now the live model" in out.getvalue()
+    assert ModelComparison.objects.get(candidate=models["good"]).decision == "promoted"
+    # rolling back stays one step
+    from training.registry import roll_back
+
+    assert roll_back().name == "worse"
+
+
+def test_recall_rule_allows_one_point_and_settings_change_the_rules(models, settings):
+    from training.promotion import check_rules
+
+    comparison = ModelComparison(candidate=models["good"], live_name="x", results={
+        "candidate": {"accuracy": 0.9, "recall": {"cat": 0.895, "dog": 1.0}, "pets_unknown_rate": 0.01},
+        "live": {"accuracy": 0.9, "recall": {"cat": 0.9, "dog": 1.0}, "pets_unknown_rate": 0.01},
+    })
+    assert check_rules(comparison) == (True, [])
+    comparison.results["candidate"]["recall"]["cat"] = 0.88
+    passed, failures = check_rules(comparison)
+    assert not passed and "cat recall" in failures[0]
+    settings.PETSITE_PROMOTION_MAX_RECALL_DROP = 0.05
+    assert check_rules(comparison)[0]
+    comparison.results["candidate"]["pets_unknown_rate"] = 0.02
+    passed, failures = check_rules(comparison)
+    assert not passed and "not a pet" in failures[0]
+
+
+def test_models_whose_classes_differ_are_not_scored_against_each_other(models):
+    activate(models["good"])
+    five = models["make"]("five-classes", "fish", classes=CLASSES[:5])
+    with pytest.raises(CommandError, match="classes differ"):
+        compare_json("five-classes")
+    comparison = ModelComparison.objects.get(candidate=five)
+    assert comparison.results == {} and "classes differ" in comparison.error and not comparison.rules_passed
+    with pytest.raises(CommandError) as held:
+        call_command("promote", "five-classes", stdout=io.StringIO())
+    assert held.value.returncode == 3
+    models["good"].refresh_from_db()
+    assert models["good"].is_active
+
+
+def test_benchmark_photos_join_the_test_split(models, settings, tmp_path):
+    bench = tmp_path / "benchmark"
+    (bench / "fish").mkdir(parents=True)
+    noisy(COLOURS["fish"], 999).save(bench / "fish" / "extra.png")
+    settings.PETSITE_BENCHMARK_DIR = str(bench)
+    activate(models["good"])
+    report = compare_json("worse")
+    assert report["images"] == 7 and len(report["changed"]) == 3
+    assert any(row["set"] == "benchmark" for row in report["changed"])
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-12345678")
+    client.force_login(user)
+    return user
+
+
+def test_admin_shows_the_comparison_side_by_side_and_promote_anyway_records_who_and_why(client, staff, models):
+    from training.promotion import promote
+
+    activate(models["good"])
+    result = promote(models["worse"])
+    assert not result.promoted
+    comparison = result.comparison
+    page = client.get(f"/admin/training/modelcomparison/{comparison.pk}/change/").content.decode()
+    assert "recall candidate" in page and "true \\ predicted" in page and "regression" in page
+    photo_url = f"/admin/training/modelcomparison/{comparison.pk}/photo/0/"
+    assert photo_url in page and "Promote anyway" in page
+    version_page = client.get(f"/admin/training/modelversion/{models['worse'].pk}/change/").content.decode()
+    assert "Promote anyway" in version_page and "fish recall" in version_page
+    assert "candidate (held back)" in client.get("/admin/training/modelversion/").content.decode()
+
+    photo = client.get(photo_url)
+    assert photo.status_code == 200 and photo["Content-Type"] == "image/png"
+    assert b"".join(photo.streaming_content).startswith(b"\x89PNG")
+    assert client.get(f"/admin/training/modelcomparison/{comparison.pk}/photo/99/").status_code == 404
+
+    url = f"/admin/training/modelcomparison/{comparison.pk}/promote-anyway/"
+    assert client.post(url, {"reason": ""}).status_code == 200  # a reason is required
+    models["worse"].refresh_from_db()
+    assert not models["worse"].is_active
+    client.post(url, {"reason": "blue photos were mislabelled"})
+    comparison.refresh_from_db()
+    models["worse"].refresh_from_db()
+    assert models["worse"].is_active
+    assert (comparison.decision, comparison.decided_by, comparison.reason) == ("forced", staff, "blue photos were mislabelled")
+
+
+def test_the_photo_view_serves_only_files_inside_the_comparisons_folders(client, staff, models, settings, django_user_model):
+    activate(models["good"])
+    from training.comparison import compare_versions
+
+    comparison = compare_versions(models["worse"])
+    url = f"/admin/training/modelcomparison/{comparison.pk}/photo/0/"
+    assert client.get(url).status_code == 200
+    outside = settings.BASE_DIR / "manage.py"
+    comparison.results["changed"][0]["path"] = str(outside)
+    comparison.results["changed"][1]["path"] = str(version_folder("colours") / ".." / ".." / "escape.png")
+    comparison.save()
+    assert client.get(url).status_code == 404
+    assert client.get(f"/admin/training/modelcomparison/{comparison.pk}/photo/1/").status_code == 404
+    client.logout()
+    assert client.get(f"/admin/training/modelcomparison/{comparison.pk}/photo/0/").status_code == 302  # to the login page
+    visitor = django_user_model.objects.create_user("visitor", password="pw-12345678")
+    client.force_login(visitor)
+    assert client.get(f"/admin/training/modelcomparison/{comparison.pk}/photo/0/").status_code in (302, 403, 404)
+
+
+def test_a_dataset_version_a_model_was_trained_on_is_not_deleted(models, colours_version):
+    from ingestion.services import BuildRefused, delete_dataset_version
+
+    with pytest.raises(BuildRefused, match="trained on it"):
+        delete_dataset_version(colours_version)
+
+
+def test_retrain_schedule_is_off_by_default_and_reads_a_crontab():
+    from petsite.celery import app, retrain_schedule
+
+    assert retrain_schedule("") is None
+    assert "scheduled-retrain" not in (app.conf.beat_schedule or {})
+    schedule = retrain_schedule("30 3 * * 1")
+    assert schedule.hour == {3} and schedule.minute == {30} and schedule.day_of_week == {1}
+    with pytest.raises(ValueError):
+        retrain_schedule("3 * *")

@@ -1,0 +1,112 @@
+"""Promotion: a candidate becomes the live model only when it is at least as good as the live one on the rules.
+
+The rules (settings, staff may change them):
+  PETSITE_PROMOTION_MAX_ACCURACY_DROP     accuracy may fall by at most this much (default 0: not lower);
+  PETSITE_PROMOTION_MAX_RECALL_DROP       no class's recall may fall by more than this (default 0.01: 1 point);
+  PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE  pets answered "not a pet" may rise by at most this much (default 0).
+
+promote() compares (training.comparison) unless given a comparison, then activates when the rules pass, or when
+forced ("promote anyway": who and why are recorded); otherwise the version waits as a candidate. Workers load the
+new version on their next task (training.registry.activate).
+"""
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from training.registry import activate
+
+EPSILON = 1e-9  # metrics are ratios of counts: only differences above rounding noise count
+
+
+def rules():
+    return {
+        "max_accuracy_drop": float(settings.PETSITE_PROMOTION_MAX_ACCURACY_DROP),
+        "max_recall_drop": float(settings.PETSITE_PROMOTION_MAX_RECALL_DROP),
+        "max_pet_unknown_rise": float(settings.PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE),
+    }
+
+
+def check_rules(comparison):
+    """(passed, [why not]) for a ModelComparison (its results, or its error)."""
+    if comparison.error:
+        if not comparison.live_name:  # nothing serves yet
+            return True, []
+        return False, [comparison.error]
+    limits = rules()
+    results = comparison.results
+    candidate, live = results["candidate"], results["live"]
+    failures = []
+    if candidate["accuracy"] < live["accuracy"] - limits["max_accuracy_drop"] - EPSILON:
+        failures.append(f"accuracy {candidate['accuracy']:.2%} is lower than the live model's {live['accuracy']:.2%}")
+    for name, new in candidate["recall"].items():
+        old = live["recall"].get(name)
+        if new is not None and old is not None and new < old - limits["max_recall_drop"] - EPSILON:
+            failures.append(f"{name} recall {new:.2%} is more than {limits['max_recall_drop']:.0%} below the live model's {old:.2%}")
+    if candidate["pets_unknown_rate"] > live["pets_unknown_rate"] + limits["max_pet_unknown_rise"] + EPSILON:
+        failures.append(f'pets answered "not a pet" {candidate["pets_unknown_rate"]:.2%} is higher than the live model\'s '
+                        f'{live["pets_unknown_rate"]:.2%}')
+    return not failures, failures
+
+
+@dataclass
+class Promotion:
+    promoted: bool
+    comparison: object
+    reasons: list = field(default_factory=list)
+
+    @property
+    def message(self):
+        version = self.comparison.candidate.name
+        if self.promoted:
+            how = "promoted anyway" if self.comparison.decision == "forced" else "passed the promotion rules"
+            return f"{version} {how} and is now the live model; workers load it on their next task."
+        return f"{version} held back as a candidate: " + "; ".join(self.reasons) + "."
+
+
+def _decide(comparison, decision, user=None, reason=""):
+    from training.models import ModelComparison
+
+    ModelComparison.objects.filter(pk=comparison.pk).update(
+        decision=decision, decided_by=user if user is not None and user.is_authenticated else None,
+        decided_at=timezone.now(), reason=reason,
+    )
+    comparison.refresh_from_db()
+
+
+def promote(candidate, user=None, force=False, reason="", comparison=None):
+    """Make `candidate` live if it passes the rules against the live model (or `force`, recording who and why).
+
+    Returns a Promotion; raises training.comparison.ComparisonError when there is nothing to compare on and not
+    forced, and NoModelAvailable when its file is gone.
+    """
+    from training.comparison import ComparisonError, compare_versions
+    from training.models import ModelComparison
+
+    if comparison is None:
+        try:
+            comparison = compare_versions(candidate)
+        except ComparisonError as exc:
+            if not force:
+                raise
+            comparison = ModelComparison.objects.create(candidate=candidate, error=str(exc), rule_failures=[str(exc)])
+    passed = comparison.rules_passed
+    if not passed and not force:
+        _decide(comparison, ModelComparison.Decision.HELD)
+        return Promotion(False, comparison, list(comparison.rule_failures))
+    activate(candidate)
+    if passed:
+        _decide(comparison, ModelComparison.Decision.PROMOTED, user)
+    else:
+        _decide(comparison, ModelComparison.Decision.FORCED, user, reason.strip() or "forced without a reason")
+    return Promotion(True, comparison, list(comparison.rule_failures))
+
+
+def latest_comparison(version):
+    return version.comparisons.order_by("-created_at", "-id").first()
+
+
+def is_candidate(version):
+    """True for an inactive version whose latest comparison held it back."""
+    comparison = latest_comparison(version)
+    return not version.is_active and comparison is not None and comparison.decision == "held"
