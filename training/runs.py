@@ -114,6 +114,7 @@ def start_retrain(user=None, architecture="default", epochs=None, options=None, 
     if building is not None:
         raise RunRefused(f"Dataset version {building.name} is being built; wait for it to finish or cancel it first.")
     options = {**settings.PETSITE_RETRAIN_OPTIONS, **(options or {})}
+    epochs = epochs or options.pop("epochs", None)
     return _create_run(
         dispatch, "retrain_now", retrain=True, step=TrainingRun.Step.BUILD, architecture=architecture, epochs=epochs,
         activate_on_success=True, options=options, created_by=_user(user), phase="waiting to build a dataset version",
