@@ -40,6 +40,14 @@ def tiny_model_path(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny.keras")
 
 
+@pytest.fixture(scope="session")
+def tiny_maps_model_path(tmp_path_factory):
+    """The tiny model built like the default one's top, with class maps: the same answers, and where it saw the colour."""
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-maps-model") / "tiny.keras", class_maps=True)
+
+
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path, tiny_model_path):
     """Every test gets its own MEDIA_ROOT and serves the tiny model, never the shipped one."""

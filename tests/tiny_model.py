@@ -9,12 +9,20 @@ CLASSES = ["bird", "cat", "dog", "dragon", "fish", "hamster"]
 INPUT_SIZE = 32
 
 
-def build_tiny_model(path):
+def build_tiny_model(path, class_maps=False):
+    """class_maps: built like the default model's top (a feature map "head_relu6", here the photo's mean colour in
+    4x4 cells, pooled by "avg_pool") with its "class_maps" output (training.architectures.with_class_maps);
+    the same answers either way."""
     import keras
 
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    if class_maps:
+        x = keras.layers.AveragePooling2D(4, name="cells")(x)
+        x = keras.layers.ReLU(6.0, name="head_relu6")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    else:
+        x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(len(CLASSES), activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="tiny")
     kernel = np.zeros((3, len(CLASSES)), dtype="float32")
@@ -23,6 +31,10 @@ def build_tiny_model(path):
     kernel[2, CLASSES.index("fish")] = 12.0  # blue
     bias = np.full(len(CLASSES), 1.0, dtype="float32")
     model.get_layer("probabilities").set_weights([kernel, bias])
+    if class_maps:
+        from training.architectures import with_class_maps
+
+        model = with_class_maps(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
@@ -33,4 +45,4 @@ def build_tiny_model(path):
 
 
 if __name__ == "__main__":
-    print(build_tiny_model(sys.argv[1]))
+    print(build_tiny_model(sys.argv[1], class_maps="--class-maps" in sys.argv[2:]))

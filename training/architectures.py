@@ -10,7 +10,8 @@ default  EfficientNet-Lite0 (ImageNet, frozen) + an open-set head: one temperatu
          and head are assembled into one plain Keras functional model (assemble_open_set).
 
 Every saved model follows the predictor contract: input (N, S, S, 3) float32 raw RGB 0..255, all
-scaling inside; output probabilities (N, 6) or {"probabilities": (N, 6), "pet_score": (N, 1)}.
+scaling inside; output probabilities (N, 6) or {"probabilities": (N, 6), "pet_score": (N, 1)}, optionally with
+"class_maps" (N, S', S', 6): where in the picture the model found each class (with_class_maps).
 Only built-in layers are used, so files load with keras.models.load_model(path, compile=False).
 """
 from ingestion.labels import CLASSES
@@ -111,4 +112,39 @@ def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2,
     is_pet = np.zeros((kernel.shape[1], 1), dtype="float32")
     is_pet[:num_classes] = 1.0
     model.get_layer("pet_score").set_weights([is_pet])
-    return model
+    return with_class_maps(model)
+
+
+FEATURE_MAP_LAYER = "head_relu6"  # the last feature map (S' x S' x 1280) that "avg_pool" averages
+CLASS_MAPS = "class_maps"
+
+
+def with_class_maps(model):
+    """`model` with a third output "class_maps" (N, S', S', C): the class activation map of every pet class.
+
+    The head reads the globally averaged last feature map F (layer "head_relu6"), so the pooled-features part of
+    the "probabilities" logit of class c is the spatial mean of map_c = sum_k K[k, c] * F[:, :, k] (K: the first
+    F-channels rows of the "probabilities" kernel): map_c says where in the picture that evidence for c came from.
+    The rest of the logit (the ImageNet probabilities the open-set head also reads, and the bias) has no place in
+    the picture and is left out. Built as a bias-free 1x1 Conv2D (a built-in layer) on the feature map, so both
+    backends compute it with the forward pass at almost no cost.
+
+    A new functional model on the same layers; `model` itself when it already has the output, or when it is not
+    built that way (no "head_relu6" or "probabilities" layer, e.g. the seed CNN): it is then returned unchanged.
+    """
+    import keras
+    import numpy as np
+
+    names = {layer.name for layer in model.layers}
+    if CLASS_MAPS in names or not {FEATURE_MAP_LAYER, "probabilities"} <= names:
+        return model
+    features = model.get_layer(FEATURE_MAP_LAYER).output
+    kernel = model.get_layer("probabilities").get_weights()[0]
+    channels = features.shape[-1]
+    if len(features.shape) != 4 or kernel.shape[0] < channels:
+        return model  # the head does not start with the pooled feature map: no class maps to read from it
+    conv = keras.layers.Conv2D(kernel.shape[1], 1, use_bias=False, name=CLASS_MAPS)
+    maps = conv(features)
+    conv.set_weights([np.asarray(kernel[:channels], dtype="float32").reshape(1, 1, channels, kernel.shape[1])])
+    outputs = model.output if isinstance(model.output, dict) else {"probabilities": model.output}
+    return keras.Model(model.input, {**outputs, CLASS_MAPS: maps}, name=model.name)

@@ -79,31 +79,55 @@ def export_tflite(keras_path, check_batch, threads=None):
         "source_sha256": file_digest(keras_path),
         "checked_images": int(len(check_batch)),
         "max_probability_difference": difference,
+        "class_maps_checked": any(layer.name == "class_maps" for layer in model.layers),
     }, indent=2))
     return path, difference
 
 
-def _probabilities(outputs):
-    if isinstance(outputs, dict):
-        return np.asarray(outputs["probabilities"], dtype="float64")
-    return np.asarray(outputs, dtype="float64")
+def keras_outputs(outputs):
+    """A Keras model's outputs as (probabilities (N, C), pet scores (N,) or None, class maps (N, S', S', C) or None)."""
+    if not isinstance(outputs, dict):
+        return np.asarray(outputs, dtype="float64"), None, None
+    pet_scores, maps = outputs.get("pet_score"), outputs.get("class_maps")
+    return (np.asarray(outputs["probabilities"], dtype="float64"),
+            None if pet_scores is None else np.asarray(pet_scores, dtype="float64").reshape(-1),
+            None if maps is None else np.asarray(maps, dtype="float32"))
 
 
 def verify_export(model, runner, batch):
-    """Top-1 identical and probabilities within EXPORT_TOLERANCE on `batch`; returns the max difference."""
-    expected = np.concatenate([
-        _probabilities(model(np.asarray(batch[i:i + 32], dtype="float32"), training=False))
-        for i in range(0, len(batch), 32)
-    ])
-    actual = np.concatenate([runner.run(batch[i:i + 32])[0] for i in range(0, len(batch), 32)])
+    """Top-1 identical and probabilities within EXPORT_TOLERANCE on `batch`; class maps too, when the model has them
+    (within EXPORT_TOLERANCE of their largest magnitude). Returns the max probability difference."""
+    expected, actual, expected_maps, actual_maps = [], [], [], []
+    for i in range(0, len(batch), 32):
+        chunk = batch[i:i + 32]
+        probabilities, _, maps = keras_outputs(model(np.asarray(chunk, dtype="float32"), training=False))
+        expected.append(probabilities)
+        if maps is None:
+            actual.append(runner.run(chunk)[0])
+            continue
+        got = runner.run(chunk, with_maps=True)
+        actual.append(got[0])
+        expected_maps.append(maps)
+        actual_maps.append(got[2] if got[2] is not None else np.zeros_like(maps))
+    expected, actual = np.concatenate(expected), np.concatenate(actual)
     difference = float(np.abs(expected - actual).max())
     if (expected.argmax(axis=1) != actual.argmax(axis=1)).any() or difference > EXPORT_TOLERANCE:
         raise ValueError(f"LiteRT export disagrees with the Keras model (max probability difference {difference:.2e})")
+    if expected_maps:
+        expected_maps, actual_maps = np.concatenate(expected_maps), np.concatenate(actual_maps)
+        scale = max(1.0, float(np.abs(expected_maps).max()))
+        map_difference = float(np.abs(expected_maps - actual_maps).max()) if expected_maps.shape == actual_maps.shape else np.inf
+        if map_difference > EXPORT_TOLERANCE * scale:
+            raise ValueError(f"LiteRT export's class maps disagree with the Keras model's (max difference {map_difference:.2e})")
     return difference
 
 
 class LiteRTRunner:
-    """Runs a .tflite model; returns (probabilities (N, C), pet scores (N,) or None)."""
+    """Runs a .tflite model; returns (probabilities (N, C), pet scores (N,) or None[, class maps or None]).
+
+    Outputs are told apart by shape, as the converter names them after its graph, not the Keras outputs:
+    (N, S', S', C) class maps, (N, 1) the pet score, (N, C) the probabilities (a single output is always those).
+    """
 
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
@@ -117,37 +141,42 @@ class LiteRTRunner:
         self._lock = threading.Lock()  # an interpreter is not safe to share between threads
 
     def _interpreter(self, shape):
-        interpreter = self._by_batch.get(shape)
-        if interpreter is None:
+        entry = self._by_batch.get(shape)
+        if entry is None:
             with quiet_native_output():
                 interpreter = self._interpreter_class(model_path=str(self.path), num_threads=self.num_threads)
                 index = interpreter.get_input_details()[0]["index"]
                 interpreter.resize_tensor_input(index, list(shape), strict=False)
                 interpreter.allocate_tensors()
-            self._by_batch[shape] = interpreter
-        return interpreter
-
-    def run(self, batch):
-        batch = np.asarray(batch, dtype="float32")
-        with self._lock:
-            interpreter = self._interpreter(batch.shape)
-            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch)
-            interpreter.invoke()
-            outputs = {detail["name"]: interpreter.get_tensor(detail["index"]) for detail in interpreter.get_output_details()}
-        return self._split(outputs)
+            entry = self._by_batch[shape] = (interpreter, index, self._roles(interpreter.get_output_details()))
+        return entry
 
     @staticmethod
-    def _split(outputs):
-        if len(outputs) == 1:
-            return np.asarray(next(iter(outputs.values())), dtype="float64"), None
-        probabilities = pet_scores = None
-        for name, value in outputs.items():
-            value = np.asarray(value, dtype="float64")
-            if value.ndim == 2 and value.shape[1] == 1:
-                pet_scores = value.reshape(-1)
+    def _roles(details):
+        """{"probabilities": tensor index, "pet_score": index or None, "class_maps": index or None}."""
+        roles = {"probabilities": None, "pet_score": None, "class_maps": None}
+        for detail in details:
+            shape = detail["shape"]
+            if len(details) > 1 and len(shape) == 4:
+                roles["class_maps"] = detail["index"]
+            elif len(details) > 1 and len(shape) == 2 and shape[1] == 1:
+                roles["pet_score"] = detail["index"]
             else:
-                probabilities = value
-        return probabilities, pet_scores
+                roles["probabilities"] = detail["index"]
+        return roles
+
+    def run(self, batch, with_maps=False):
+        batch = np.asarray(batch, dtype="float32")
+        with self._lock:
+            interpreter, index, roles = self._interpreter(batch.shape)
+            interpreter.set_tensor(index, batch)
+            interpreter.invoke()
+            probabilities = np.asarray(interpreter.get_tensor(roles["probabilities"]), dtype="float64")
+            pet_scores = None if roles["pet_score"] is None else np.asarray(interpreter.get_tensor(roles["pet_score"]), dtype="float64").reshape(-1)
+            if not with_maps:
+                return probabilities, pet_scores
+            maps = None if roles["class_maps"] is None else np.array(interpreter.get_tensor(roles["class_maps"]), dtype="float32")
+        return probabilities, pet_scores, maps
 
 
 def check_batch_from_images(image_paths, input_size):

@@ -6,7 +6,9 @@ directly to measure a model as it will serve.
 Contract for every model this project saves: input (N, S, S, 3) float32 RGB in 0..255, the
 preprocessing (scaling) inside the model; output either the class probabilities (N, C), or a
 dict with "probabilities" (N, C) and "pet_score" (N, 1), the model's belief that the photo shows
-one of the pets at all. Without a pet score the top probability stands in for it.
+one of the pets at all. Without a pet score the top probability stands in for it. A model may also output
+"class_maps" (N, S', S', C), where in the (fitted and padded) picture it found each class
+(training.architectures.with_class_maps); asked for with `with_maps=True`, None for a model without them.
 
 Two backends run that contract: Keras (the saved model itself) and LiteRT (a verified export
 beside it, see training/litert.py), which is several times faster on a 2-core CPU and does not
@@ -23,7 +25,7 @@ import numpy as np
 from ingestion.conf import setting
 from ingestion.images import image_to_array
 
-from .litert import LiteRTRunner, exported_path, file_digest
+from .litert import LiteRTRunner, exported_path, file_digest, keras_outputs
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -97,20 +99,16 @@ class Predictor:
         def call(batch):
             return model(batch, training=False)
 
-        def run(batch):
-            outputs = call(np.asarray(batch, dtype="float32"))
-            if isinstance(outputs, dict):
-                return (
-                    np.asarray(outputs["probabilities"], dtype="float64"),
-                    np.asarray(outputs["pet_score"], dtype="float64").reshape(-1),
-                )
-            return np.asarray(outputs, dtype="float64"), None
+        def run(batch, with_maps=False):
+            probabilities, pet_scores, maps = keras_outputs(call(np.asarray(batch, dtype="float32")))
+            return (probabilities, pet_scores, maps) if with_maps else (probabilities, pet_scores)
 
         return run
 
     def warm_up(self):
         size = self.spec.input_size
-        probabilities, _ = self.predict_arrays(np.zeros((1, size, size, 3), dtype="uint8"))
+        probabilities, _, maps = self.predict_arrays(np.zeros((1, size, size, 3), dtype="uint8"), with_maps=True)
+        self.has_class_maps = maps is not None
         if probabilities.shape[1] != len(self.spec.classes):
             # A card that does not describe its model must fail at load, not label photos wrongly.
             raise ValueError(
@@ -120,16 +118,19 @@ class Predictor:
     def prepare(self, image):
         return image_to_array(image, self.spec.input_size)
 
-    def predict_arrays(self, batch):
-        """probabilities (N, C) and pet scores (N,) for a uint8 batch of prepared images."""
-        probabilities, pet_scores = self._run(batch)
+    def predict_arrays(self, batch, with_maps=False):
+        """probabilities (N, C) and pet scores (N,) for a uint8 batch of prepared images; with_maps: and the class
+        maps (N, S', S', C) float32, None when the model has none."""
+        outputs = self._run(batch, with_maps=True) if with_maps else self._run(batch)
+        probabilities, pet_scores = outputs[:2]
         if pet_scores is None:
             pet_scores = probabilities.max(axis=1)
-        return probabilities, pet_scores
+        return (probabilities, pet_scores, outputs[2]) if with_maps else (probabilities, pet_scores)
 
-    def predict_images(self, images):
+    def predict_images(self, images, with_maps=False):
+        """(probabilities, pet scores, elapsed ms) for decoded images; with_maps: and their class maps (or None)."""
         started = time.perf_counter()
         batch = np.stack([self.prepare(image) for image in images])
-        probabilities, pet_scores = self.predict_arrays(batch)
+        outputs = self.predict_arrays(batch, with_maps=with_maps)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return probabilities, pet_scores, elapsed_ms
+        return (*outputs[:2], elapsed_ms, *outputs[2:])
