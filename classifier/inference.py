@@ -35,6 +35,9 @@ class InferenceResult:
     pet_score: float = 0.0
     model_version: str = ""
     inference_ms: float = 0.0
+    # Where in the model's (fitted and padded) square it found its answer: the class map (S' x S') of the best pet
+    # class (for "not a pet" the closest pet); None when the model has no class maps.
+    class_map: object = field(default=None, repr=False, compare=False)
 
     def as_dict(self):
         return {
@@ -73,7 +76,7 @@ def get_predictor(use_database=True):
         return _predictor
 
 
-def _result(predictor, probabilities, pet_score, elapsed_ms):
+def _result(predictor, probabilities, pet_score, elapsed_ms, class_maps=None):
     classes = predictor.spec.classes
     best = int(probabilities.argmax())
     confidence = float(probabilities[best])
@@ -90,16 +93,21 @@ def _result(predictor, probabilities, pet_score, elapsed_ms):
         pet_score=float(pet_score),
         model_version=predictor.spec.version,
         inference_ms=elapsed_ms,
+        class_map=None if class_maps is None else class_maps[..., best],
     )
 
 
 def classify_images(images, use_database=True):
-    """Classify decoded images (PIL) or image sources (path, bytes, file) in one batch."""
+    """Classify decoded images (PIL) or image sources (path, bytes, file) in one batch.
+
+    Each result carries its class map when the model has them (a few hundred numbers, computed with the answer)."""
     predictor = get_predictor(use_database=use_database)
     decoded = [image if hasattr(image, "mode") else open_image(image) for image in images]
-    probabilities, pet_scores, elapsed_ms = predictor.predict_images(decoded)
+    probabilities, pet_scores, elapsed_ms, maps = predictor.predict_images(decoded, with_maps=True)
+    if maps is None:
+        maps = [None] * len(decoded)
     per_image_ms = elapsed_ms / max(len(decoded), 1)
-    return [_result(predictor, p, s, per_image_ms) for p, s in zip(probabilities, pet_scores)]
+    return [_result(predictor, p, s, per_image_ms, m) for p, s, m in zip(probabilities, pet_scores, maps)]
 
 
 def classify_image(image, use_database=True):

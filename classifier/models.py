@@ -24,6 +24,9 @@ class Prediction(models.Model):
     thumbnail = models.ImageField(upload_to="thumbnails/", blank=True)
     # The copy the result page shows (JPEG, long side at most services.DISPLAY_SIDE): never the original upload.
     display_image = models.ImageField(upload_to="display/", blank=True)
+    # Where the model looked (classifier.heatmap): a transparent PNG in the display copy's proportions, laid over it
+    # on the result page. Made by the worker with the answer when the model has class maps; empty otherwise.
+    heatmap = models.ImageField(upload_to="heatmaps/", blank=True)
     image_format = models.CharField(max_length=10, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)

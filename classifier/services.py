@@ -23,6 +23,7 @@ from ingestion.images import ImageError, open_image
 from ingestion.labels import CLASSES, UNKNOWN, display_name
 from petsite.jobs import dispatch, dispatch_on_commit, queued_classifications
 
+from .heatmap import heatmap_png
 from .inference import NoModelAvailable, classify_image
 from .models import Prediction
 from .uploads import validate_upload
@@ -224,6 +225,7 @@ def classify_prediction(prediction_id, claimant=None):
 def _classify_claimed(prediction, attempts):
     prediction_id = prediction.pk
     updates = {}
+    heatmap = ""
     try:
         with prediction.image.open("rb") as handle:
             image = open_image(handle.read())
@@ -243,6 +245,7 @@ def _classify_claimed(prediction, attempts):
         logger.exception("prediction %s failed after %s attempts", prediction_id, attempts)
         updates.update(status=Prediction.Status.FAILED, error="Classification failed after several attempts.")
     else:
+        heatmap = _store_heatmap(prediction, image, result)
         updates.update(
             status=Prediction.Status.DONE,
             label=result.label,
@@ -251,9 +254,31 @@ def _classify_claimed(prediction, attempts):
             pet_score=result.pet_score,
             model_version=result.model_version,
             inference_ms=result.inference_ms,
+            heatmap=heatmap,
             error="",
         )
-    return _store_outcome_if_pending(prediction, updates)
+    stored = _store_outcome_if_pending(prediction, updates)
+    if heatmap and stored.heatmap.name != heatmap:  # another delivery finished the row first: ours is nobody's
+        Prediction._meta.get_field("heatmap").storage.delete(heatmap)
+    return stored
+
+
+def _store_heatmap(prediction, image, result):
+    """Store where the model looked for `result` (classifier.heatmap) as the prediction's overlay; returns its file
+    name, "" when the model has no class maps. Never raises: a photo without its heat map is still answered."""
+    if result.class_map is None:
+        return ""
+    try:
+        started = time.perf_counter()
+        display = prediction.display_image
+        display_size = (display.width, display.height) if display else image.size
+        png = heatmap_png(result.class_map, image.size, display_size)
+        name = Prediction._meta.get_field("heatmap").storage.save(f"heatmaps/{uuid.uuid4().hex}.png", ContentFile(png))
+        logger.debug("prediction %s: heat map in %.1f ms", prediction.pk, (time.perf_counter() - started) * 1000)
+        return name
+    except Exception:
+        logger.exception("prediction %s: no heat map (the answer is stored without one)", prediction.pk)
+        return ""
 
 
 def _store_outcome_if_pending(prediction, updates):
@@ -392,7 +417,7 @@ def clear_review(predictions, user):
 
 def delete_predictions(predictions):
     """Delete predictions and, once that is committed, their photo files (no orphan stays downloadable)."""
-    names = [(p.image.name, p.thumbnail.name, p.display_image.name) for p in predictions]
+    names = [(p.image.name, p.thumbnail.name, p.display_image.name, p.heatmap.name) for p in predictions]
     storage = Prediction._meta.get_field("image").storage
     with transaction.atomic():
         count, _ = predictions.delete()
