@@ -3,9 +3,10 @@
 Described by the OpenAPI document at /api/schema/ (classifier/openapi.py) and the page /api/docs/.
 Every answer under /api/ is JSON, errors included: {"error": "..."}.
 """
+import hashlib
 from functools import wraps
 
-from django.http import JsonResponse
+from django.http import HttpResponseNotModified, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -52,6 +53,53 @@ def prediction_json(prediction):
         "heatmap_url": _heatmap_url(prediction),
         "url": prediction.get_absolute_url(),
     }
+
+
+def prediction_values_json(row):
+    """prediction_json's answer from selectors.prediction_values (a dict of columns, no model instance)."""
+    storage = _storage()
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "label": row["label"] or None,
+        "confidence": row["confidence"],
+        "probabilities": row["probabilities"] or {},
+        "pet_score": row["pet_score"],
+        "model_version": row["model_version"] or None,
+        "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+        "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
+        "true_label": row["true_label"] or None,
+        "error": row["error"] or None,
+        "image_url": storage.url(row["image"]) if row["image"] else None,
+        "display_url": storage.url(row["display_image"]) if row["display_image"] else None,
+        "thumbnail_url": storage.url(row["thumbnail"]) if row["thumbnail"] else None,
+        "heatmap_url": storage.url(row["heatmap"]) if row.get("heatmap") else None,
+        "url": reverse("classifier:prediction", args=[row["id"]]),
+    }
+
+
+def _storage():
+    from .models import Prediction
+
+    return Prediction._meta.get_field("image").storage
+
+
+def prediction_etag(row):
+    """The entity tag of a finished prediction: what can still change it (a review, copies made later), nothing else.
+
+    None for a pending one (it changes when the worker answers; not cached)."""
+    if row["status"] == "pending":
+        return None
+    state = "|".join(str(row.get(name) or "") for name in (
+        "id", "status", "completed_at", "true_label", "reviewed_at", "display_image", "thumbnail", "heatmap"))
+    return '"%s"' % hashlib.blake2b(state.encode(), digest_size=12).hexdigest()
+
+
+def _etag_matches(header, etag):
+    if not header:
+        return False
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or etag in tags or f"W/{etag}" in tags
 
 
 def _heatmap_url(prediction):
@@ -140,10 +188,24 @@ def list_predictions(request):
 @json_methods("GET", "HEAD")
 @rate_limit_json("api", "PETSITE_RATELIMIT_API")
 def get_prediction(request, pk):
-    prediction = selectors.prediction_by_id(pk) if pk < 2**63 else None
-    if prediction is None:
+    """One indexed query for the row's own columns. A finished prediction carries an ETag (its review state included)
+    and `Cache-Control: no-cache`, so a poller that sends If-None-Match gets 304 without a body; a pending one is
+    `no-store` (it changes when the worker answers)."""
+    row = selectors.prediction_values(pk) if pk < 2**63 else None
+    if row is None:
         return JsonResponse({"error": f"No prediction with id {pk}."}, status=404)
-    return JsonResponse(prediction_json(prediction))
+    etag = prediction_etag(row)
+    if etag is None:
+        response = JsonResponse(prediction_values_json(row))
+        response["Cache-Control"] = "no-store"
+        return response
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        response = HttpResponseNotModified()
+    else:
+        response = JsonResponse(prediction_values_json(row))
+    response["ETag"] = etag
+    response["Cache-Control"] = "public, no-cache"
+    return response
 
 
 @csrf_exempt

@@ -17,6 +17,20 @@ def prediction_by_id(prediction_id):
     return Prediction.objects.filter(pk=prediction_id).first()
 
 
+# What the API answers about one prediction: its own columns only (no joins), read by primary key.
+PREDICTION_FIELDS = (
+    "id", "status", "label", "confidence", "probabilities", "pet_score", "model_version", "created_at", "completed_at",
+    "true_label", "reviewed_at", "error", "image", "display_image", "thumbnail",
+    *(["heatmap"] if any(f.name == "heatmap" for f in Prediction._meta.concrete_fields) else []),
+)
+
+
+def prediction_values(prediction_id):
+    """The API's columns (PREDICTION_FIELDS) of one prediction as a dict, or None: one primary-key lookup."""
+    rows = list(Prediction.objects.filter(pk=prediction_id).order_by().values(*PREDICTION_FIELDS)[:1])
+    return rows[0] if rows else None
+
+
 def recent_predictions(limit=8):
     """The newest finished predictions, for the home page."""
     return Prediction.objects.filter(status=Prediction.Status.DONE)[:limit]

@@ -48,27 +48,58 @@ def _display_bytes(image):
 
 
 def submit_upload(uploaded_file):
-    """Validate, store and enqueue an upload; return the pending Prediction. Raises UploadError."""
+    """Validate, store and enqueue an upload; return the pending Prediction. Raises UploadError.
+
+    The request does only what answering needs: one validation decode (uploads.validate_upload), the original
+    stored, one INSERT (autocommit), one broker message. Copies (display, thumbnail) are the worker's job, made from
+    the one full decode it classifies (_classify_claimed); until then pages show the original.
+    """
     upload = validate_upload(uploaded_file)
+    prediction = Prediction(image_format=upload.format)
+    field = Prediction._meta.get_field("image")
+    # Stored under a server-made name, then given to the row with its size, so Django never re-reads the file for it.
+    name = field.storage.save(field.generate_filename(prediction, "upload"), ContentFile(upload.data, name="upload"))
     prediction = Prediction(
-        image_format=upload.format, original_filename=upload.filename, content_hash=upload.sha256, enqueued_at=timezone.now()
+        image=name, width=upload.width, height=upload.height, image_format=upload.format,
+        original_filename=upload.filename, content_hash=upload.sha256, enqueued_at=timezone.now(),
     )
-    # Files first, then the row; if the row cannot be written the files are removed again.
-    # A named ContentFile: Django only fills width/height from a file that has a name; without them every
-    # later load of the row re-opens the image from disk (and fails if the file is gone).
-    prediction.image.save("upload", ContentFile(upload.data, name="upload"), save=False)
-    prediction.thumbnail.save("thumb.jpg", ContentFile(_thumbnail_bytes(upload.image)), save=False)
-    prediction.display_image.save("display.jpg", ContentFile(_display_bytes(upload.image)), save=False)
     try:
-        with transaction.atomic():
-            prediction.save()
-            enqueue_classification(prediction.pk)
+        # Committed at once (autocommit: one round trip); enqueue_classification then sends at once (on_commit outside
+        # a transaction), or when the caller's transaction commits. A lost message is re-sent by the sweeper.
+        prediction.save(force_insert=True)
     except Exception:
-        prediction.image.delete(save=False)
-        prediction.thumbnail.delete(save=False)
-        prediction.display_image.delete(save=False)
+        field.storage.delete(name)
         raise
+    enqueue_classification(prediction.pk)
     return prediction
+
+
+def _store_copies(prediction, image):
+    """Make and store the display copy and the thumbnail of the decoded photo `image` (the worker's one decode) on
+    `prediction` (not saved); returns {field: name} of the copies made ({} when it has both already, e.g. a retried
+    one). Never raises: without copies the pages show the original."""
+    made = {}
+    try:
+        if not prediction.display_image:
+            data, size = _display_copy(image)
+            prediction.display_image.save("display.jpg", ContentFile(data), save=False)
+            prediction.display_image._dimensions_cache = size  # known: nobody needs to read the file back for it
+            made["display_image"] = prediction.display_image.name
+        if not prediction.thumbnail:
+            prediction.thumbnail.save("thumb.jpg", ContentFile(_thumbnail_bytes(image)), save=False)
+            made["thumbnail"] = prediction.thumbnail.name
+    except Exception:
+        logger.exception("prediction %s: no display copy or thumbnail (the original is shown)", prediction.pk)
+    return made
+
+
+def _display_copy(image):
+    """(JPEG bytes, (width, height)) of `image` with its long side at most DISPLAY_SIDE."""
+    copy = image.copy()
+    copy.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    copy.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue(), copy.size
 
 
 def ensure_display_copy(prediction):
@@ -76,8 +107,8 @@ def ensure_display_copy(prediction):
 
     Returns the prediction; if the original cannot be read it is left without one (the page falls back to the thumbnail).
     """
-    if prediction.display_image or not prediction.image:
-        return prediction
+    if prediction.display_image or not prediction.image or prediction.status == Prediction.Status.PENDING:
+        return prediction  # a pending one gets its copies from the worker that classifies it
     try:
         with prediction.image.open("rb") as handle:
             image = open_image(handle.read())
@@ -193,17 +224,17 @@ def classify_prediction(prediction_id, claimant=None):
 
     `claimant` names the delivery (the Celery task id, the same for its retries); None: a new one.
     """
+    claimant = claimant or uuid.uuid4().hex
+    # Claim first, then read the claimed row (its attempts counted): two queries, a third writes the outcome.
+    claimed = _claim(prediction_id, claimant)
     prediction = Prediction.objects.filter(pk=prediction_id).first()
     if prediction is None:
         logger.warning("prediction %s no longer exists", prediction_id)
         return None
-    if prediction.status != Prediction.Status.PENDING:
-        return prediction  # already finished by an earlier delivery
-    claimant = claimant or uuid.uuid4().hex
-    if not _claim(prediction_id, claimant):
-        logger.info("prediction %s is being classified by another delivery; this one stops", prediction_id)
-        return Prediction.objects.get(pk=prediction_id)
-    prediction.refresh_from_db(fields=["attempts"])
+    if not claimed:
+        if prediction.status == Prediction.Status.PENDING:
+            logger.info("prediction %s is being classified by another delivery; this one stops", prediction_id)
+        return prediction  # finished by an earlier delivery, or another live one holds it
     if prediction.attempts > MAX_ATTEMPTS:
         # Earlier deliveries never finished (the worker died or timed out on this photo): stop retrying.
         tried = prediction.attempts - 1  # this delivery tries nothing
@@ -226,9 +257,12 @@ def _classify_claimed(prediction, attempts):
     prediction_id = prediction.pk
     updates = {}
     heatmap = ""
+    copies = {}
     try:
         with prediction.image.open("rb") as handle:
-            image = open_image(handle.read())
+            image = open_image(handle.read())  # the one full decode: copies, model input (and heat map) all use it
+        copies = _store_copies(prediction, image)
+        updates.update(copies)
         result = classify_image(image)
     except ImageError as exc:
         updates.update(status=Prediction.Status.FAILED, error=str(exc))
@@ -241,6 +275,9 @@ def _classify_claimed(prediction, attempts):
         updates.update(status=Prediction.Status.FAILED, error="The stored photo could not be read.")
     except Exception as exc:
         if attempts < MAX_ATTEMPTS:
+            for field_name, name in copies.items():  # the retry makes its own
+                with contextlib.suppress(Exception):
+                    Prediction._meta.get_field(field_name).storage.delete(name)
             raise  # possibly transient: the delivery is retried (sweeper or redelivery)
         logger.exception("prediction %s failed after %s attempts", prediction_id, attempts)
         updates.update(status=Prediction.Status.FAILED, error="Classification failed after several attempts.")
@@ -258,6 +295,9 @@ def _classify_claimed(prediction, attempts):
             error="",
         )
     stored = _store_outcome_if_pending(prediction, updates)
+    for field_name, name in copies.items():
+        if getattr(stored, field_name).name != name:  # another delivery finished the row first: ours are nobody's
+            Prediction._meta.get_field(field_name).storage.delete(name)
     if heatmap and stored.heatmap.name != heatmap:  # another delivery finished the row first: ours is nobody's
         Prediction._meta.get_field("heatmap").storage.delete(heatmap)
     return stored

@@ -4,9 +4,8 @@ import io
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from PIL import Image
 
-from ingestion.images import ALLOWED_FORMATS, ImageError, open_image
+from ingestion.images import VALIDATION_DRAFT_BOX, ImageError, decode_image
 
 
 
@@ -20,9 +19,13 @@ class UploadError(ValueError):
 
 
 class ValidatedUpload:
-    def __init__(self, data, image, image_format, filename):
+    """The upload's bytes, format and pixel size (as the file stores them), and `image`: the validation decode (RGB, a
+    JPEG at 1/8 scale). Its pixels are decoded once more, in full, by the worker that classifies it."""
+
+    def __init__(self, data, image, width, height, image_format, filename):
         self.data = data
         self.image = image
+        self.width, self.height = width, height
         self.format = image_format
         self.filename = filename
         self.sha256 = hashlib.sha256(data).hexdigest()
@@ -87,10 +90,9 @@ def validate_upload(uploaded_file):
     if len(data) > limit:
         raise UploadError(too_big_message(), status=413)
     try:
-        image = open_image(io.BytesIO(data))
-        # open_image returns an RGB copy; the format comes from reading the header again (allowed decoders only).
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as header:
-            image_format = header.format
+        # The whole file is decoded (a damaged or truncated one is refused here, nothing stored), a JPEG at 1/8 scale:
+        # the request only needs to know it decodes. The worker decodes it in full once, for every copy and the model.
+        image, image_format, (width, height) = decode_image(io.BytesIO(data), draft=VALIDATION_DRAFT_BOX)
     except ImageError as exc:
         raise UploadError(str(exc)) from exc
     except Exception as exc:  # a decoder failure open_image did not classify: still the sender's file, never a 500
@@ -98,7 +100,7 @@ def validate_upload(uploaded_file):
     if image_format == "JPEG" and not _jpeg_has_end(data):
         # libjpeg pads a cut-off scan with grey instead of failing; a photo without its end marker is damaged.
         raise UploadError("The image file is damaged or truncated and cannot be decoded.")
-    return ValidatedUpload(data, image, image_format, clean_filename(uploaded_file.name))
+    return ValidatedUpload(data, image, width, height, image_format, clean_filename(uploaded_file.name))
 
 
 def _jpeg_has_end(data):

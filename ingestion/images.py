@@ -34,8 +34,24 @@ def _max_pixels(max_pixels):
     return max_pixels if max_pixels is not None else setting("PETSITE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
 
 
-def open_image(source, max_pixels=None, allow_animated=False):
+# The JPEG decoder's draft box for serving: large photos decode at a reduced DCT scale, still above every copy made from
+# them (the 1024 px display copy, the 512 px model input).
+DRAFT_BOX = (1024, 1024)
+# The smallest box: a JPEG decodes at 1/8 scale (every coefficient is still entropy-decoded, so damage and truncation
+# still fail), several times cheaper than a full decode. What validating an upload needs.
+VALIDATION_DRAFT_BOX = (1, 1)
+
+
+def open_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX):
     """Decode `source` (path, bytes or file object) into an upright RGB PIL image, or raise ImageError."""
+    return decode_image(source, max_pixels=max_pixels, allow_animated=allow_animated, draft=draft)[0]
+
+
+def decode_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX):
+    """(upright RGB PIL image, file format, (width, height) as the file stores it) of `source`, or raise ImageError.
+
+    `draft`: the box a JPEG may be decoded down to (at most 1/8 scale), or None for full size.
+    """
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     limit = _max_pixels(max_pixels)
@@ -52,9 +68,10 @@ def open_image(source, max_pixels=None, allow_animated=False):
                 raise ImageError("The image has no pixels.")
             if getattr(image, "n_frames", 1) > 1 and not allow_animated:
                 raise ImageError("Animated or multi-frame images are not accepted; please upload a single photo.")
-            if image.format == "JPEG":
+            image_format = image.format
+            if image_format == "JPEG" and draft:
                 # Draft mode lets libjpeg decode large photos at a reduced scale, much faster.
-                image.draft("RGB", (1024, 1024))
+                image.draft("RGB", draft)
             image.load()
             image = ImageOps.exif_transpose(image)
     except (ImageError, FileNotFoundError, IsADirectoryError, PermissionError):
@@ -65,7 +82,7 @@ def open_image(source, max_pixels=None, allow_animated=False):
         raise ImageError("The image is too large to decode safely.") from exc
     except Exception as exc:  # damaged data can surface as any error inside a decoder or the EXIF parser
         raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
-    return to_rgb(image)
+    return to_rgb(image), image_format, (width, height)
 
 
 def to_rgb(image):

@@ -155,8 +155,12 @@ def test_display_copy_is_a_jpeg_of_at_most_1024_px(make_prediction, settings):
     from PIL import Image
 
     prediction = services.submit_upload(upload_file("big.jpg", jpeg_bytes(size=(2000, 1500))))
+    assert not prediction.display_image  # made by the worker, from the decode it classifies, not in the request
+    prediction = services.classify_prediction(prediction.pk)
     with Image.open(prediction.display_image.path) as copy:
         assert copy.format == "JPEG" and copy.size == (1024, 768)
+    with Image.open(prediction.thumbnail.path) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (320, 240)
 
 
 def test_home_says_uploads_are_public_and_the_upload_script_is_served(client):
@@ -193,6 +197,7 @@ def test_the_uploader_can_delete_their_own_photo_and_nobody_else_can(client, set
     assert stranger.post(reverse("classifier:delete", args=[prediction.pk])).status_code == 302
     assert Prediction.objects.filter(pk=prediction.pk).exists()
 
+    services.classify_prediction(prediction.pk)  # the worker makes the copies
     files = media_files(settings)
     assert len(files) == 3  # original, thumbnail, display copy
     with django_capture_on_commit_callbacks(execute=True):

@@ -2,6 +2,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from classifier import services
 from classifier.models import Prediction
 from tests.reliability import crafted as c
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def stored(client):
     response = client.post("/api/predictions/", {"image": SimpleUploadedFile("a.png", c.image_bytes("PNG"), content_type="text/html")})
     assert response.status_code == 202
-    return Prediction.objects.get(pk=response.json()["id"])
+    return services.classify_prediction(response.json()["id"])  # the worker makes the thumbnail
 
 
 def test_upload_is_served_with_nosniff_and_a_safe_content_type(client, stored):
