@@ -8,10 +8,11 @@ from .processes import LiveSite, start_worker
 from .services import RedisDb, create_postgres_database, drop_postgres_database, ensure_redis, postgres_url
 
 
-def build_tiny_model(path):
-    """Build the tiny colour-reading test model at `path` in a subprocess (keeps TensorFlow out of the caller)."""
+def build_tiny_model(path, class_maps=False):
+    """Build the tiny colour-reading test model at `path` in a subprocess (keeps TensorFlow out of the caller);
+    class_maps: with the class-map output, so the worker also stores a heat map."""
     path = Path(path)
-    subprocess.run([PYTHON, "-m", "tests.tiny_model", str(path)], cwd=REPO, check=True, capture_output=True,
+    subprocess.run([PYTHON, "-m", "tests.tiny_model", str(path), *(["--class-maps"] if class_maps else [])], cwd=REPO, check=True, capture_output=True,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     if not path.exists():
         raise ServiceUnavailable(f"tiny model was not written to {path}")

@@ -11,8 +11,9 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 
 @pytest.fixture(scope="session")
 def live_model_path(tmp_path_factory):
-    """The tiny test model, built by `python -m tests.tiny_model PATH` as a subprocess."""
-    return harness.build_tiny_model(tmp_path_factory.mktemp("live-model") / "tiny.keras")
+    """The tiny test model with class maps (the worker stores heat maps), built by `python -m tests.tiny_model PATH
+    --class-maps` as a subprocess."""
+    return harness.build_tiny_model(tmp_path_factory.mktemp("live-model") / "tiny.keras", class_maps=True)
 
 
 def _stack(tmp_path_factory, model_path, database, **kwargs):

@@ -103,6 +103,21 @@ def test_phone_upload_previews_downscales_and_shows_progress(phone, sqlite_stack
     expect(page.locator("#delete-button")).to_be_visible()  # the uploader may delete it from this browser
     shot(page, "phone-result")
 
+    # Where the model looked: the toggle lays the worker's heat map exactly over the photo.
+    overlay = page.locator("#heatmap")
+    expect(page.locator("#heatmap-toggle")).to_be_visible()
+    expect(overlay).to_be_hidden()
+    page.check("#heatmap-switch")
+    expect(overlay).to_be_visible()
+    assert "/heatmaps/" in overlay.get_attribute("src")
+    natural = overlay.evaluate("img => img.complete && [img.naturalWidth, img.naturalHeight]")
+    assert natural and abs(natural[0] / natural[1] - 4 / 3) < 0.01  # the photo's proportions
+    box, photo_box = overlay.bounding_box(), photo_el.bounding_box()
+    assert all(abs(box[k] - photo_box[k]) < 1 for k in ("x", "y", "width", "height")), (box, photo_box)
+    shot(page, "phone-heatmap")
+    page.uncheck("#heatmap-switch")
+    expect(overlay).to_be_hidden()
+
 
 def test_phone_several_photos_fill_a_grid_and_a_bad_file_is_named(phone, sqlite_stack, tmp_path):
     from playwright.sync_api import expect
