@@ -139,7 +139,7 @@ def confusion_png(matrix, classes, title="Confusion matrix (test split)"):
     return _png(figure)
 
 
-def unknown_tradeoff(pet_scores, other_scores, points=41):
+def unknown_tradeoff(pet_scores, other_scores, points=121):
     """The "not a pet" trade-off over thresholds: for each, the share of pets rejected and of non-pets caught.
 
     Returns {"threshold": [...], "pets_rejected": [...], "others_caught": [...]}, thresholds spaced evenly in
