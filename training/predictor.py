@@ -53,8 +53,16 @@ def inference_threads(concurrency=1, cores=None, override=0):
     return max(1, int(cores) // max(1, int(concurrency)))
 
 
-def usable_export(spec):
-    """The LiteRT export of spec's model if it exists and was verified against this exact Keras file."""
+BACKENDS = ("auto", "litert", "litert-int8", "keras")
+
+
+def usable_export(spec, kind="float"):
+    """The LiteRT export of spec's model if it exists and was verified against this exact Keras file; kind "int8":
+    the int8 copy (training.quantize), only if its verification passed."""
+    if kind == "int8":
+        from .quantize import verified_int8
+
+        return verified_int8(spec.path)
     path = exported_path(spec.path)
     record = path.with_suffix(".tflite.json")
     if not path.exists() or not record.exists():
@@ -71,11 +79,17 @@ class Predictor:
         self.spec = spec
         backend = backend or setting("PETSITE_INFERENCE_BACKEND", "auto")
         self.threads = threads or inference_threads(override=setting("PETSITE_INFERENCE_THREADS", 0))
-        export = usable_export(spec) if backend in ("auto", "litert") else None
+        if backend not in BACKENDS:
+            raise ValueError(f"Unknown inference backend {backend!r}; use one of {', '.join(BACKENDS)}.")
+        # auto: the verified int8 copy when there is one, else the verified float copy, else the Keras model.
+        int8 = usable_export(spec, "int8") if backend in ("auto", "litert-int8") else None
+        if backend == "litert-int8" and int8 is None:
+            raise FileNotFoundError(f"No verified int8 LiteRT export beside {spec.path}; run `manage.py export_litert --int8`.")
+        export = int8 or (usable_export(spec) if backend in ("auto", "litert") else None)
         if backend == "litert" and export is None:
             raise FileNotFoundError(f"No verified LiteRT export beside {spec.path}; run `manage.py export_litert`.")
         if export is not None:
-            self.backend = "litert"
+            self.backend = "litert-int8" if int8 else "litert"
             self._runner = LiteRTRunner(export, num_threads=self.threads)
             self._run = self._runner.run
         else:

@@ -1,4 +1,5 @@
-"""python manage.py export_litert [--model NAME|PATH | --path PATH] --data DIR: write the verified LiteRT copy beside a model file."""
+"""python manage.py export_litert [--model NAME|PATH | --path PATH] --data DIR [--int8]: write the verified LiteRT copy
+beside a model file; with --int8 also the int8 copy (training.quantize), verified on DIR's test split."""
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -6,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ingestion.images import IMAGE_SUFFIXES
 from training.evaluation import resolve_spec
 from training.litert import check_batch_from_images, export_tflite
+from training.quantize import MAX_ACCURACY_DROP_POINTS, MIN_AGREEMENT, REPRESENTATIVE_IMAGES, Int8Refused, export_int8
 from training.registry import NoModelAvailable
 
 
@@ -17,6 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--path", help="A .keras file with its JSON card (the same as --model PATH).")
         parser.add_argument("--data", required=True, help="Folder of photos to verify on (searched recursively).")
         parser.add_argument("--limit", type=int, default=0, help="Verify on at most this many photos (0: all).")
+        parser.add_argument("--int8", action="store_true", help=(
+            "Also write the int8 copy (post-training quantization calibrated on DIR/train), served only if on DIR/test "
+            f"its top-1 agrees with the Keras model on at least {100 * MIN_AGREEMENT:.1f}% and accuracy drops by at "
+            f"most {MAX_ACCURACY_DROP_POINTS} points (DIR: a dataset with train/ and test/ class folders)."))
+        parser.add_argument("--representative", type=int, default=REPRESENTATIVE_IMAGES,
+                            help="Training photos the int8 quantization is calibrated on.")
 
     def handle(self, *args, **options):
         try:
@@ -34,3 +42,19 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Wrote {path}: top-1 identical, max probability difference {difference:.2e}."))
+        if options["int8"]:
+            self._int8(spec, options)
+
+    def _int8(self, spec, options):
+        from training.pipeline import DatasetError
+
+        try:
+            path, record = export_int8(spec.path, options["data"], representative=options["representative"],
+                                       progress=self.stdout.write)
+        except (Int8Refused, DatasetError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"Wrote {path}: top-1 agrees with the Keras model on {100 * record['top1_agreement']:.2f}% of "
+            f"{record['checked_images']} test photos; accuracy {100 * record['keras_accuracy']:.2f}% -> "
+            f"{100 * record['int8_accuracy']:.2f}% ({record['accuracy_drop_points']:+.2f} points drop). "
+            "Served when PETSITE_INFERENCE_BACKEND is auto or litert-int8."))
