@@ -67,8 +67,17 @@ def top1(probabilities):
     return np.asarray(probabilities).argmax(axis=1)
 
 
-def verify_int8(keras_probabilities, int8_probabilities, labels):
-    """The verification record's numbers for top-1 of both models on photos whose true class indices are `labels`."""
+def answers(probabilities, pet_scores, threshold):
+    """Answers as the site gives them: the top class index, or -1 ("not a pet") under the pet-score threshold."""
+    top = top1(probabilities)
+    if threshold is None or pet_scores is None:
+        return top
+    return np.where(np.asarray(pet_scores) < threshold, -1, top)
+
+
+def verify_int8(keras_probabilities, int8_probabilities, labels, keras_scores=None, int8_scores=None, threshold=None):
+    """The verification record's numbers for top-1 of both models on photos whose true class indices are `labels`
+    (the criteria), and how often the site's answers (with "not a pet" under `threshold`) agree (for information)."""
     keras_top, int8_top, labels = top1(keras_probabilities), top1(int8_probabilities), np.asarray(labels)
     agreement = float((keras_top == int8_top).mean())
     keras_accuracy = float((keras_top == labels).mean())
@@ -81,6 +90,8 @@ def verify_int8(keras_probabilities, int8_probabilities, labels):
         "int8_accuracy": round(int8_accuracy, 6),
         "accuracy_drop_points": drop,
         "max_probability_difference": float(np.abs(np.asarray(keras_probabilities) - np.asarray(int8_probabilities)).max()),
+        "answer_agreement": round(float((answers(keras_probabilities, keras_scores, threshold)
+                                         == answers(int8_probabilities, int8_scores, threshold)).mean()), 6),
         "required": {"min_top1_agreement": MIN_AGREEMENT, "max_accuracy_drop_points": MAX_ACCURACY_DROP_POINTS},
         "verified": agreement >= MIN_AGREEMENT and drop <= MAX_ACCURACY_DROP_POINTS,
     }
@@ -115,15 +126,15 @@ def export_int8(keras_path, data_dir, representative=REPRESENTATIVE_IMAGES, thre
     def keras_predict(batch):
         return keras_outputs(model(np.asarray(batch, dtype="float32"), training=False))[:2]
 
-    keras_probabilities, _ = pipeline.predict_paths(keras_predict, test.paths, spec.input_size)
-    int8_probabilities, _ = pipeline.predict_paths(runner.run, test.paths, spec.input_size)
+    keras_probabilities, keras_scores = pipeline.predict_paths(keras_predict, test.paths, spec.input_size)
+    int8_probabilities, int8_scores = pipeline.predict_paths(runner.run, test.paths, spec.input_size)
     record = {
         "source": Path(keras_path).name,
         "source_sha256": file_digest(keras_path),
         "quantization": "int8 weights and activations (post-training, full integer), float32 input and output",
         "representative_images": len(calibration),
         "test_split": str(Path(data_dir) / "test"),
-        **verify_int8(keras_probabilities, int8_probabilities, test.labels),
+        **verify_int8(keras_probabilities, int8_probabilities, test.labels, keras_scores, int8_scores, spec.unknown_threshold),
     }
     record_path.write_text(json.dumps(record, indent=2))
     if not record["verified"]:

@@ -39,7 +39,7 @@ def test_int8_export_is_verified_recorded_and_served(tiny_default_model, tiny_da
     record = json.loads(quantize.int8_record_path(tiny_default_model).read_text())
     assert record["verified"] is True and record["checked_images"] == 6
     assert record["top1_agreement"] >= quantize.MIN_AGREEMENT and record["accuracy_drop_points"] <= 0.2
-    assert record["representative_images"] == 12 and record["source_sha256"]
+    assert record["representative_images"] == 12 and record["source_sha256"] and 0 <= record["answer_agreement"] <= 1
     int8_file = quantize.int8_path(tiny_default_model)
     assert int8_file.stat().st_size < tiny_default_model.with_suffix(".tflite").stat().st_size
 
