@@ -6,7 +6,7 @@ relabel services). The skipped photos and the undo stack live in the reviewer's 
 from datetime import date
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import permission_required
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -55,11 +55,6 @@ def _queue_url(query, prediction_id=None):
     return url + ("?" + "&".join(parts) if parts else "")
 
 
-def _check_can_review(request):
-    if not request.user.has_perm("classifier.change_prediction"):
-        raise PermissionDenied
-
-
 @staff_member_required
 @require_safe
 def queue(request):
@@ -93,8 +88,8 @@ def queue(request):
 
 @staff_member_required
 @require_POST
+@permission_required("classifier.change_prediction", raise_exception=True)
 def decide(request, pk):
-    _check_can_review(request)
     decision = request.POST.get("decision", "")
     query = request.POST.get("q", "")
     undo = request.session.get(UNDO, [])
@@ -120,8 +115,8 @@ def decide(request, pk):
 
 @staff_member_required
 @require_POST
+@permission_required("classifier.change_prediction", raise_exception=True)
 def undo(request):
-    _check_can_review(request)
     query = request.POST.get("q", "")
     stack = request.session.get(UNDO, [])
     if not stack:

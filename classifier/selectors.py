@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from ingestion.labels import UNKNOWN, display_name
+from ingestion.selectors import filter_given
 from training.registry import NoModelAvailable, active_spec, spec_from_file
 
 from .models import Prediction
@@ -228,16 +229,8 @@ def review_uncertainty(probabilities, pet_score, threshold):
 
 def review_candidates(*, label="", model_version="", since=None, until=None):
     """Finished predictions the queue may show, filtered by predicted label, model version and creation date."""
-    predictions = Prediction.objects.filter(status=Prediction.Status.DONE)
-    if label:
-        predictions = predictions.filter(label=label)
-    if model_version:
-        predictions = predictions.filter(model_version=model_version)
-    if since:
-        predictions = predictions.filter(created_at__date__gte=since)
-    if until:
-        predictions = predictions.filter(created_at__date__lte=until)
-    return predictions
+    return filter_given(Prediction.objects.filter(status=Prediction.Status.DONE), label=label, model_version=model_version,
+                        created_at__date__gte=since, created_at__date__lte=until)
 
 
 def review_queue(*, skipped=(), include_reviewed=False, **filters):

@@ -1,13 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpResponseRedirect, JsonResponse
-from django.urls import path, reverse
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from . import selectors, services
 from .admin_photos import PhotoColumnsMixin
+from .admin_progress import PROGRESS_JS, ProgressEndpointMixin, live_cell
 from .labels import display_name
 from .models import DatasetVersion, ScrapedPhoto, ScrapeJob
 
@@ -15,26 +15,6 @@ ACTIVE = (ScrapeJob.Status.QUEUED, ScrapeJob.Status.RUNNING)
 # What staff give to define a job: create_scrape_job's arguments.
 JOB_DEFINITION_FIELDS = ("source", "query", "label", "target_count", "base_url", "auto_accept_confidence")
 STATUS_COLORS = {"queued": "#777", "running": "#205493", "done": "#2e7d32", "failed": "#ba2121"}
-
-
-class ProgressEndpointMixin:
-    """A staff-only JSON endpoint, admin:<app>_<model>_progress at <changelist>/progress/?ids=1,2,3, that the list
-    page's script polls for the rows still in progress; subclasses say what it answers in `progress(ids)`."""
-
-    progress_max_ids = 50  # at most this many ids are read from one request
-
-    def get_urls(self):
-        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}_progress"
-        return [path("progress/", self.admin_site.admin_view(self.progress_view), name=name), *super().get_urls()]
-
-    def progress_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        ids = [int(value) for value in request.GET.get("ids", "").split(",") if value.strip().isdigit()][: self.progress_max_ids]
-        return JsonResponse(self.progress(ids))
-
-    def progress(self, ids):
-        raise NotImplementedError
 
 
 def status_html(job):
@@ -56,11 +36,9 @@ def progress_html(job):
 
 
 def _live(job, kind, html):
-    # data-* attributes let scrapejob_progress.js find and refresh the cell while the job is active.
-    return format_html(
-        '<span data-scrape-job="{}" data-kind="{}" data-active="{}" data-url="{}">{}</span>',
-        job.pk, kind, "1" if job.status in ACTIVE else "0", reverse("admin:ingestion_scrapejob_progress"), html,
-    )
+    # The job's status or progress cell (`kind`), refreshed from the progress endpoint's `<kind>_html` while active.
+    return live_cell(job.pk, job.status in ACTIVE, reverse("admin:ingestion_scrapejob_progress"), html,
+                     html_key=f"{kind}_html", list_key="jobs")
 
 
 class ScrapeJobAddForm(forms.ModelForm):
@@ -95,7 +73,7 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     )
 
     class Media:
-        js = ("ingestion/scrapejob_progress.js",)
+        js = (PROGRESS_JS,)
 
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)
@@ -146,7 +124,7 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
 
     def response_change(self, request, obj):
         if "_start_job" in request.POST:
-            self._start(request, ScrapeJob.objects.filter(pk=obj.pk))
+            self.start_jobs(request, ScrapeJob.objects.filter(pk=obj.pk))
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
 
@@ -157,9 +135,6 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
 
     @admin.action(description="Start or resume selected jobs (queued, failed or abandoned)", permissions=["change"])
     def start_jobs(self, request, queryset):
-        self._start(request, queryset)
-
-    def _start(self, request, queryset):
         requested = queryset.count()
         started = services.start_scrape_jobs(queryset)
         if started:
@@ -170,7 +145,7 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
             )
 
     def progress(self, ids):
-        """The current progress of the jobs in ?ids=1,2,3 (polled by scrapejob_progress.js)."""
+        """The current progress of the jobs in ?ids=1,2,3 (polled by admin_progress.js)."""
         jobs = selectors.scrape_jobs_by_ids(ids)
         return {
             "jobs": [
@@ -280,7 +255,7 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     )
 
     class Media:
-        js = ("ingestion/dataset_progress.js",)
+        js = (PROGRESS_JS,)
 
     def get_fields(self, request, obj=None):
         return ("name", "folders_text", "frame") if obj is None else self.readonly_fields
@@ -306,10 +281,8 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
 
     @admin.display(description="Status and progress", ordering="status")
     def progress_tag(self, obj):
-        return format_html(
-            '<span data-dataset-version="{}" data-active="{}" data-url="{}">{}</span>',
-            obj.pk, "1" if obj.is_active else "0", reverse("admin:ingestion_datasetversion_progress"), version_progress_html(obj),
-        )
+        return live_cell(obj.pk, obj.is_active, reverse("admin:ingestion_datasetversion_progress"), version_progress_html(obj),
+                         list_key="versions", reload_on_end=True)
 
     @admin.display(description="Train")
     def train_count(self, obj):
@@ -420,7 +393,7 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
             self.message_user(request, f"Deleted {deleted} version(s) and their files.", messages.SUCCESS)
 
     def progress(self, ids):
-        """The state of the builds in ?ids=1,2 (polled by dataset_progress.js)."""
+        """The state of the builds in ?ids=1,2 (polled by admin_progress.js)."""
         return {"versions": [
             {**version.progress(), "html": version_progress_html(version)} for version in selectors.dataset_versions_by_ids(ids)
         ]}

@@ -4,7 +4,7 @@ Thin views over ingestion.selectors (order, counts) and ingestion.services (cura
 stack lives in the curator's session.
 """
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import permission_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,11 +22,6 @@ CLASS_KEYS = [(str(number), label, display_name(label)) for number, label in enu
 
 def _wants_json(request):
     return "application/json" in request.headers.get("Accept", "")
-
-
-def _check_can_curate(request):
-    if not request.user.has_perm("ingestion.change_scrapedphoto"):
-        raise PermissionDenied
 
 
 @staff_member_required
@@ -52,8 +47,8 @@ def _states(ids):
 
 @staff_member_required
 @require_POST
+@permission_required("ingestion.change_scrapedphoto", raise_exception=True)
 def decide(request):
-    _check_can_curate(request)
     ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:500]
     decision = request.POST.get("decision", "")
     label = ""
@@ -74,8 +69,8 @@ def decide(request):
 
 @staff_member_required
 @require_POST
+@permission_required("ingestion.change_scrapedphoto", raise_exception=True)
 def undo(request):
-    _check_can_curate(request)
     stack = request.session.get(UNDO, [])
     ids = []
     if stack:

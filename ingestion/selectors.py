@@ -15,6 +15,12 @@ from .models import DatasetVersion, PhotoSplit, ScrapedPhoto, ScrapeJob
 STALE_AFTER = timedelta(minutes=10)
 
 
+def filter_given(queryset, **lookups):
+    """`queryset` filtered by each lookup whose value is given (not empty, None or 0): the optional filters of a list
+    page or queue (also used by classifier.selectors)."""
+    return queryset.filter(**{lookup: value for lookup, value in lookups.items() if value})
+
+
 def abandoned_running():
     """A filter (Q) for jobs marked running whose worker stopped reporting progress."""
     return Q(status=ScrapeJob.Status.RUNNING) & (
@@ -105,13 +111,7 @@ def curation_queue(state=ScrapedPhoto.Review.PENDING, label="", job=None, limit=
     not scored, then the rest, least confident agreement first. Among the likely wrong: more reasons first, then the
     model's disagreement most confident first.
     """
-    photos = ScrapedPhoto.objects.select_related("job")
-    if state:
-        photos = photos.filter(review_state=state)
-    if label:
-        photos = photos.filter(label=label)
-    if job:
-        photos = photos.filter(job_id=job)
+    photos = filter_given(ScrapedPhoto.objects.select_related("job"), review_state=state, label=label, job_id=job)
     photos = list(photos.order_by("pk"))
     near = _cross_class_near_duplicates(photos, default_distance())
     items = []

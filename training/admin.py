@@ -1,7 +1,7 @@
 """Admin for model versions (metrics, report pictures, activate / roll back) and training runs (start, live progress, cancel).
 
 Thin: every action calls a service in training.registry or training.runs; live progress polls from
-static/training/trainingrun_progress.js.
+ingestion's shared admin_progress.js.
 """
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin_photos import photo_preview
+from ingestion.admin_progress import PROGRESS_JS, live_cell
 from ingestion.selectors import built_dataset_versions
 from training.admin_comparison import comparison_html, rules_html
 from training.comparison import ComparisonError
@@ -213,6 +214,11 @@ def progress_text(run):
     return " · ".join(parts) or "Starting…"
 
 
+def _live_progress_html(run):
+    return format_html('<progress value="{}" max="1" style="width:30em"></progress><div class="text">{}</div>',
+                       f"{run.fraction:.3f}", progress_text(run))
+
+
 def _step_prefix(run):
     if not run.retrain:
         return ""
@@ -228,7 +234,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     actions = ["cancel_runs"]
 
     class Media:
-        js = ("training/trainingrun_progress.js",)
+        js = (PROGRESS_JS,)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -261,12 +267,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="live progress")
     def live_progress(self, obj):
         url = reverse("admin:training_trainingrun_progress", args=[obj.pk])
-        # trainingrun_progress.js polls `data-url` while `data-active` is 1.
-        return format_html(
-            '<div id="training-run-progress" data-url="{}" data-active="{}"><progress value="{}" max="1" style="width:30em">'
-            '</progress><div class="text">{}</div></div>',
-            url, "1" if obj.in_progress else "0", f"{obj.fraction:.3f}", progress_text(obj),
-        )
+        # admin_progress.js polls `url` while the run is in progress and reloads the page once it has ended.
+        return format_html('<div id="training-run-progress">{}</div>',
+                           live_cell(obj.pk, obj.in_progress, url, _live_progress_html(obj), reload_on_end=True, tag="div"))
 
     def get_urls(self):
         return [
@@ -292,6 +295,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return JsonResponse({"error": "forbidden"}, status=403)
         run = get_object_or_404(TrainingRun, pk=pk)
         return JsonResponse({
+            "id": run.pk, "active": run.in_progress, "html": _live_progress_html(run),
             "status": run.status, "in_progress": run.in_progress, "fraction": run.fraction, "text": progress_text(run),
             "epoch": run.epoch, "total_epochs": run.total_epochs, "metrics": run.current_metrics, "error": run.error,
             "model_version": run.model_version.name if run.model_version else None, "step": run.step, "outcome": run.outcome,

@@ -41,8 +41,8 @@ def test_staff_create_start_and_watch_a_job_finish(client, staff, dispatched, si
     assert dispatched == [("ingestion.run_scrape_job", job.pk)]
 
     page = client.get(reverse("admin:ingestion_scrapejob_changelist")).content.decode()
-    assert f'data-scrape-job="{job.pk}"' in page and 'data-active="1"' in page
-    assert "ingestion/scrapejob_progress.js" in page
+    assert f'data-progress-id="{job.pk}"' in page and 'data-active="1"' in page
+    assert "ingestion/admin_progress.js" in page
 
     services.run_scrape_job(job.pk)  # what the Celery task does
 
