@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -366,6 +367,8 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     def delete_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is not None and request.method == "POST":
+            if not self.has_delete_permission(request, obj):
+                raise PermissionDenied
             try:
                 services.delete_dataset_version(obj)
             except services.BuildRefused as exc:

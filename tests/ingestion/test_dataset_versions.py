@@ -231,3 +231,16 @@ def test_staff_build_a_version_from_the_admin_on_the_background_worker(client, t
     assert (state["status"], state["percent"], state["active"]) == ("built", 100, False)
     page = client.get(reverse("admin:ingestion_datasetversion_change", args=[version.pk])).content.decode()
     assert "first version" in page and "Cancel build" not in page
+
+
+def test_staff_without_delete_permission_cannot_delete_a_version_from_the_admin(client, tmp_path):
+    from django.contrib.auth.models import Permission
+
+    version = build("kept", make_source(tmp_path / "src", per_class=2))
+    folder = selectors.dataset_version_path("kept")
+    viewer = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw-for-tests", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_datasetversion"))
+    client.force_login(viewer)
+    response = client.post(reverse("admin:ingestion_datasetversion_delete", args=[version.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert DatasetVersion.objects.filter(pk=version.pk).exists() and folder.is_dir()
