@@ -16,7 +16,7 @@ from ingestion.selectors import built_dataset_versions
 from training.admin_comparison import comparison_html, rules_html
 from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
-from training.promotion import is_candidate, latest_comparison, promote
+from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote
 from training.registry import NoModelAvailable, activate, roll_back
 from training.runs import RunRefused, check_run_request, request_cancel, start_retrain, start_run
 
@@ -68,12 +68,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if version.is_active:
             self.message_user(request, f"{version.name} is already the live model.")
             return
+        comparison = fresh_comparison(version)
+        if comparison is None:  # comparing runs two models over the test split: a job, never this request
+            from petsite.jobs import dispatch_on_commit
+            from training import tasks
+
+            dispatch_on_commit(tasks.promote_version, version.pk, request.user.pk)
+            self.message_user(request, f"Comparing {version.name} with the live model in the background; it is promoted if it passes "
+                              "the rules. The result appears in its state here and under \"comparison with the live model\" on its "
+                              "page in a few minutes.", messages.INFO)
+            return
         try:
-            result = promote(version, user=request.user)
+            result = promote(version, user=request.user, comparison=comparison)
         except (ComparisonError, NoModelAvailable) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        self.message_user(request, result.message, messages.SUCCESS if result.promoted else messages.WARNING)
+        self.message_user(request, f"From comparison #{comparison.pk}: {result.message}", messages.SUCCESS if result.promoted else messages.WARNING)
 
     def has_add_permission(self, request):
         return False  # versions come from training runs

@@ -8,6 +8,9 @@ The rules (settings, staff may change them):
 promote() compares (training.comparison) unless given a comparison, then activates when the rules pass, or when
 forced ("promote anyway": who and why are recorded); otherwise the version waits as a candidate. Workers load the
 new version on their next task (training.registry.activate).
+
+The admin's promote action runs promote_in_background() as a job (training.tasks.promote_version): a comparison runs
+two models over the test split, far too long for a web request; a fresh_comparison() is promoted from at once.
 """
 from dataclasses import dataclass, field
 
@@ -110,3 +113,44 @@ def is_candidate(version):
     """True for an inactive version whose latest comparison held it back."""
     comparison = latest_comparison(version)
     return not version.is_active and comparison is not None and comparison.decision == "held"
+
+
+def fresh_comparison(candidate):
+    """The latest comparison of `candidate`, if it still says what a new one would: made against the model serving
+    now, on the candidate's dataset folder and the current benchmark folder, without an error. None otherwise."""
+    from training.comparison import ComparisonError, candidate_data_dir, live_model
+    from training.registry import NoModelAvailable
+
+    comparison = latest_comparison(candidate)
+    if comparison is None or comparison.error or not comparison.results:
+        return None
+    try:
+        live_version, live_spec = live_model()
+        _, data_dir = candidate_data_dir(candidate)
+    except (ComparisonError, NoModelAvailable):
+        return None
+    same_live = comparison.live_name == live_spec.version and comparison.live_id == (live_version.pk if live_version else None)
+    same_photos = comparison.data_dir == str(data_dir) and comparison.benchmark_dir == str(settings.PETSITE_BENCHMARK_DIR or "")
+    return comparison if same_live and same_photos else None
+
+
+def promote_in_background(version_id, user_id=None):
+    """The job behind the admin's promote action: compare ModelVersion `version_id` with the live model and promote it
+    by the rules. When the comparison cannot run, a comparison recording why is stored (held back), so the version's
+    page says so. Returns the Promotion, or None when the version or its comparison is gone."""
+    from django.contrib.auth import get_user_model
+
+    from training.comparison import ComparisonError
+    from training.models import ModelComparison, ModelVersion
+    from training.registry import NoModelAvailable
+
+    candidate = ModelVersion.objects.filter(pk=version_id).first()
+    if candidate is None or candidate.is_active:
+        return None
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        return promote(candidate, user=user)
+    except (ComparisonError, NoModelAvailable) as exc:
+        ModelComparison.objects.create(candidate=candidate, error=str(exc), rule_failures=[str(exc)],
+                                       decision=ModelComparison.Decision.HELD, decided_at=timezone.now())
+        return None

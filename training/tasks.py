@@ -20,6 +20,15 @@ def retrain_now(run_id):
     return version.name if version is not None else None
 
 
+@shared_task(name="training.promote_version", acks_late=False)
+def promote_version(version_id, user_id=None):
+    """The admin's "Promote the selected version": compare with the live model, promote by the rules."""
+    from training.promotion import promote_in_background
+
+    result = promote_in_background(version_id, user_id)
+    return None if result is None else result.promoted
+
+
 @shared_task(name="training.scheduled_retrain", ignore_result=True)
 def scheduled_retrain():
     """Celery beat's "Retrain now" (settings.PETSITE_RETRAIN_SCHEDULE); refused quietly while other work runs."""

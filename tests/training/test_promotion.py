@@ -275,3 +275,63 @@ def test_retrain_schedule_is_off_by_default_and_reads_a_crontab():
     assert schedule.hour == {3} and schedule.minute == {30} and schedule.day_of_week == {1}
     with pytest.raises(ValueError):
         retrain_schedule("3 * *")
+
+
+def _promote_action(client, version):
+    return client.post("/admin/training/modelversion/", {"action": "promote_selected", "_selected_action": [version.pk]}, follow=True)
+
+
+def test_the_promote_action_compares_in_a_background_job_not_in_the_request(client, staff, models, monkeypatch):
+    from training import tasks
+
+    activate(models["worse"])
+    dispatched = []
+    monkeypatch.setattr("petsite.jobs.dispatch_on_commit", lambda task, *args: dispatched.append((task, args)))
+    page = _promote_action(client, models["good"]).content.decode()
+    assert "in the background" in page and "comparison with the live model" in page
+    assert not ModelComparison.objects.exists()  # nothing compared inside the request
+    models["good"].refresh_from_db()
+    assert not models["good"].is_active
+    [(task, args)] = dispatched
+    assert task is tasks.promote_version
+    assert task.apply(args=args).get() is True  # the job compares and promotes by the rules
+    models["good"].refresh_from_db()
+    comparison = ModelComparison.objects.get(candidate=models["good"])
+    assert models["good"].is_active and (comparison.decision, comparison.decided_by) == ("promoted", staff)
+
+
+def test_the_promote_action_promotes_from_a_fresh_comparison_at_once_and_recompares_a_stale_one(client, staff, models, monkeypatch):
+    from training.comparison import compare_versions
+
+    activate(models["good"])
+    stale = compare_versions(models["worse"])  # against good
+    activate(models["worse"])
+    fresh = compare_versions(models["good"])  # against worse, the live one
+    activate(models["good"])
+    dispatched = []
+    monkeypatch.setattr("petsite.jobs.dispatch_on_commit", lambda task, *args: dispatched.append((task, args)))
+    monkeypatch.setattr("training.comparison.compare_versions", lambda *a, **k: pytest.fail("compared inside the request"))
+    activate(models["worse"])
+    page = _promote_action(client, models["good"]).content.decode()
+    models["good"].refresh_from_db()
+    fresh.refresh_from_db()
+    assert models["good"].is_active and fresh.decision == "promoted" and not dispatched
+    assert f"comparison #{fresh.pk}" in page
+    # worse's only comparison was against good, which is live again: still fresh; now against another live model it is not
+    other = models["make"]("other", "fish")
+    activate(other)
+    _promote_action(client, models["worse"])
+    stale.refresh_from_db()
+    assert len(dispatched) == 1 and stale.decision == ""
+
+
+def test_the_promote_job_records_why_a_comparison_could_not_run(models, colours_version):
+    from training import tasks
+
+    activate(models["good"])
+    lost = models["make"]("lost", "dog")
+    lost.dataset_version = None
+    lost.save()
+    assert tasks.promote_version.apply(args=(lost.pk,)).get() is None
+    comparison = ModelComparison.objects.get(candidate=lost)
+    assert comparison.decision == "held" and "records no dataset version" in comparison.error
