@@ -295,11 +295,10 @@ def _classify_claimed(prediction, attempts):
             error="",
         )
     stored = _store_outcome_if_pending(prediction, updates)
-    for field_name, name in copies.items():
-        if getattr(stored, field_name).name != name:  # another delivery finished the row first: ours are nobody's
+    # Another delivery finished the row first, or it was deleted meanwhile: the files this one made are nobody's.
+    for field_name, name in [*copies.items(), *([("heatmap", heatmap)] if heatmap else [])]:
+        if stored is None or getattr(stored, field_name).name != name:
             Prediction._meta.get_field(field_name).storage.delete(name)
-    if heatmap and stored.heatmap.name != heatmap:  # another delivery finished the row first: ours is nobody's
-        Prediction._meta.get_field("heatmap").storage.delete(heatmap)
     return stored
 
 
@@ -322,12 +321,13 @@ def _store_heatmap(prediction, image, result):
 
 
 def _store_outcome_if_pending(prediction, updates):
-    """Write a classification's outcome (done or failed) unless another delivery already finished the row."""
+    """Write a classification's outcome (done or failed) unless another delivery already finished the row; returns
+    the row as stored, None when it was deleted meanwhile."""
     updates["completed_at"] = timezone.now()
     # Only a still-pending row is written, so a duplicate delivery cannot overwrite a finished one.
     written = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.PENDING).update(**updates)
     if not written:
-        return Prediction.objects.get(pk=prediction.pk)
+        return Prediction.objects.filter(pk=prediction.pk).first()
     for name, value in updates.items():
         setattr(prediction, name, value)
     return prediction

@@ -138,6 +138,22 @@ def test_classify_prediction_of_a_deleted_row_returns_none():
     assert services.classify_prediction(987654) is None
 
 
+def test_a_prediction_deleted_while_it_is_classified_leaves_no_copies_behind(settings, tiny_maps_model_path, monkeypatch):
+    settings.PETSITE_MODEL_PATH = tiny_maps_model_path  # a model with class maps: a heat map is made too
+    pending = services.submit_upload(upload_file())
+    classify_image = services.classify_image
+
+    def deleted_meanwhile(image):
+        result = classify_image(image)
+        Prediction.objects.filter(pk=pending.pk).delete()  # its owner deletes it while the worker classifies it
+        return result
+
+    monkeypatch.setattr(services, "classify_image", deleted_meanwhile)
+    assert services.classify_prediction(pending.pk) is None
+    made = {path.relative_to(settings.MEDIA_ROOT).parts[0] for path in media_files(settings)}
+    assert not made & {"display", "thumbnails", "heatmaps"}, media_files(settings)
+
+
 def test_without_a_model_the_prediction_fails_with_a_clear_message_and_the_home_page_says_so(settings, tmp_path, client):
     settings.PETSITE_MODEL_PATH = tmp_path / "nowhere" / "model.keras"
     pending = services.submit_upload(upload_file())
