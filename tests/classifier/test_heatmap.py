@@ -68,6 +68,20 @@ def test_a_classified_upload_gets_a_heat_map_over_its_display_copy(client, maps_
     assert body["heatmap_url"] == prediction.heatmap.url and body["heatmap_url"].endswith(".png")
 
 
+def test_not_a_pet_shows_where_the_closest_pet_was_seen(settings, tiny_maps_model_path, tmp_path):
+    import json
+    import shutil
+
+    model = shutil.copy(tiny_maps_model_path, tmp_path / "model.keras")
+    card = json.loads(tiny_maps_model_path.with_suffix(".json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps({**card, "version": "tiny-picky", "unknown_threshold": 1.0}))
+    settings.PETSITE_MODEL_PATH = model  # every pet score is under the threshold: always "not a pet"
+    prediction = classify((400, 200))
+    assert prediction.label == "unknown"
+    image, alpha = overlay_alpha(prediction)  # the closest pet (cat) was seen in the red half
+    assert alpha[:, : image.width // 2].mean() > 4 * alpha[:, image.width // 2:].mean()
+
+
 def test_a_model_without_class_maps_classifies_with_no_heat_map(client, settings):
     prediction = classify((200, 100))  # the plain tiny model
     assert prediction.status == "done" and prediction.label == "cat"
