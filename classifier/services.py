@@ -74,6 +74,11 @@ def submit_upload(uploaded_file):
     return prediction
 
 
+def _copy_name(extension="jpg"):
+    """A stored copy's file name: random (like the originals' upload_path), so no copy's address can be guessed."""
+    return f"{uuid.uuid4().hex}.{extension}"
+
+
 def _store_copies(prediction, image):
     """Make and store the display copy and the thumbnail of the decoded photo `image` (the worker's one decode) on
     `prediction` (not saved); returns {field: name} of the copies made ({} when it has both already, e.g. a retried
@@ -82,11 +87,11 @@ def _store_copies(prediction, image):
     try:
         if not prediction.display_image:
             data, size = _display_copy(image)
-            prediction.display_image.save("display.jpg", ContentFile(data), save=False)
+            prediction.display_image.save(_copy_name(), ContentFile(data), save=False)
             prediction.display_image._dimensions_cache = size  # known: nobody needs to read the file back for it
             made["display_image"] = prediction.display_image.name
         if not prediction.thumbnail:
-            prediction.thumbnail.save("thumb.jpg", ContentFile(_thumbnail_bytes(image)), save=False)
+            prediction.thumbnail.save(_copy_name(), ContentFile(_thumbnail_bytes(image)), save=False)
             made["thumbnail"] = prediction.thumbnail.name
     except Exception:
         logger.exception("prediction %s: no display copy or thumbnail (the original is shown)", prediction.pk)
@@ -115,7 +120,7 @@ def ensure_display_copy(prediction):
     except (ImageError, OSError):
         logger.warning("prediction %s: no display copy (original unreadable)", prediction.pk)
         return prediction
-    prediction.display_image.save("display.jpg", ContentFile(_display_bytes(image)), save=False)
+    prediction.display_image.save(_copy_name(), ContentFile(_display_bytes(image)), save=False)
     if not Prediction.objects.filter(pk=prediction.pk, display_image="").update(display_image=prediction.display_image.name):
         # Another request made one meanwhile (or the row is gone): keep theirs, drop ours.
         prediction.display_image.delete(save=False)
@@ -312,7 +317,7 @@ def _store_heatmap(prediction, image, result):
         display = prediction.display_image
         display_size = (display.width, display.height) if display else image.size
         png = heatmap_png(result.class_map, image.size, display_size)
-        name = Prediction._meta.get_field("heatmap").storage.save(f"heatmaps/{uuid.uuid4().hex}.png", ContentFile(png))
+        name = Prediction._meta.get_field("heatmap").storage.save(f"heatmaps/{_copy_name('png')}", ContentFile(png))
         logger.debug("prediction %s: heat map in %.1f ms", prediction.pk, (time.perf_counter() - started) * 1000)
         return name
     except Exception:

@@ -149,6 +149,7 @@ def test_result_page_shows_a_display_copy_made_lazily_for_old_rows(client, make_
     html = page(client, prediction)
     prediction.refresh_from_db()
     assert prediction.display_image and prediction.display_image.url in html and prediction.image.url not in html
+    assert re.fullmatch(r"display/[0-9a-f]{32}\.jpg", prediction.display_image.name), prediction.display_image.name
 
 
 def test_display_copy_is_a_jpeg_of_at_most_1024_px(make_prediction, settings):
