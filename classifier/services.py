@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, transaction
 from django.db.models import F, Max, Q
@@ -108,17 +109,25 @@ def _display_copy(image):
 
 
 def ensure_display_copy(prediction):
-    """Give a prediction stored before display copies existed its display copy (made once, then stored).
+    """Give a done prediction stored before display copies existed its display copy (made once, then stored).
 
-    Returns the prediction; if the original cannot be read it is left without one (the page falls back to the thumbnail).
+    Returns the prediction; if the original cannot be read it is left without one (the page falls back to the
+    thumbnail), and that is remembered (in the cache) so page views do not decode it again. A pending one gets its
+    copies from the worker; a failed one is never decoded here (it may be a huge or broken file).
     """
-    if prediction.display_image or not prediction.image or prediction.status == Prediction.Status.PENDING:
-        return prediction  # a pending one gets its copies from the worker that classifies it
+    if prediction.display_image or not prediction.image or prediction.status != Prediction.Status.DONE:
+        return prediction
+    failed_key = f"no-display-copy:{prediction.pk}:{prediction.image.name}"
+    with contextlib.suppress(Exception):  # the cache down: try, as before
+        if cache.get(failed_key):
+            return prediction
     try:
         with prediction.image.open("rb") as handle:
             image = open_image(handle.read())
     except (ImageError, OSError):
         logger.warning("prediction %s: no display copy (original unreadable)", prediction.pk)
+        with contextlib.suppress(Exception):
+            cache.set(failed_key, True, timeout=None)
         return prediction
     prediction.display_image.save(_copy_name(), ContentFile(_display_bytes(image)), save=False)
     if not Prediction.objects.filter(pk=prediction.pk, display_image="").update(display_image=prediction.display_image.name):

@@ -152,6 +152,26 @@ def test_result_page_shows_a_display_copy_made_lazily_for_old_rows(client, make_
     assert re.fullmatch(r"display/[0-9a-f]{32}\.jpg", prediction.display_image.name), prediction.display_image.name
 
 
+def test_no_lazy_display_copy_is_tried_for_a_failed_photo_and_a_failed_try_is_not_repeated(client, make_prediction, monkeypatch):
+    decodes = []
+    open_image = services.open_image
+    monkeypatch.setattr(services, "open_image", lambda data: decodes.append(1) or open_image(data))
+    failed = services.submit_upload(upload_file())
+    Prediction.objects.filter(pk=failed.pk).update(status="failed", error="The image file is damaged or truncated and cannot be decoded.")
+    for _ in range(3):
+        page(client, failed)
+    assert decodes == []  # a failed photo is never decoded on a page view
+    done = make_prediction(RED)
+    Prediction.objects.filter(pk=done.pk).update(display_image="")
+    Path(done.image.path).write_bytes(b"not an image any more")
+    decodes.clear()
+    for _ in range(3):
+        page(client, done)
+    assert decodes == [1]  # tried once; its failure is remembered
+    done.refresh_from_db()
+    assert not done.display_image
+
+
 def test_display_copy_is_a_jpeg_of_at_most_1024_px(make_prediction, settings):
     from PIL import Image
 
