@@ -177,6 +177,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # A task cut off by a lost broker connection was never acknowledged: cancel it, it is delivered again.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Celery's Django fixup closes the database connections before and after every task unless this is set, so each task
+# would open a new PostgreSQL connection (a server process forked, authentication): a large part of a task's CPU.
+# They are kept for this many tasks instead; petsite/celery.py closes broken or CONN_MAX_AGE-old ones around each
+# task, as Django does around each request.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 # Classification is seconds at most; a stuck one is cut off and retried (the sweeper) instead of holding a worker.
 CELERY_TASK_ANNOTATIONS = {
     "classifier.classify_prediction": {

@@ -43,10 +43,12 @@ def test_upload_is_stored_classified_by_the_worker_and_shown(stack):
     stored = row(stack, prediction_id)
     image_path = stack.media_root / stored["image"]
     assert image_path.is_file() and image_path.suffix == ".jpg"
-    assert (stack.media_root / stored["thumbnail"]).is_file()
 
     result = wait_for_prediction(stack.url, prediction_id)
     assert result["status"] == "done", result
+    # The copies are the worker's (made from the decode it classified), stored with the answer.
+    assert (stack.media_root / row(stack, prediction_id)["thumbnail"]).is_file()
+    assert result["thumbnail_url"] and result["display_url"]
     assert set(API_FIELDS) <= set(result)
     assert result["label"] == "cat"
     assert result["model_version"] == "tiny-test"
