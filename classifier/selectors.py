@@ -152,8 +152,9 @@ class Answer:
         return f"Photo classified as {self.name.lower()}"
 
 
-def prediction_answer(prediction):
-    """The Answer the public pages show for `prediction`."""
+def prediction_answer(prediction, with_borderline=True):
+    """The Answer the public pages show for `prediction`. `with_borderline=False` (the grids' tiles, which never
+    say "borderline") leaves `borderline` False without looking up the model's threshold (a query, maybe a file)."""
     done = prediction.status == Prediction.Status.DONE
     model_label = prediction.label if done else ""
     label = prediction.true_label or model_label
@@ -165,7 +166,7 @@ def prediction_answer(prediction):
         else:
             figure = prediction.confidence
     borderline = False
-    if done and prediction.pet_score is not None:
+    if with_borderline and done and prediction.pet_score is not None:
         threshold = unknown_threshold_of(prediction.model_version)
         borderline = threshold is not None and abs(prediction.pet_score - threshold) < BORDERLINE_MARGIN
     return Answer(

@@ -26,5 +26,6 @@ def percent(probability):
 
 @register.simple_tag
 def answer(prediction):
-    """{% answer prediction as a %}: the selectors.Answer of a prediction."""
-    return selectors.prediction_answer(prediction)
+    """{% answer prediction as a %}: the selectors.Answer of a prediction, for a grid's tile (so no "borderline",
+    which would look up the model's threshold once per tile; the prediction's own page says it)."""
+    return selectors.prediction_answer(prediction, with_borderline=False)

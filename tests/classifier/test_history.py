@@ -101,3 +101,20 @@ def test_failed_and_pending_tiles_say_so(client, settings):
     Prediction.objects.create(image="uploads/b.jpg", status="pending", width=1, height=1)
     html = client.get(HISTORY).content.decode()
     assert "Could not classify" in html and "Classifying…" in html
+
+
+def test_a_page_of_tiles_costs_a_few_queries_not_one_per_tile(client, settings, django_assert_max_num_queries):
+    from training.models import ModelVersion
+
+    settings.PETSITE_PAGE_SIZE = 20
+    for name in ("m1", "m2"):
+        ModelVersion.objects.create(name=name, architecture="tiny", classes=[], input_size=32, file_path="x.keras", unknown_threshold=0.5)
+    Prediction.objects.bulk_create(
+        Prediction(image=f"uploads/test/{i}.jpg", thumbnail=f"thumbnails/{i}.jpg", status="done", label="cat", confidence=0.9,
+                   probabilities={"cat": 0.9}, pet_score=0.55, model_version=f"m{i % 3}", width=10, height=10)
+        for i in range(20)
+    )  # m0 has no row: the threshold would come from the shipped model's card on disk
+    with django_assert_max_num_queries(6):
+        assert len(shown(client.get(HISTORY))) == 20
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("classifier:home")).status_code == 200
