@@ -164,3 +164,65 @@ def test_keys_in_chromium_label_advance_and_undo(live_server, client, django_use
         assert Prediction.objects.get(pk=third.pk).true_label == "hamster"
         browser.close()
     assert os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE") == "true"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_fallback_post_keeps_the_decision_and_runs_only_on_network_errors(live_server, client, django_user_model, monkeypatch):
+    """When fetch cannot reach the server the form is posted by the browser, with the pressed key's decision; an
+    answer that came back (here an error page) is shown, never posted a second time."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
+    second = done(p_top=0.5, p_second=0.4)
+    user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    posts = []
+    answer_with = {"fetch": "abort"}
+
+    def decide(route):
+        request = route.request
+        navigation = request.is_navigation_request()
+        posts.append(("navigation" if navigation else "fetch", request.post_data))
+        if navigation:
+            route.continue_()
+        elif answer_with["fetch"] == "abort":
+            route.abort("internetdisconnected")
+        else:
+            route.fulfill(status=500, content_type="text/html", body="<html><body><p id='oops'>Server error</p></body></html>")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context()
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.route(lambda url: "/decide" in url, decide)
+        page.goto(live_server.url + reverse("review:queue"))
+        queue = page.locator("#queue")
+        expect(queue).to_have_attribute("data-prediction", str(first.pk))
+        page.keyboard.press("3")  # fetch fails: the browser posts the form itself, "dog" included
+        expect(queue).to_have_attribute("data-prediction", str(second.pk))
+        assert [kind for kind, _ in posts] == ["fetch", "navigation"] and "decision=dog" in posts[1][1]
+        assert Prediction.objects.get(pk=first.pk).true_label == "dog"
+
+        posts.clear()
+        answer_with["fetch"] = "500"
+        page.keyboard.press("1")  # the server answered: its page is shown, the form is not posted again
+        expect(page.locator("#oops")).to_be_visible()
+        page.wait_for_timeout(500)
+        assert [kind for kind, _ in posts] == ["fetch"]
+        assert Prediction.objects.get(pk=second.pk).true_label == ""
+        browser.close()
+
+
+def test_the_queue_shows_the_display_copy_not_the_original(staff_client, queue_rows):
+    prediction = queue_rows[2]  # first in the queue
+    prediction.display_image.save("d.jpg", ContentFile(color_image_bytes((200, 30, 30)), name="d.jpg"))
+    page = staff_client.get(reverse("review:queue")).content.decode()
+    assert f'data-prediction="{prediction.pk}"' in page
+    assert prediction.display_image.url in page and prediction.image.url not in page
