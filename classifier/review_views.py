@@ -5,6 +5,7 @@ relabel services). The skipped photos and the undo stack live in the reviewer's 
 """
 from datetime import date
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import QueryDict
@@ -129,5 +130,6 @@ def undo(request):
             skipped.remove(last["pk"])
         request.session[SKIPPED] = skipped
     else:
-        services.undo_review_decision(last["pk"], last["earlier"], request.user)
+        if not services.undo_review_decision(last["pk"], last["earlier"], request.user, decision=last.get("decision")):
+            messages.warning(request, f"Prediction #{last['pk']} not undone: its label was changed since (or it was deleted).")
     return redirect(_queue_url(query, last["pk"]))

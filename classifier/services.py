@@ -507,26 +507,37 @@ def review_decision(prediction_id, decision, user):
     if decision not in REVIEW_DECISIONS:
         raise ValueError(f"Unknown decision {decision!r}")
     selected = Prediction.objects.filter(pk=prediction_id)
-    row = selected.values("status", "label", "true_label").first()
-    if row is None:
-        raise ValueError(f"There is no prediction {prediction_id}.")
-    if decision == "confirm":
-        if row["status"] != Prediction.Status.DONE or not row["label"]:
-            raise ValueError("This prediction has no answer to confirm.")
-        if row["true_label"]:
-            relabel(selected, row["label"], user)  # a person re-confirms: the model's answer replaces theirs
+    with transaction.atomic():  # the row read under the lock the change holds: the earlier label is the one replaced
+        row = _lock_for_review(selected).get(prediction_id)
+        if row is None:
+            raise ValueError(f"There is no prediction {prediction_id}.")
+        status, label, true_label = row
+        if decision == "confirm":
+            if status != Prediction.Status.DONE or not label:
+                raise ValueError("This prediction has no answer to confirm.")
+            if true_label:
+                relabel(selected, label, user)  # a person re-confirms: the model's answer replaces theirs
+            else:
+                mark_correct(selected, user)
         else:
-            mark_correct(selected, user)
-    else:
-        relabel(selected, decision, user)
-    return row["true_label"]
+            relabel(selected, decision, user)
+    return true_label
 
 
-def undo_review_decision(prediction_id, earlier_label, user):
+def undo_review_decision(prediction_id, earlier_label, user, decision=None):
     """Put a prediction's review back to `earlier_label` ("": not reviewed), written to the admin history like any
-    review change."""
+    review change, only if its label is still the one `decision` set (a label, or "confirm": the model's answer);
+    someone's later label is never overwritten. Returns whether it was undone (None `decision`: no check)."""
     selected = Prediction.objects.filter(pk=prediction_id)
-    if earlier_label:
-        relabel(selected, earlier_label, user)
-    else:
-        clear_review(selected, user)
+    with transaction.atomic():
+        row = _lock_for_review(selected).get(prediction_id)
+        if row is None:
+            return False
+        _, label, true_label = row
+        if decision is not None and true_label != (label if decision == "confirm" else decision):
+            return False
+        if earlier_label:
+            relabel(selected, earlier_label, user)
+        else:
+            clear_review(selected, user)
+    return True

@@ -86,6 +86,26 @@ def test_keys_decide_through_the_relabel_services_undo_and_history(staff_client,
     assert "Confirmed the predicted label Cat." in page and "Cleared the review (was Cat)." in page and "reviewer" in page
 
 
+def test_undo_never_overwrites_a_label_another_reviewer_gave_since(staff_client, staff_user, django_user_model, queue_rows):
+    from classifier import services
+
+    sure, close_classes, borderline_pet, reviewed = queue_rows
+    staff_client.post(reverse("review:decide", args=[borderline_pet.pk]), {"decision": "dog"})
+    other = django_user_model.objects.create_user("other", is_staff=True)
+    services.relabel(Prediction.objects.filter(pk=borderline_pet.pk), "fish", other)  # a later label by someone else
+    page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
+    borderline_pet.refresh_from_db()
+    assert (borderline_pet.true_label, borderline_pet.reviewed_by) == ("fish", other)
+    assert "not undone" in page and "since" in page
+    # Unchanged since: undo puts the earlier label back (a confirmation too).
+    staff_client.post(reverse("review:decide", args=[close_classes.pk]), {"decision": "confirm"})
+    assert Prediction.objects.get(pk=close_classes.pk).true_label == "cat"
+    staff_client.post(reverse("review:undo"))
+    assert Prediction.objects.get(pk=close_classes.pk).true_label == ""
+    assert services.undo_review_decision(reviewed.pk, "", staff_user, decision="dog") is False  # it says cat, not dog
+    assert Prediction.objects.get(pk=reviewed.pk).true_label == "cat"
+
+
 def test_filters_carry_through_decisions(staff_client, queue_rows):
     dog = done(top="dog", second="cat")
     response = staff_client.post(reverse("review:decide", args=[dog.pk]), {"decision": "dog", "q": "label=dog"})
