@@ -32,6 +32,11 @@ def _owns(request, prediction_id):
     return prediction_id in request.session.get(OWN_UPLOADS, [])
 
 
+def _may_retry(request, prediction_id):
+    """Trying a failed photo again is its uploader's (this browser session) or staff's."""
+    return _owns(request, prediction_id) or request.user.is_staff
+
+
 @require_http_methods(["GET", "POST"])
 def home(request):
     # The form only renders the field: validation is submit_upload's, so each problem gets one message.
@@ -90,7 +95,7 @@ def prediction_detail(request, pk):
     services.ensure_display_copy(prediction)
     answer = selectors.prediction_answer(prediction)
     return render(request, "classifier/prediction.html", {
-        "prediction": prediction, "answer": answer, "own": _owns(request, prediction.pk),
+        "prediction": prediction, "answer": answer, "own": _owns(request, prediction.pk), "can_retry": _may_retry(request, prediction.pk),
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })
@@ -105,11 +110,15 @@ def prediction_tile(request, pk):
 
 @require_POST
 def retry_prediction(request, pk):
+    get_object_or_404(Prediction, pk=pk)
+    if not _may_retry(request, pk):
+        messages.error(request, "Only the person who uploaded a photo (from the browser they uploaded it with) or our team can "
+                                "try it again.")
+        return redirect("classifier:prediction", pk=pk)
     limited = check_rate(request, "upload", settings.PETSITE_RATELIMIT_UPLOAD)
     if limited:
         messages.error(request, limited.message)
     else:
-        get_object_or_404(Prediction, pk=pk)
         services.retry_prediction(pk)
     return redirect("classifier:prediction", pk=pk)
 

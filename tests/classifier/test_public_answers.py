@@ -120,8 +120,18 @@ def test_pending_page_says_when_it_is_taking_longer_than_usual(client, make_pred
     assert 'data-status="pending"' in html and "<title>Classifying… · petsite</title>" in html
 
 
+def own(client, prediction):
+    """This browser uploaded `prediction` (as the upload view records it)."""
+    from classifier.views import OWN_UPLOADS
+
+    session = client.session
+    session[OWN_UPLOADS] = [*session.get(OWN_UPLOADS, []), prediction.pk]
+    session.save()
+
+
 def test_failed_page_explains_in_plain_words_and_offers_to_try_again(client, make_prediction):
     prediction = make_prediction(classify=False)
+    own(client, prediction)
     Prediction.objects.filter(pk=prediction.pk).update(status="failed", error="Gave up after 5 attempts to classify this photo.", attempts=6)
     html = page(client, prediction)
     assert text_of(html, "headline") == "We couldn't classify this photo"
@@ -135,6 +145,22 @@ def test_failed_page_explains_in_plain_words_and_offers_to_try_again(client, mak
     Prediction.objects.filter(pk=prediction.pk).update(status="failed", error="The image file is damaged or truncated and cannot be decoded.")
     html = page(client, prediction)
     assert 'id="retry-button"' not in html and "Please try a different photo." in html and "Upload a different photo" in html
+
+
+def test_only_the_uploader_or_staff_can_try_a_failed_photo_again(client, make_prediction, django_user_model):
+    prediction = make_prediction(classify=False)
+    Prediction.objects.filter(pk=prediction.pk).update(status="failed", error="Gave up after 5 attempts to classify this photo.", attempts=6)
+    assert 'id="retry-button"' not in page(client, prediction)  # a stranger's browser
+    client.post(reverse("classifier:retry", args=[prediction.pk]))
+    prediction.refresh_from_db()
+    assert prediction.status == "failed"
+    assert "Only the person who uploaded" in page(client, prediction)
+    staff = django_user_model.objects.create_user("staffer", password="pw-staff-12345", is_staff=True)
+    client.force_login(staff)
+    assert 'id="retry-button"' in page(client, prediction)
+    client.post(reverse("classifier:retry", args=[prediction.pk]))
+    prediction.refresh_from_db()
+    assert prediction.status == "pending"
 
 
 def test_the_same_words_everywhere():

@@ -166,6 +166,9 @@ def test_without_a_model_the_prediction_fails_with_a_clear_message_and_the_home_
     assert home.status_code == 200
     assert "No model is available" in home.content.decode()
 
+    from tests.classifier.test_public_answers import own
+
+    own(client, failed)  # the uploader's browser, which may try again
     page = client.get(failed.get_absolute_url())
     assert page.status_code == 200
     assert "We couldn't classify this photo" in page.content.decode()
