@@ -367,7 +367,7 @@ def undo_curation(before):
 
 # Dataset versions --------------------------------------------------------------------------------------------------
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")  # the whole name (fullmatch: "$" would let "v1\n" through)
 
 
 class BuildRefused(ValueError):
@@ -380,7 +380,7 @@ class BuildCancelled(Exception):
 
 def validate_dataset_version(name, folders):
     """Raise BuildRefused saying what is wrong with a new version's name or folders."""
-    if not NAME_PATTERN.match(name or ""):
+    if not NAME_PATTERN.fullmatch(name or ""):
         raise BuildRefused("The name must be 1-80 letters, digits, - or _, starting with a letter or digit.")
     if DatasetVersion.objects.filter(name=name).exists() or selectors.version_folder(name).exists():
         raise BuildRefused(f"A dataset version named {name!r} already exists; versions are never rebuilt, choose a new name.")

@@ -244,3 +244,10 @@ def test_staff_without_delete_permission_cannot_delete_a_version_from_the_admin(
     response = client.post(reverse("admin:ingestion_datasetversion_delete", args=[version.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert DatasetVersion.objects.filter(pk=version.pk).exists() and folder.is_dir()
+
+
+@pytest.mark.parametrize("name", ["v1\n", "v1\r\n", "v1 ", "\nv1", "-v1", "v1/x", "a" * 81, ""])
+def test_a_dataset_version_name_is_refused_unless_it_is_whole_letters_digits_dash_underscore(tmp_path, name):
+    with pytest.raises(services.BuildRefused, match="The name must be"):
+        services.validate_dataset_version(name, [str(tmp_path)])
+    services.validate_dataset_version("v1_x-2", [str(make_source(tmp_path / "src", per_class=2))])
