@@ -262,3 +262,30 @@ def test_history_tiles_use_the_same_words(client):
     html = client.get(reverse("classifier:history")).content.decode()
     assert "Not a pet" in html and "80%" in html and "over 99%" not in html  # the reviewed tile shows its check, not a figure
     assert "✓ Checked" in html and 'alt="Photo checked by our team as dog"' in html and "100%" not in visible(html)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_page_waiting_for_a_deleted_photo_says_so_and_stops_asking(live_server, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    monkeypatch.setattr(services, "dispatch_on_commit", lambda *args: None)
+    prediction = services.submit_upload(upload_file())  # pending: nobody classifies it here
+    api = reverse("api:prediction", args=[prediction.pk])
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    asked = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.on("request", lambda request: asked.append(request.url) if request.url.endswith(api) else None)
+        page.goto(live_server.url + prediction.get_absolute_url())
+        expect(page.locator("#result")).to_have_attribute("data-status", "pending")
+        services.delete_predictions(Prediction.objects.filter(pk=prediction.pk))
+        expect(page.locator("#deleted")).to_contain_text("This photo was deleted")
+        before = len(asked)
+        page.wait_for_timeout(4000)  # longer than the longest wait between two polls
+        assert len(asked) == before
+        browser.close()

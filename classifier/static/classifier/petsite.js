@@ -65,7 +65,15 @@
           showHeatmap(data.heatmap_url);
           return swapIn().catch(schedule);
         })
-        .catch(schedule);
+        .catch(status => status === 404 ? deleted() : schedule());
+    }
+    function deleted() {
+      // The photo was deleted (by its uploader, or staff) while it was being classified: stop asking.
+      box.dataset.status = "deleted";
+      box.innerHTML = '<p class="notice" id="deleted" role="status">This photo was deleted. <a href="/">Upload another</a></p>';
+      const slow = document.getElementById("slow");
+      if (slow) slow.hidden = true;
+      document.title = "Photo deleted · petsite";
     }
     function schedule() { delay = Math.min(delay * 1.3, 3000); setTimeout(poll, delay); }
 
@@ -276,7 +284,13 @@
             t.finished = true;
             updateBatchStatus();
           });
-        }).catch(() => setTimeout(poll, 3000));
+        }).catch(status => {
+          if (status !== 404) return setTimeout(poll, 3000);
+          t.el.dataset.status = "deleted";  // deleted meanwhile: stop asking
+          t.text.textContent = "This photo was deleted.";
+          t.finished = true;
+          updateBatchStatus();
+        });
       }
       setTimeout(poll, delay);
     }
