@@ -75,6 +75,12 @@ def answers(probabilities, pet_scores, threshold):
     return np.where(np.asarray(pet_scores) < threshold, -1, top)
 
 
+def _finite(value):
+    """A float for the JSON record; None for NaN or infinity (a broken copy), which JSON cannot hold."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def verify_int8(keras_probabilities, int8_probabilities, labels, keras_scores=None, int8_scores=None, threshold=None):
     """The verification record's numbers for top-1 of both models on photos whose true class indices are `labels`
     (the criteria), and how often the site's answers (with "not a pet" under `threshold`) agree (for information)."""
@@ -89,7 +95,7 @@ def verify_int8(keras_probabilities, int8_probabilities, labels, keras_scores=No
         "keras_accuracy": round(keras_accuracy, 6),
         "int8_accuracy": round(int8_accuracy, 6),
         "accuracy_drop_points": drop,
-        "max_probability_difference": float(np.abs(np.asarray(keras_probabilities) - np.asarray(int8_probabilities)).max()),
+        "max_probability_difference": _finite(np.abs(np.asarray(keras_probabilities) - np.asarray(int8_probabilities)).max()),
         "answer_agreement": round(float((answers(keras_probabilities, keras_scores, threshold)
                                          == answers(int8_probabilities, int8_scores, threshold)).mean()), 6),
         "required": {"min_top1_agreement": MIN_AGREEMENT, "max_accuracy_drop_points": MAX_ACCURACY_DROP_POINTS},

@@ -65,7 +65,9 @@ def test_a_bad_int8_export_is_refused_recorded_and_never_served(tiny_default_mod
         import tensorflow as tf
 
         other = keras.models.clone_model(model)
-        other.set_weights([np.random.default_rng(1).normal(size=w.shape).astype(w.dtype) for w in model.get_weights()])
+        rng = np.random.default_rng(1)
+        other.set_weights([(w + 0.05 * rng.normal(size=w.shape)).astype(w.dtype) if w.ndim > 1 else w
+                           for w in model.get_weights()])
         return tf.lite.TFLiteConverter.from_keras_model(other).convert()
 
     with pytest.raises(quantize.Int8Refused) as refused:

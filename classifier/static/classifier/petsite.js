@@ -62,6 +62,9 @@
         .then(r => r.ok ? r.json() : Promise.reject(r.status))
         .then(data => {
           if (data.status === "pending") return schedule();
+          // While pending the page shows the upload itself; the worker makes the display copy with the answer.
+          const photo = document.getElementById("photo");
+          if (photo && data.display_url && photo.getAttribute("src") !== data.display_url) photo.src = data.display_url;
           showHeatmap(data.heatmap_url);
           return swapIn().catch(schedule);
         })
