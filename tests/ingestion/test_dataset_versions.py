@@ -2,6 +2,7 @@
 one build at a time, failures that leave earlier versions untouched."""
 import errno
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -216,15 +217,24 @@ def test_staff_build_a_version_from_the_admin_on_the_background_worker(client, t
     client.force_login(staff)
     form = client.get(reverse("admin:ingestion_datasetversion_add")).content.decode()
     assert "Base photo folders" in form
-    response = client.post(reverse("admin:ingestion_datasetversion_add"),
-                           {"name": "from-admin", "folders_text": str(source), "frame": ""})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    refused = client.post(reverse("admin:ingestion_datasetversion_add"),
-                          {"name": "second", "folders_text": str(source), "frame": ""})
-    version = DatasetVersion.objects.get(name="from-admin")
-    if version.is_active:  # still building: the second start is refused with a message
+    # Hold the build queued behind a gate while this thread writes: SQLite's in-memory test database answers
+    # "table is locked" to a second writer instead of waiting, as a real database would.
+    pool = jobs._local_executor(jobs._kind("ingestion.build_dataset_version"))
+    gate = threading.Event()
+    pool.submit(gate.wait, 120)
+    try:
+        response = client.post(reverse("admin:ingestion_datasetversion_add"),
+                               {"name": "from-admin", "folders_text": str(source), "frame": ""})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        refused = client.post(reverse("admin:ingestion_datasetversion_add"),
+                              {"name": "second", "folders_text": str(source), "frame": ""})
+        version = DatasetVersion.objects.get(name="from-admin")
+        assert version.is_active  # queued: the second start is refused with a message
         assert "is being built" in refused.content.decode()
-    jobs._local_executor(jobs._kind("ingestion.build_dataset_version")).submit(lambda: None).result(timeout=120)
+        assert not DatasetVersion.objects.filter(name="second").exists()
+    finally:
+        gate.set()
+    pool.submit(lambda: None).result(timeout=120)
     version.refresh_from_db()
     assert (version.status, version.created_by) == ("built", staff), version.error
     state = client.get(reverse("admin:ingestion_datasetversion_progress"), {"ids": version.pk}).json()["versions"][0]
