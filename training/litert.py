@@ -22,6 +22,17 @@ def exported_path(keras_path):
     return Path(keras_path).with_suffix(".tflite")
 
 
+def read_export_record(path, record_path, keras_path):
+    """The JSON record of an export at `path` if both exist, parse, and name this exact Keras file; else None."""
+    if not Path(path).exists() or not Path(record_path).exists():
+        return None
+    try:
+        record = json.loads(Path(record_path).read_text())
+    except ValueError:
+        return None
+    return record if record.get("source_sha256") == file_digest(keras_path) else None
+
+
 def file_digest(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

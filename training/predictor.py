@@ -15,7 +15,6 @@ beside it, see training/litert.py), which is several times faster on a 2-core CP
 need TensorFlow loaded in the serving process.
 """
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from ingestion.conf import setting
 from ingestion.images import image_to_array
 
-from .litert import LiteRTRunner, exported_path, file_digest, keras_outputs
+from .litert import LiteRTRunner, exported_path, keras_outputs, read_export_record
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -64,14 +63,7 @@ def usable_export(spec, kind="float"):
 
         return verified_int8(spec.path)
     path = exported_path(spec.path)
-    record = path.with_suffix(".tflite.json")
-    if not path.exists() or not record.exists():
-        return None
-    try:
-        verified = json.loads(record.read_text())
-    except ValueError:
-        return None
-    return path if verified.get("source_sha256") == file_digest(spec.path) else None
+    return path if read_export_record(path, path.with_suffix(".tflite.json"), spec.path) is not None else None
 
 
 class Predictor:

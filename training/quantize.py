@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .litert import LiteRTRunner, file_digest, keras_outputs, quiet_native_output
+from .litert import LiteRTRunner, file_digest, keras_outputs, quiet_native_output, read_export_record
 
 MIN_AGREEMENT = 0.995
 MAX_ACCURACY_DROP_POINTS = 0.2
@@ -156,13 +156,6 @@ def export_int8(keras_path, data_dir, representative=REPRESENTATIVE_IMAGES, thre
 
 def verified_int8(keras_path):
     """The int8 copy beside `keras_path` if its record says verified for this exact Keras file, else None."""
-    path, record_path = int8_path(keras_path), int8_record_path(keras_path)
-    if not path.exists() or not record_path.exists():
-        return None
-    try:
-        record = json.loads(record_path.read_text())
-    except ValueError:
-        return None
-    if not record.get("verified") or record.get("source_sha256") != file_digest(keras_path):
-        return None
-    return path
+    path = int8_path(keras_path)
+    record = read_export_record(path, int8_record_path(keras_path), keras_path)
+    return path if record is not None and record.get("verified") else None
