@@ -1,7 +1,9 @@
 """Retrain now: build a dataset version from the base folders and everything accepted and reviewed, train, compare
 with the live model and promote by the rules, as one job on the embedded worker; one at a time; train --dataset."""
+import contextlib
 import io
 import shutil
+import threading
 
 import pytest
 from django.core.management import call_command
@@ -47,6 +49,18 @@ def staff(client, django_user_model):
     return user
 
 
+@contextlib.contextmanager
+def held_long_jobs():
+    """Keep the embedded worker's long jobs queued while the test's requests write: SQLite's in-memory test
+    database answers "table is locked" to a second writer instead of waiting, as a real database would."""
+    gate = threading.Event()
+    jobs._local_executor(jobs._kind("training.retrain_now")).submit(gate.wait, 120)
+    try:
+        yield
+    finally:
+        gate.set()
+
+
 def wait_for_long_jobs(timeout=300):
     jobs._local_executor(jobs._kind("training.retrain_now")).submit(lambda: None).result(timeout=timeout)
 
@@ -56,11 +70,12 @@ def test_retrain_now_builds_trains_compares_and_promotes_on_the_embedded_worker(
     loop_settings.PETSITE_PROMOTION_MAX_ACCURACY_DROP = loop_settings.PETSITE_PROMOTION_MAX_RECALL_DROP = 1.0
     loop_settings.PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE = 1.0
     assert b"Retrain now" in client.get("/admin/training/trainingrun/").content
-    response = client.post(RETRAIN_URL, follow=True)
-    run = TrainingRun.objects.get()
-    assert run.retrain and run.created_by == staff and b"training-run-progress" in response.content
-    refused = client.post(RETRAIN_URL, follow=True)  # while the first is queued or running
-    assert b"Another training run is in progress" in refused.content and TrainingRun.objects.count() == 1
+    with held_long_jobs():
+        response = client.post(RETRAIN_URL, follow=True)
+        run = TrainingRun.objects.get()
+        assert run.retrain and run.created_by == staff and b"training-run-progress" in response.content
+        refused = client.post(RETRAIN_URL, follow=True)  # while the first is queued
+        assert b"Another training run is in progress" in refused.content and TrainingRun.objects.count() == 1
 
     wait_for_long_jobs()
     run.refresh_from_db()
