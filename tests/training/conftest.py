@@ -34,3 +34,11 @@ def tiny_other(tmp_path_factory):
         for i, photo in enumerate(sorted((OTHER / group).glob("*.jpg"))[:4]):
             _write(photo, root / group / f"{group}_{i}.png")
     return root
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    """A superuser, logged in on `client`."""
+    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-12345678")
+    client.force_login(user)
+    return user

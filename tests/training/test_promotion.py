@@ -201,13 +201,6 @@ def test_benchmark_photos_join_the_test_split(models, settings, tmp_path):
     assert any(row["set"] == "benchmark" for row in report["changed"])
 
 
-@pytest.fixture
-def staff(client, django_user_model):
-    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-12345678")
-    client.force_login(user)
-    return user
-
-
 def test_admin_shows_the_comparison_side_by_side_and_promote_anyway_records_who_and_why(client, staff, models):
     from training.promotion import promote
 

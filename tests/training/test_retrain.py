@@ -42,13 +42,6 @@ def live(tiny_model_path):
                                                 classes=["bird", "cat", "dog", "dragon", "fish", "hamster"]))
 
 
-@pytest.fixture
-def staff(client, django_user_model):
-    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-12345678")
-    client.force_login(user)
-    return user
-
-
 @contextlib.contextmanager
 def held_long_jobs():
     """Keep the embedded worker's long jobs queued while the test's requests write: SQLite's in-memory test

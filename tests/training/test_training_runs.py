@@ -20,13 +20,6 @@ def dispatched(monkeypatch):
 
 
 @pytest.fixture
-def staff(client, django_user_model):
-    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-12345678")
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
 def active_version(tiny_model_path):
     from training.registry import activate
 
