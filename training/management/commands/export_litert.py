@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="Verify on at most this many photos (0: all).")
         parser.add_argument("--int8", action="store_true", help=(
             "Also write the int8 copy (post-training quantization calibrated on DIR/train), served only if on DIR/test "
-            f"its top-1 agrees with the Keras model on at least {100 * MIN_AGREEMENT:.1f}% and accuracy drops by at "
+            f"its top-1 agrees with the Keras model on at least {100 * MIN_AGREEMENT:.1f}%% and accuracy drops by at "
             f"most {MAX_ACCURACY_DROP_POINTS} points (DIR: a dataset with train/ and test/ class folders)."))
         parser.add_argument("--representative", type=int, default=REPRESENTATIVE_IMAGES,
                             help="Training photos the int8 quantization is calibrated on.")
