@@ -5,7 +5,12 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404
 from django.views.static import serve
 
-SAFE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+SAFE_TYPES = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+    ".avif": "image/avif", ".heic": "image/heic",
+}
+# Originals most browsers cannot show (the pages show their JPEG copies): served as a download of the file as sent.
+DOWNLOAD_SUFFIXES = {".heic"}
 
 
 def serve_media(request, path):
@@ -18,6 +23,9 @@ def serve_media(request, path):
         raise Http404("Not found") from None
     response["Content-Type"] = SAFE_TYPES[suffix]
     response["X-Content-Type-Options"] = "nosniff"
+    if suffix in DOWNLOAD_SUFFIXES:
+        # The stored (server-made) file name stays; only "inline" becomes "attachment".
+        response["Content-Disposition"] = response.get("Content-Disposition", "inline").replace("inline", "attachment", 1)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "public, max-age=86400"
     return response

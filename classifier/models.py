@@ -1,10 +1,11 @@
 import uuid
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from ingestion.images import FORMAT_EXTENSIONS
+from ingestion.images import BROWSER_SUFFIXES, FORMAT_EXTENSIONS
 from ingestion.labels import CLASSES, LABEL_CHOICES, display_name
 
 
@@ -77,6 +78,27 @@ class Prediction(models.Model):
     @property
     def true_label_display(self):
         return display_name(self.true_label)
+
+    def shown_image(self, prefer_thumbnail=False):
+        """The stored picture a page shows: the JPEG display copy or thumbnail (the worker makes both), else the original
+        while it has none, but only in a format every browser shows (a HEIC one waits for its copies). None: nothing yet."""
+        copies = [self.thumbnail, self.display_image] if prefer_thumbnail else [self.display_image, self.thumbnail]
+        for picture in copies:
+            if picture:
+                return picture
+        if self.image and PurePosixPath(self.image.name).suffix.lower() in BROWSER_SUFFIXES:
+            return self.image
+        return None
+
+    @property
+    def page_image(self):
+        """What a prediction's page (and the review queue) shows; see shown_image."""
+        return self.shown_image()
+
+    @property
+    def tile_image(self):
+        """What a list tile shows: the thumbnail first; see shown_image."""
+        return self.shown_image(prefer_thumbnail=True)
 
     def sorted_probabilities(self):
         """[(label, display name, probability)] in class order, for the bars."""

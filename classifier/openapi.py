@@ -6,6 +6,7 @@ the API answers is described here (and nothing more), and runs the curl examples
 """
 from django.conf import settings
 
+from ingestion.images import ACCEPTED_FORMATS_TEXT
 from ingestion.labels import CLASSES, LABEL_CHOICES, UNKNOWN, display_name
 
 LABELS = [value for value, _ in LABEL_CHOICES]
@@ -46,7 +47,7 @@ PREDICTION_FIELDS = {
     "true_label": _nullable({"type": "string", "enum": [*LABELS, None]},
                             "The label our team gave after checking the photo (it wins over `label`); null until reviewed."),
     "error": _nullable({"type": "string"}, "Why a `failed` prediction failed, in words; null otherwise."),
-    "image_url": _nullable({"type": "string"}, "The uploaded photo as sent (the original file)."),
+    "image_url": _nullable({"type": "string"}, "The uploaded photo as sent (the original file; a HEIC one downloads, browsers cannot show it)."),
     "display_url": _nullable({"type": "string"}, "A display-size JPEG copy (long side at most 1024 px): what the site shows."),
     "thumbnail_url": _nullable({"type": "string"}, "A small JPEG copy (at most 320 px) for lists."),
     "heatmap_url": _nullable({"type": "string"},
@@ -78,7 +79,7 @@ def openapi_document(request=None):
             "/api/predictions/": {
                 "post": {
                     "operationId": "createPrediction", "summary": "Upload a photo to classify",
-                    "description": f"A JPEG, PNG or WebP photo of at most {max_mb:.0f} MB in the form field `image`. The photo is "
+                    "description": f"A {ACCEPTED_FORMATS_TEXT} photo of at most {max_mb:.0f} MB in the form field `image`. The photo is "
                                    "checked by decoding it; anything else is refused with 400 and nothing is stored.",
                     "requestBody": {"required": True, "content": {"multipart/form-data": {
                         "schema": {"type": "object", "required": ["image"],
@@ -87,7 +88,7 @@ def openapi_document(request=None):
                     "responses": {
                         "202": _json("Stored and queued; poll `url` (also in the Location header) for the answer.", "Accepted",
                                      headers={"Location": {"description": "The prediction's API URL.", "schema": {"type": "string"}}}),
-                        "400": _error("No file, an empty file, or not a JPEG, PNG or WebP image (damaged, animated, too many pixels)."),
+                        "400": _error(f"No file, an empty file, or not a {ACCEPTED_FORMATS_TEXT} image (damaged, animated, too many pixels)."),
                         "413": _error(f"The upload is over {max_mb:.0f} MB."),
                         "429": _error("Too many uploads from this client; try again after Retry-After seconds."),
                     },
@@ -161,7 +162,7 @@ def curl_examples(base):
         ("Only those uploaded since a time", f"curl '{base}/api/predictions/?since=2026-01-31T00:00:00Z'",
          '{"results": [...], "next": null}'),
         ("A refused upload", f"curl -F image=@notes.txt {base}/api/predictions/",
-         '400 {"error": "This file is not a JPEG, PNG or WebP image."}'),
+         f'400 {{"error": "This file is not a {ACCEPTED_FORMATS_TEXT} image."}}'),
         ("An unknown prediction", f"curl {base}/api/predictions/999999/", '404 {"error": "No prediction with id 999999."}'),
         ("This description, as OpenAPI 3", f"curl {base}/api/schema/", '{"openapi": "3.0.3", ...}'),
     ]

@@ -5,7 +5,7 @@ import io
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
-from ingestion.images import VALIDATION_DRAFT_BOX, ImageError, decode_image
+from ingestion.images import ACCEPTED_FORMATS_TEXT, VALIDATION_DRAFT_BOX, ImageError, decode_image
 
 
 
@@ -79,7 +79,7 @@ def clean_filename(name):
 def validate_upload(uploaded_file):
     """Return a ValidatedUpload for a Django UploadedFile, or raise UploadError."""
     if uploaded_file is None:
-        raise UploadError("No file was sent. Choose a JPEG, PNG or WebP photo (form field 'image').")
+        raise UploadError(f"No file was sent. Choose a {ACCEPTED_FORMATS_TEXT} photo (form field 'image').")
     limit = settings.PETSITE_MAX_UPLOAD_BYTES
     if uploaded_file.size is not None and uploaded_file.size > limit:
         raise UploadError(f"The file is too big ({uploaded_file.size / 1e6:.1f} MB); the limit is {limit / 1e6:.0f} MB.", status=413)

@@ -6,11 +6,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from ingestion.images import ACCEPTED_FORMATS_TEXT
 from ingestion.labels import display_name
 from petsite.ratelimit import check_rate
 
 from . import selectors, services
-from .forms import HistoryFilterForm, UploadForm
+from .forms import UPLOAD_ACCEPT, HistoryFilterForm, UploadForm
 from .models import Prediction
 from .uploads import UploadError, clean_filename, uploaded_image
 
@@ -78,7 +79,7 @@ def home(request):
         "classifier/home.html",
         {"form": form, "upload_error": upload_error, "recent": selectors.recent_predictions(), "model_status": selectors.live_model_status(),
          "max_mb": settings.PETSITE_MAX_UPLOAD_BYTES // 1_000_000, "max_bytes": settings.PETSITE_MAX_UPLOAD_BYTES,
-         "max_files": MAX_FILES_AT_ONCE},
+         "max_files": MAX_FILES_AT_ONCE, "accept": UPLOAD_ACCEPT, "formats": ACCEPTED_FORMATS_TEXT},
         status=status,
     )
     if limited:

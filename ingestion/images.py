@@ -11,14 +11,25 @@ import io
 import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from .conf import setting
 
+# iPhones save HEIC: pillow-heif (libheif) gives Pillow a "HEIF" decoder. Pillow reads AVIF itself (its own "AVIF"
+# plugin, libavif), so pillow-heif's is not needed for that. Registered once, at import, before any open.
+register_heif_opener()
+
 # Only decoders for the formats we accept are consulted.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF")
 # The file extension each accepted format is stored under, and the suffixes read back from folders.
-FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic", "AVIF": "avif"}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif"})
+# What every browser shows in an <img>: an original in another format (HEIC) is only ever shown as its JPEG copies.
+BROWSER_SUFFIXES = IMAGE_SUFFIXES - {".heic", ".heif"}
+# How refusals name the accepted formats, everywhere a person reads them.
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, HEIC or AVIF"
+# ISO-BMFF brands of HEIF-family stills (HEIC, HEIF, AVIF): a file that starts with one but does not open is damaged.
+HEIF_FAMILY_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"})
 DEFAULT_MAX_PIXELS = 40_000_000
 PAD_COLOR = (0, 0, 0)
 # Above every model input size the project trains (at most 320 px), so nothing a model sees is lost;
@@ -54,6 +65,7 @@ def decode_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX)
     """
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    start = _position(source)
     limit = _max_pixels(max_pixels)
     try:
         with warnings.catch_warnings():
@@ -78,11 +90,41 @@ def decode_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX)
         raise  # not a damaged image: the caller reports a missing or unreadable file
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         if isinstance(exc, UnidentifiedImageError):
-            raise ImageError("This file is not a JPEG, PNG or WebP image.") from exc
+            # libheif refuses a cut-off or damaged HEIC/AVIF already when opening it: say damaged, not "not an image".
+            if _heif_family_brand(source, start):
+                raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
+            raise ImageError(f"This file is not a {ACCEPTED_FORMATS_TEXT} image.") from exc
         raise ImageError("The image is too large to decode safely.") from exc
     except Exception as exc:  # damaged data can surface as any error inside a decoder or the EXIF parser
         raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
     return to_rgb(image), image_format, (width, height)
+
+
+def _position(source):
+    """Where a file object's reading starts (0 for a path or a stream that cannot tell)."""
+    try:
+        return source.tell() if hasattr(source, "tell") else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _heif_family_brand(source, start=0):
+    """Whether `source` (path or file object at `start`) begins with an ISO-BMFF `ftyp` box naming a HEIF-family brand."""
+    try:
+        if hasattr(source, "read"):
+            source.seek(start)
+            head = source.read(64)
+        else:
+            with open(source, "rb") as handle:
+                head = handle.read(64)
+    except (OSError, ValueError):
+        return False
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return False
+    box_end = min(len(head), int.from_bytes(head[:4], "big"))
+    # The major brand (bytes 8-12), then the compatible brands after the minor version (from byte 16).
+    brands = [head[8:12]] + [head[i:i + 4] for i in range(16, box_end - 3, 4)]
+    return any(brand in HEIF_FAMILY_BRANDS for brand in brands)
 
 
 def to_rgb(image):

@@ -16,7 +16,7 @@ from .photos import Candidate
 
 LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-full", "src")
 SRCSET_ATTRIBUTES = ("data-srcset", "srcset")
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif")
 JUNK_EXTENSIONS = (".svg", ".gif", ".ico", ".bmp")
 JUNK_WORDS = re.compile(
     r"(icon|avatar|sprite|logo|emoji|spinner|loader|loading|placeholder|spacer|blank|pixel|badge|transparent)"
@@ -24,7 +24,7 @@ JUNK_WORDS = re.compile(
 SMALLEST_HINT = 64  # width/height attributes below this mark an icon, not a photo
 BACKGROUND_URL = re.compile(r"background(?:-image)?\s*:[^;]*?url\(\s*(['\"]?)(.+?)\1\s*\)", re.IGNORECASE)
 # Photo URLs inside script JSON, possibly with escaped slashes: "https:\/\/live.staticflickr.com\/...jpg"
-SCRIPT_URL = re.compile(r"""((?:https?:)?(?:\\?/){2}[^\s"'<>()]+?\.(?:jpe?g|png|webp))(?=["'?\s\\])""", re.IGNORECASE)
+SCRIPT_URL = re.compile(r"""((?:https?:)?(?:\\?/){2}[^\s"'<>()]+?\.(?:jpe?g|png|webp|avif|heic|heif))(?=["'?\s\\])""", re.IGNORECASE)
 SRCSET_CANDIDATE = re.compile(r"\s*([^\s,][^\s]*?)(?:\s+(\d+(?:\.\d+)?)([wx]))?\s*(?:,|$)")
 # A JSON object's "width": 1024 / "height": "768" (a photo's size entry lists them beside its URL).
 JSON_DIMENSION = re.compile(r"""["'](width|height)["']\s*:\s*["']?(\d+)""")

@@ -106,7 +106,7 @@ class FlickrLayout(SiteLayout):
     sizes = {"s": 75, "q": 150, "t": 100, "m": 240, "n": 320, "w": 400, "": 500, "z": 640, "c": 800, "b": 1024,
              "h": 1600, "k": 2048, "3k": 3072, "4k": 4096, "f": 4096, "5k": 5120, "6k": 6144}
     derivable = ("s", "q", "t", "m", "n", "w", "", "z", "c", "b")
-    PATH = re.compile(r"^(?P<head>.*/\d+/(?P<id>\d+)_[0-9A-Za-z]+)(?:_(?P<size>[0-9a-z]+))?(?P<ext>\.(?:jpe?g|png|webp))$")
+    PATH = re.compile(r"^(?P<head>.*/\d+/(?P<id>\d+)_[0-9A-Za-z]+)(?:_(?P<size>[0-9a-z]+))?(?P<ext>\.(?:jpe?g|png|webp|avif))$")
 
     def _parse(self, path):
         match = self.PATH.match(path)
@@ -125,7 +125,7 @@ class ImgurLayout(SiteLayout):
     sizes = {"s": 90, "b": 160, "t": 160, "m": 320, "l": 640, "h": 1024}
     derivable = ("s", "b", "t", "m", "l", "h", "")
     bare_is_original = True
-    PATH = re.compile(r"^/(?P<stem>[0-9A-Za-z]{5,8})(?P<ext>\.(?:jpe?g|png|webp))$")
+    PATH = re.compile(r"^/(?P<stem>[0-9A-Za-z]{5,8})(?P<ext>\.(?:jpe?g|png|webp|avif))$")
 
     def _parse(self, path):
         match = self.PATH.match(path)

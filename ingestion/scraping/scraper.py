@@ -13,12 +13,17 @@ from .parsing import parse_results_page
 from .photos import group_photos
 
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
-IMAGE_ACCEPT = "image/webp,image/jpeg,image/png;q=0.9,*/*;q=0.5"
+IMAGE_ACCEPT = "image/avif,image/webp,image/jpeg,image/png;q=0.9,*/*;q=0.5"
 MISSING_STATUSES = {404, 410}
 # Where image hosts redirect a photo (or size) they do not have: Imgur's removed.png, Flickr's photo_unavailable.
 MISSING_PLACEHOLDER = re.compile(r"(removed|unavailable|not[_-]?found|deleted)[^/]*$", re.IGNORECASE)
 # Quality for a photo re-encoded after shrinking it to the size cap.
 SHRUNK_QUALITY = 90
+# Formats a shrunk photo is saved in again; any other (HEIC, AVIF: slow encoders, not in every build) becomes a JPEG.
+REENCODED_FORMATS = ("JPEG", "PNG", "WEBP")
+# Formats stored as served: the curation page shows the stored file, so a photo no browser but Safari shows (HEIC)
+# is stored as a JPEG copy of its upright pixels.
+STORED_AS_SERVED = ("JPEG", "PNG", "WEBP", "AVIF")
 
 
 class ScrapeError(Exception):
@@ -104,7 +109,8 @@ def fetch_first_present(fetcher, urls):
 
 
 def download_photo(fetcher, urls, min_side, max_side=None):
-    """Fetch the first of `urls` the host has and check it decodes as a photo; shrink it to `max_side`.
+    """Fetch the first of `urls` the host has and check it decodes as a photo; shrink it to `max_side` (a HEIC photo is
+    stored as a JPEG: see STORED_AS_SERVED).
 
     Raises FetchError (PhotoMissing when no URL is there), ImageError or TooSmall.
     """
@@ -116,9 +122,11 @@ def download_photo(fetcher, urls, min_side, max_side=None):
         raise TooSmall(f"{width}x{height} is smaller than {min_side} pixels on a side")
     if image_format not in FORMAT_EXTENSIONS:  # open_image accepted it, so this is only a guard
         raise ImageError(f"Unexpected image format {image_format}.")
-    if max_side and max(width, height) > max_side:
-        # Only an original of unknown size (or a host ignoring the size asked for) gets here.
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    too_large = max_side and max(width, height) > max_side
+    if too_large or image_format not in STORED_AS_SERVED:
+        if too_large:  # only an original of unknown size (or a host ignoring the size asked for) gets here
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        image_format = image_format if image_format in REENCODED_FORMATS else "JPEG"
         buffer = io.BytesIO()
         image.save(buffer, format=image_format, **({"quality": SHRUNK_QUALITY} if image_format != "PNG" else {}))
         data = buffer.getvalue()

@@ -50,7 +50,7 @@ def test_classify_json_20_photos_and_bad_files_without_any_database(tmp_path, ti
             assert set(row) == {"path", "error"} and row["error"]
         else:
             check_result(row, path)
-    assert "not a JPEG, PNG or WebP" in rows[10]["error"]
+    assert "not a JPEG, PNG, WebP, HEIC or AVIF" in rows[10]["error"]
     assert "cannot read file" in rows[-1]["error"]
     assert not no_db.parent.exists()  # it never tried to create a database
 

@@ -18,9 +18,9 @@ def truncated_jpeg():
 
 
 BAD_UPLOADS = {
-    "text file named .jpg": ("notes.jpg", b"Dear diary, today I took no photos.\n" * 10, "This file is not a JPEG, PNG or WebP image."),
-    "html named .png": ("page.png", b"<html><script>alert(1)</script></html>", "This file is not a JPEG, PNG or WebP image."),
-    "GIF (not an accepted format)": ("anim.gif", gif_bytes(), "This file is not a JPEG, PNG or WebP image."),
+    "text file named .jpg": ("notes.jpg", b"Dear diary, today I took no photos.\n" * 10, "This file is not a JPEG, PNG, WebP, HEIC or AVIF image."),
+    "html named .png": ("page.png", b"<html><script>alert(1)</script></html>", "This file is not a JPEG, PNG, WebP, HEIC or AVIF image."),
+    "GIF (not an accepted format)": ("anim.gif", gif_bytes(), "This file is not a JPEG, PNG, WebP, HEIC or AVIF image."),
     "truncated JPEG": ("half.jpg", truncated_jpeg(), "damaged or truncated"),
     "empty file": ("empty.jpg", b"", "The file is empty."),
     "decompression bomb": ("bomb.png", png_bomb(), "too large"),

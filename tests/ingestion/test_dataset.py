@@ -120,6 +120,20 @@ def test_the_leak_check_refuses_to_swap_in_a_straddling_pair(tmp_path, monkeypat
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-built left
 
 
+def test_heic_and_avif_photos_in_a_source_folder_are_read(tmp_path):
+    source = make_source(tmp_path / "src", per_class=4, classes=("cat", "dog"))
+    (source / "cat" / "IMG_0001.HEIC").write_bytes(reencoded("cat_105", scale=1, fmt="HEIF"))
+    (source / "dog" / "web-photo.avif").write_bytes(reencoded("dog_105", scale=1, fmt="AVIF"))
+    report = build(source, tmp_path / "data")
+
+    assert report.unreadable == [] and report.kept == 10
+    stored = {Path(entry["source"]).name: entry for entry in read_manifest(tmp_path / "data")["files"]}
+    for name, label in (("IMG_0001.HEIC", "cat"), ("web-photo.avif", "dog")):
+        assert stored[name]["label"] == label
+        with Image.open(tmp_path / "data" / stored[name]["file"]) as image:
+            assert (image.format, image.size) == ("PNG", (SIZE, SIZE))
+
+
 def test_unreadable_files_are_skipped_and_reported(tmp_path):
     source = make_source(tmp_path / "src", per_class=4, classes=("cat", "dog"))
     (source / "cat" / "notes.txt").write_text("not a photo")
@@ -132,7 +146,7 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path):
     assert report.kept == 8
     unreadable = {Path(path).name: reason for path, reason in report.unreadable}
     assert set(unreadable) == {"notes.txt", "truncated.jpg", "truncated-again.jpg"}
-    assert "not a JPEG, PNG or WebP" in unreadable["notes.txt"]
+    assert "not a JPEG, PNG, WebP, HEIC or AVIF" in unreadable["notes.txt"]
     assert "damaged or truncated" in unreadable["truncated.jpg"]
     manifest = read_manifest(tmp_path / "data")
     assert {Path(item["source"]).name for item in manifest["unreadable"]} == set(unreadable)

@@ -6,11 +6,14 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from PIL import Image
 from werkzeug import Response
 
 from ingestion import services
 from ingestion.hashing import hamming
 from ingestion.models import ScrapedPhoto, ScrapeJob
+
+from tests.conftest import PETS
 
 from .conftest import FLICKR_DEAD, FLICKR_STORED, pet, reencoded, serve_flickr
 
@@ -91,6 +94,34 @@ def test_imgur_layouts_and_formats(site):
     names = sorted(Path(p.file.name).suffix for p in ScrapedPhoto.objects.all())
     assert names == [".jpg", ".jpg", ".jpg", ".jpg", ".png", ".webp"]
     assert not any("avatar" in p or "emoji" in p or "loader" in p or "logo" in p for p in site.requested())
+
+
+def test_heic_and_avif_photos_are_stored(site):
+    avif = reencoded("dog_104", scale=1, fmt="AVIF")
+    site.server.expect_request("/search", query_string={"q": "dog"}).respond_with_data(
+        '<div class="cards">'
+        f'<a href="/gallery/Av1fA2B"><img alt="" src="//{site.host}/Av1fA2Bl.avif"></a>'
+        f'<a href="/gallery/iphone"><img alt="" src="//{site.host}/uploads/IMG_0042.HEIC"></a>'
+        "</div>",
+        content_type="text/html; charset=utf-8",
+    )
+    site.missing("/search/score/all/page/1")
+    site.photo("/Av1fA2Bl.avif", avif, "image/avif")
+    site.photo("/uploads/IMG_0042.HEIC", reencoded("dog_105", scale=1, fmt="HEIF"), "image/heic")
+
+    job = services.run_scrape_job(services.create_scrape_job("imgur", "dog", "dog", 10, base_url=site.base_url).pk)
+
+    assert job.status == ScrapeJob.Status.DONE, job.error
+    assert (job.downloaded_count, job.failed_count) == (2, 0)
+    photos = {urlsplit(photo.url).path: photo for photo in ScrapedPhoto.objects.all()}
+    assert Path(photos["/Av1fA2Bl.avif"].file.name).suffix == ".avif"
+    assert Path(photos["/Av1fA2Bl.avif"].file.path).read_bytes() == avif  # stored as served: browsers show AVIF
+    # HEIC, which the curation page could not show outside Safari, is stored as a JPEG of the same picture.
+    heic = photos["/uploads/IMG_0042.HEIC"]
+    assert Path(heic.file.name).suffix == ".jpg"
+    with Image.open(heic.file.path) as stored, Image.open(PETS / "dog" / "dog_105.jpg") as original:
+        assert (stored.format, stored.size) == ("JPEG", original.size) == ("JPEG", (heic.width, heic.height))
+    assert all(photo.predicted_label for photo in photos.values())  # scored by the live model when stored
 
 
 def test_near_duplicates_are_refused_across_classes(site):

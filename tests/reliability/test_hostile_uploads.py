@@ -301,7 +301,7 @@ def test_format_recorded_comes_from_the_decoder_not_the_name(client):
 def test_the_upload_form_shows_a_clear_error_not_a_500(client, settings):
     response = client.post("/", {"image": SimpleUploadedFile("cat.jpg", c.HTML, content_type="image/jpeg")})
     assert response.status_code == 400
-    assert b"not a JPEG, PNG or WebP image" in response.content
+    assert b"not a JPEG, PNG, WebP, HEIC or AVIF image" in response.content
     assert Prediction.objects.count() == 0
 
 

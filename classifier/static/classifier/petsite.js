@@ -9,8 +9,10 @@
     return v >= 100 ? "over 99%" : v <= 0 ? "under 1%" : v + "%";
   }
 
-  const ACCEPTED = ["image/jpeg", "image/png", "image/webp"];
-  const ACCEPTED_SUFFIX = /\.(jpe?g|png|webp)$/i;
+  const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif"];
+  // Browsers often give a HEIC file no type, or a made-up one: its name counts as well (the server decodes it anyway).
+  const ACCEPTED_SUFFIX = /\.(jpe?g|png|webp|heic|heif|avif)$/i;
+  const FORMATS = "JPEG, PNG, WebP, HEIC or AVIF";
   const LONG_SIDE = 1600; // photos are sent at most this large on their long side (the history keeps these)
   const JPEG_QUALITY = 0.88;
 
@@ -65,6 +67,11 @@
           // While pending the page shows the upload itself; the worker makes the display copy with the answer.
           const photo = document.getElementById("photo");
           if (photo && data.display_url && photo.getAttribute("src") !== data.display_url) photo.src = data.display_url;
+          if (photo && data.display_url) {  // a HEIC upload had nothing to show until now
+            photo.hidden = false;
+            const waiting = document.getElementById("photo-waiting");
+            if (waiting) waiting.hidden = true;
+          }
           showHeatmap(data.heatmap_url);
           return swapIn().catch(schedule);
         })
@@ -168,8 +175,8 @@
     }
 
     function check(file) {
-      if (!(ACCEPTED.includes(file.type) || (!file.type && ACCEPTED_SUFFIX.test(file.name)))) {
-        return (file.name || "The pasted image") + ": not a JPEG, PNG or WebP photo.";
+      if (!(ACCEPTED.includes(file.type) || ACCEPTED_SUFFIX.test(file.name || ""))) {
+        return (file.name || "The pasted image") + ": not a " + FORMATS + " photo.";
       }
       if (!file.size) return file.name + ": the file is empty.";
       return null;
@@ -191,10 +198,14 @@
       preview.hidden = true;
       if (good.length === 1) {
         const url = URL.createObjectURL(good[0]);
+        const name = good[0].name || "Pasted image";
         previewImg.dataset.url = url;
+        previewImg.hidden = false;
+        // A browser that cannot show the format (HEIC outside Safari) still sends it; the server decodes it.
+        previewImg.onerror = () => { previewImg.hidden = true; previewName.textContent = name + " (this browser cannot preview it; it will be sent as it is)"; };
         previewImg.src = url;
         previewImg.alt = "Preview of the photo you chose: " + (good[0].name || "pasted image");
-        previewName.textContent = good[0].name || "Pasted image";
+        previewName.textContent = name;
         preview.hidden = false;
       } else if (good.length > 1) {
         startBatch(good, false);
@@ -249,8 +260,16 @@
         tile.dataset.index = i;
         tile.dataset.status = "waiting";
         const img = document.createElement("img");
-        img.src = URL.createObjectURL(file);
         img.alt = "Preview of " + (file.name || "a pasted image");
+        img.onerror = () => {  // no preview of this format in this browser (HEIC): a labelled grey square instead
+          const blank = document.createElement("span");
+          blank.className = "photo-waiting";
+          blank.textContent = "No preview";
+          blank.setAttribute("role", "img");
+          blank.setAttribute("aria-label", img.alt);
+          img.replaceWith(blank);
+        };
+        img.src = URL.createObjectURL(file);
         const caption = document.createElement("div");
         caption.className = "caption";
         const text = document.createElement("span");
@@ -349,7 +368,7 @@
       if (busy) return;
       if (!chosen.length) {
         if (input.files && input.files.length) choose(input.files);
-        if (!chosen.length) { showError("Choose a photo first (JPEG, PNG or WebP)."); input.focus(); return; }
+        if (!chosen.length) { showError("Choose a photo first (" + FORMATS + ")."); input.focus(); return; }
       }
       showError([]);
       if (chosen.length === 1) uploadOne(chosen[0]);

@@ -1,0 +1,135 @@
+"""iPhone (HEIC) and web (AVIF) photos: accepted with the same limits, classified, and shown only as JPEG copies."""
+import io
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from classifier import services
+from classifier.models import Prediction
+from ingestion.images import open_image
+from tests.classifier.conftest import RED, media_files, upload_file
+
+pytestmark = pytest.mark.django_db
+
+FORM = reverse("classifier:home")
+API = reverse("api:predictions")
+EXIF_ORIENTATION = 0x0112
+
+
+def encoded(fmt, size=(64, 48), color=RED, orientation=None):
+    """A small photo made here (no binary fixtures): fmt "HEIF" (saved by pillow-heif) or "AVIF" (by Pillow)."""
+    buffer = io.BytesIO()
+    options = {}
+    if orientation:
+        exif = Image.Exif()
+        exif[EXIF_ORIENTATION] = orientation
+        options["exif"] = exif.tobytes()
+    Image.new("RGB", size, color).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+FORMATS = [
+    # name, format saved, content type a browser may send, stored format and suffix
+    pytest.param("IMG_0001.HEIC", "HEIF", "image/heic", "HEIF", ".heic", id="heic"),
+    pytest.param("IMG_0002.heic", "HEIF", "application/octet-stream", "HEIF", ".heic", id="heic-untyped"),
+    pytest.param("photo.avif", "AVIF", "image/avif", "AVIF", ".avif", id="avif"),
+]
+
+
+def jpeg_size(field):
+    with field.open("rb") as handle, Image.open(handle) as image:
+        return image.format, image.size
+
+
+@pytest.mark.parametrize("name, saved, content_type, fmt, suffix", FORMATS)
+def test_upload_is_stored_classified_and_shown_as_jpeg_copies(client, settings, name, saved, content_type, fmt, suffix):
+    data = encoded(saved)
+    response = client.post(API, {"image": upload_file(name, data, content_type)})
+    assert response.status_code == 202, response.content
+    prediction = Prediction.objects.get(pk=response.json()["id"])
+    assert (prediction.image_format, prediction.width, prediction.height) == (fmt, 64, 48)
+    assert prediction.image.name.endswith(suffix)
+    assert (settings.MEDIA_ROOT / prediction.image.name).read_bytes() == data  # stored as sent
+
+    prediction = services.classify_prediction(prediction.pk)  # what the worker runs
+    assert prediction.status == Prediction.Status.DONE, prediction.error
+    assert prediction.label == "cat"  # the tiny model answers "cat" for red
+
+    answer = client.get(reverse("api:prediction", args=[prediction.pk])).json()
+    assert answer["display_url"].endswith(".jpg") and answer["thumbnail_url"].endswith(".jpg")
+    assert jpeg_size(prediction.display_image) == ("JPEG", (64, 48))
+    assert jpeg_size(prediction.thumbnail)[0] == "JPEG"
+
+    page = client.get(prediction.get_absolute_url()).content.decode()
+    assert prediction.display_image.url in page
+    assert prediction.image.url not in page  # the original never, once copies exist
+    history = client.get(reverse("classifier:history")).content.decode()
+    assert prediction.thumbnail.url in history and prediction.image.url not in history
+
+
+def test_form_upload_of_a_heic_photo_lands_on_its_page(client):
+    response = client.post(FORM, {"image": upload_file("IMG_0003.HEIC", encoded("HEIF"), "image/heic")})
+    prediction = Prediction.objects.get()
+    assert response.status_code == 302 and response["Location"] == prediction.get_absolute_url()
+
+
+def test_pending_heic_page_waits_for_the_jpeg_copy_instead_of_showing_the_original(client):
+    heic = services.submit_upload(upload_file("IMG_0004.HEIC", encoded("HEIF"), "image/heic"))
+    avif = services.submit_upload(upload_file("photo.avif", encoded("AVIF", color=(20, 230, 20)), "image/avif"))
+
+    heic_page = client.get(heic.get_absolute_url()).content.decode()
+    assert heic.image.url not in heic_page  # Chrome and Firefox cannot show HEIC
+    assert 'id="photo-waiting">' in heic_page and "will show here once it is processed" in heic_page
+    avif_page = client.get(avif.get_absolute_url()).content.decode()
+    assert avif.image.url in avif_page  # every current browser shows AVIF, as it does JPEG, PNG and WebP
+
+    services.classify_prediction(heic.pk)
+    heic.refresh_from_db()
+    heic_page = client.get(heic.get_absolute_url()).content.decode()
+    assert heic.display_image.url in heic_page and 'id="photo-waiting" hidden' in heic_page
+
+
+@pytest.mark.parametrize("saved", ["HEIF", "AVIF"])
+def test_orientation_is_applied(saved):
+    # A phone held upright: a 64x48 sensor image turned by EXIF orientation 6 (or HEIF's own rotation) is 48x64.
+    assert open_image(encoded(saved, orientation=6)).size == (48, 64)
+
+
+@pytest.mark.parametrize("name, saved", [("IMG_0005.HEIC", "HEIF"), ("photo.avif", "AVIF")])
+@pytest.mark.parametrize("keep", [0.3, 0.9])
+def test_truncated_photo_is_refused_as_damaged(client, settings, name, saved, keep):
+    whole = encoded(saved, size=(96, 64))
+    response = client.post(API, {"image": upload_file(name, whole[: int(len(whole) * keep)], "image/heic")})
+    assert response.status_code == 400
+    assert response.json()["error"] == "The image file is damaged or truncated and cannot be decoded."
+    assert Prediction.objects.count() == 0 and media_files(settings) == []
+
+
+@pytest.mark.parametrize("name, saved", [("IMG_0006.HEIC", "HEIF"), ("photo.avif", "AVIF")])
+def test_pixel_limit_holds_for_heic_and_avif(client, settings, name, saved):
+    settings.PETSITE_MAX_IMAGE_PIXELS = 1000
+    response = client.post(API, {"image": upload_file(name, encoded(saved), "image/heic")})
+    assert response.status_code == 400
+    assert "too large (64x48 pixels)" in response.json()["error"]
+    assert Prediction.objects.count() == 0 and media_files(settings) == []
+
+
+def test_originals_are_served_inert_and_heic_as_a_download(client):
+    heic = services.submit_upload(upload_file("IMG_0007.HEIC", encoded("HEIF"), "image/heic"))
+    avif = services.submit_upload(upload_file("photo.avif", encoded("AVIF"), "image/avif"))
+
+    response = client.get(heic.image.url)
+    assert (response.status_code, response["Content-Type"]) == (200, "image/heic")
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["X-Content-Type-Options"] == "nosniff" and "sandbox" in response["Content-Security-Policy"]
+    response = client.get(avif.image.url)
+    assert (response.status_code, response["Content-Type"]) == (200, "image/avif")
+    assert not response.get("Content-Disposition", "").startswith("attachment")
+
+
+def test_upload_form_offers_heic_and_avif(client):
+    html = client.get(FORM).content.decode()
+    assert "JPEG, PNG, WebP, HEIC or AVIF" in html
+    for accepted in ("image/heic", "image/avif", ".heic", ".heif", ".avif"):
+        assert accepted in html
