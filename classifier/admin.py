@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
-from ingestion.admin_photos import PhotoColumnsMixin
+from ingestion.admin_photos import PhotoColumnsMixin, photo_preview
 from ingestion.labels import CLASSES, display_name
 
 from . import selectors, services
@@ -51,6 +51,14 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # predictions come from uploads
+
+    @admin.display(description="Photo")
+    def image_tag(self, obj):
+        # The picture a browser can show (a HEIC original is not one), and the original file as sent.
+        if not obj.image:
+            return "-"
+        return format_html('{}<p><a href="{}">Original file ({})</a></p>', photo_preview(obj.page_image), obj.image.url,
+                           obj.image_format or "unknown format")
 
     def delete_model(self, request, obj):
         services.delete_predictions(Prediction.objects.filter(pk=obj.pk))

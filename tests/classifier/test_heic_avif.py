@@ -133,3 +133,12 @@ def test_upload_form_offers_heic_and_avif(client):
     assert "JPEG, PNG, WebP, HEIC or AVIF" in html
     for accepted in ("image/heic", "image/avif", ".heic", ".heif", ".avif"):
         assert accepted in html
+
+
+def test_admin_page_shows_the_jpeg_copy_and_links_the_heic_original(staff_client):
+    heic = services.submit_upload(upload_file("IMG_0008.HEIC", encoded("HEIF"), "image/heic"))
+    services.classify_prediction(heic.pk)
+    heic.refresh_from_db()
+    html = staff_client.get(reverse("admin:classifier_prediction_change", args=[heic.pk])).content.decode()
+    assert f'<img src="{heic.display_image.url}"' in html
+    assert f'<a href="{heic.image.url}">Original file (HEIF)</a>' in html
