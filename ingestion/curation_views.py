@@ -41,7 +41,7 @@ def curate(request):
 
 
 def _states(ids):
-    return {str(photo.pk): {"state": photo.review_state, "label": photo.dataset_label}
+    return {str(photo.pk): {"state": photo.review_state, "label": photo.dataset_label, "text": selectors.review_state_text(photo)}
             for photo in selectors.scraped_photos_by_ids(ids)}
 
 

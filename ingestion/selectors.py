@@ -58,6 +58,14 @@ def accepted_scraped_photos_for_dataset():
     return examples
 
 
+def review_state_text(photo):
+    """What the curation grid says of a scraped photo's review: "Pending", "Rejected", "Accepted as Cat" (the class it
+    enters datasets under). The page and its live updates both say it this way."""
+    if photo.review_state == ScrapedPhoto.Review.ACCEPTED:
+        return f"{photo.get_review_state_display()} as {display_name(photo.dataset_label)}"
+    return photo.get_review_state_display()
+
+
 @dataclass
 class CurationItem:
     photo: ScrapedPhoto
@@ -66,6 +74,10 @@ class CurationItem:
     @property
     def likely_wrong(self):
         return bool(self.reasons)
+
+    @property
+    def state_text(self):
+        return review_state_text(self.photo)
 
 
 def _cross_class_near_duplicates(photos, distance):

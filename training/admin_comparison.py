@@ -47,7 +47,8 @@ def _confusion_table(title, matrix, classes):
                                  ((";background:#e3f2fd" if i == j else "", value) for j, value in enumerate(row))))
          for i, (name, row) in enumerate(zip(classes, matrix))),
     )
-    return format_html('<div><h4>{}</h4><table><tr><th>true \\ predicted</th>{}</tr>{}</table></div>', title, header, rows)
+    return format_html('<div style="max-width:100%"><h4>{}</h4><div style="overflow-x:auto"><table><tr><th>true \\ predicted</th>{}</tr>{}</table>'
+                       '</div></div>', title, header, rows)
 
 
 def comparison_html(comparison):
@@ -76,9 +77,10 @@ def comparison_html(comparison):
     sets = ", ".join(f"{name}: {part['images']} photos" for name, part in (results.get("sets") or {}).items())
     return format_html(
         '<p>{} photos ({}). Differences are in percentage points, candidate minus live.</p>'
-        '<table><tr><th></th><th>live: {}</th><th>candidate: {}</th><th>difference</th></tr>{}</table>'
-        '<h4>Per class</h4><table><tr><th>class</th><th>test photos</th><th>recall live</th><th>recall candidate</th><th>diff</th>'
-        '<th>precision live</th><th>precision candidate</th><th>diff</th></tr>{}</table>'
+        # Each table scrolls sideways in its own box: the admin's form rows clip what overflows (phones).
+        '<div style="overflow-x:auto"><table><tr><th></th><th>live: {}</th><th>candidate: {}</th><th>difference</th></tr>{}</table></div>'
+        '<h4>Per class</h4><div style="overflow-x:auto"><table><tr><th>class</th><th>test photos</th><th>recall live</th>'
+        '<th>recall candidate</th><th>diff</th><th>precision live</th><th>precision candidate</th><th>diff</th></tr>{}</table></div>'
         '<div style="display:flex;gap:2em;flex-wrap:wrap">{}{}</div>',
         results["images"], sets, live["version"], candidate["version"], summary, per_class,
         _confusion_table(f"live: {live['version']}", live["confusion_matrix"], classes),

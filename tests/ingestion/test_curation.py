@@ -143,13 +143,20 @@ def test_curation_page_and_keyboard_endpoints(client, staff):
 
     json = {"HTTP_ACCEPT": "application/json"}
     answer = client.post(reverse("ingestion_curation:decide"), {"ids": [wrong.pk, right.pk], "decision": "dog"}, **json).json()
-    assert answer["photos"][str(wrong.pk)] == {"state": "accepted", "label": "dog"}
+    assert answer["photos"][str(wrong.pk)] == {"state": "accepted", "label": "dog", "text": "Accepted as Dog"}
     assert answer["counts"] == {"pending": 0, "accepted": 2, "rejected": 0}
     undone = client.post(reverse("ingestion_curation:undo"), **json).json()
     assert sorted(undone["undone"]) == sorted([wrong.pk, right.pk]) and undone["counts"]["pending"] == 2
     # Without JavaScript: the bulk form posts and comes back.
     response = client.post(reverse("ingestion_curation:decide"), {"ids": [wrong.pk], "decision": "reject"})
     assert response.status_code == 302 and ScrapedPhoto.objects.get(pk=wrong.pk).review_state == "rejected"
+
+    # The grid says what the live update says, whether accepted under the searched class or another.
+    accepted = client.post(reverse("ingestion_curation:decide"), {"ids": [right.pk], "decision": "accept"}, **json).json()
+    assert accepted["photos"][str(right.pk)]["text"] == "Accepted as Cat"
+    client.post(reverse("ingestion_curation:decide"), {"ids": [wrong.pk], "decision": "dragon"}, **json)
+    page = client.get(reverse("ingestion_curation:curate") + "?state=accepted").content.decode()
+    assert '<div class="state">Accepted as Cat</div>' in page and '<div class="state">Accepted as Bearded dragon</div>' in page
 
 
 def test_curation_is_staff_only(client):
