@@ -117,6 +117,13 @@ class PromoteAnywayForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
                              help_text="Why this version should go live although it failed the rules (recorded).")
 
+    def __init__(self, *args, rules_passed=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if rules_passed:  # nothing to overrule: a note is welcome, not required
+            self.fields["reason"].required = False
+            self.fields["reason"].label = "Note (optional)"
+            self.fields["reason"].help_text = "It passed the promotion rules; anything to record about it."
+
 
 @admin.register(ModelComparison)
 class ModelComparisonAdmin(admin.ModelAdmin):
@@ -154,8 +161,8 @@ class ModelComparisonAdmin(admin.ModelAdmin):
     def promote_link(self, obj):
         if obj.candidate.is_active:
             return "The candidate is the live model."
-        return format_html('<a class="button" href="{}">Promote anyway…</a>',
-                           reverse("admin:training_modelcomparison_promote", args=[obj.pk]))
+        return format_html('<a class="button" href="{}">{}</a>', reverse("admin:training_modelcomparison_promote", args=[obj.pk]),
+                           "Promote…" if obj.rules_passed else "Promote anyway…")
 
     def get_urls(self):
         return [
@@ -184,7 +191,7 @@ class ModelComparisonAdmin(admin.ModelAdmin):
         comparison = get_object_or_404(ModelComparison.objects.select_related("candidate"), pk=pk)
         if not request.user.has_perm("training.change_modelversion"):
             raise Http404
-        form = PromoteAnywayForm(request.POST or None)
+        form = PromoteAnywayForm(request.POST or None, rules_passed=comparison.rules_passed)
         if request.method == "POST" and form.is_valid():
             try:
                 result = promote(comparison.candidate, user=request.user, force=True, reason=form.cleaned_data["reason"],
@@ -195,7 +202,8 @@ class ModelComparisonAdmin(admin.ModelAdmin):
                 self.message_user(request, result.message, messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:training_modelcomparison_change", args=[comparison.pk]))
         context = {
-            **self.admin_site.each_context(request), "title": f"Promote {comparison.candidate.name} anyway",
+            **self.admin_site.each_context(request),
+            "title": f"Promote {comparison.candidate.name}" + ("" if comparison.rules_passed else " anyway"),
             "opts": ModelVersion._meta, "comparison": comparison, "form": form, "rules": rules_html(comparison),
             "back": reverse("admin:training_modelcomparison_change", args=[comparison.pk]),
         }

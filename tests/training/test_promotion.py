@@ -232,6 +232,23 @@ def test_admin_shows_the_comparison_side_by_side_and_promote_anyway_records_who_
     assert (comparison.decision, comparison.decided_by, comparison.reason) == ("forced", staff, "blue photos were mislabelled")
 
 
+def test_a_comparison_that_passed_the_rules_offers_promote_without_demanding_a_reason(client, staff, models):
+    from training.comparison import compare_versions
+
+    activate(models["worse"])
+    comparison = compare_versions(models["good"])
+    assert comparison.rules_passed
+    page = client.get(f"/admin/training/modelcomparison/{comparison.pk}/change/").content.decode()
+    assert ">Promote…</a>" in page and "Promote anyway" not in page
+    url = f"/admin/training/modelcomparison/{comparison.pk}/promote-anyway/"
+    form = client.get(url).content.decode()
+    assert 'value="Promote"' in form and "although it failed" not in form
+    client.post(url, {"reason": ""})
+    comparison.refresh_from_db()
+    models["good"].refresh_from_db()
+    assert models["good"].is_active and (comparison.decision, comparison.decided_by) == ("promoted", staff)
+
+
 def test_the_photo_view_serves_only_files_inside_the_comparisons_folders(client, staff, models, settings, django_user_model):
     activate(models["good"])
     from training.comparison import compare_versions
