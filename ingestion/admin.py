@@ -5,6 +5,7 @@ from django.db import models
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from . import selectors, services
 from .admin_photos import PhotoColumnsMixin
@@ -185,7 +186,8 @@ class ScrapedPhotoAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
 # Dataset versions ----------------------------------------------------------------------------------------------------
 
-VERSION_STATUS_COLORS = {"queued": "#777", "running": "#205493", "built": "#2e7d32", "failed": "#ba2121", "cancelled": "#777"}
+VERSION_STATUS_COLORS = {"queued": "#777", "running": "#205493", "built": "#2e7d32", "failed": "#ba2121", "cancelled": "#777",
+                         "interrupted": "#b35900"}
 
 
 def version_progress_html(version):
@@ -248,7 +250,7 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
                     "created_by", "finished_at")
     list_filter = ("status",)
     search_fields = ("name", "digest")
-    actions = ["cancel_builds", "delete_versions"]
+    actions = ["cancel_builds", "resume_builds", "delete_versions"]
     readonly_fields = (
         "name", "progress_tag", "controls", "counts_table", "change_table", "frame_tag", "folders", "extra_sources",
         "inputs_by_source", "report", "test_ratio", "seed", "digest", "previous", "created_by", "created_at",
@@ -329,9 +331,39 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
 
     @admin.display(description="Build")
     def controls(self, obj):
+        if obj.status == DatasetVersion.Status.INTERRUPTED:
+            return mark_safe('<input type="submit" class="default" name="_resume_build" value="Resume build" style="float:none"> '
+                             '<span class="help">builds it again from the start; what the stopped worker wrote is discarded</span>')
         if not obj.is_active:
             return "-"
-        return format_html('<input type="submit" name="_cancel_build" value="Cancel build" style="float:none">')
+        return mark_safe('<input type="submit" name="_cancel_build" value="Cancel build" style="float:none">')
+
+    def changelist_view(self, request, extra_context=None):
+        services.mark_interrupted_builds()  # a build whose worker died shows as interrupted (resumable), not building forever
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        services.mark_interrupted_builds()
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _resume(self, request, version):
+        """Resume one interrupted build through the service; says what happened. True when it was resumed."""
+        try:
+            services.resume_dataset_build(version)
+        except services.BuildRefused as exc:
+            self.message_user(request, f"Build of {version.name} not resumed: {exc}", messages.ERROR)
+            return False
+        self.message_user(request, f"Building dataset version {version.name} again; its progress updates live.", messages.SUCCESS)
+        return True
+
+    @admin.action(description="Resume selected interrupted builds", permissions=["change"])
+    def resume_builds(self, request, queryset):
+        interrupted = queryset.filter(status=DatasetVersion.Status.INTERRUPTED).order_by("pk")
+        if not interrupted:
+            self.message_user(request, "None of the selected builds is interrupted; only those can be resumed.", messages.WARNING)
+        for version in interrupted:
+            if not self._resume(request, version):
+                break  # one build at a time: the others would be refused the same way
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -358,6 +390,9 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
         if "_cancel_build" in request.POST:
             services.cancel_dataset_builds(DatasetVersion.objects.filter(pk=obj.pk))
             self.message_user(request, f"Asked the build of {obj.name} to stop.", messages.SUCCESS)
+            return HttpResponseRedirect(request.path)
+        if "_resume_build" in request.POST:
+            self._resume(request, obj)
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
 

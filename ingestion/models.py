@@ -163,11 +163,13 @@ class DatasetVersion(models.Model):
         BUILT = "built", "Built"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Its worker stopped reporting (killed, restarted): nothing kept; staff may resume (build it again).
+        INTERRUPTED = "interrupted", "Interrupted"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     name = models.SlugField(max_length=80, unique=True, help_text="Letters, digits, - and _; the folder's name.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     # True while queued or running, NULL otherwise: the unique index lets only one build run at a time.
     building = models.BooleanField(null=True, unique=True, default=True, editable=False)
     # What it is built from.

@@ -394,12 +394,20 @@ def validate_dataset_version(name, folders):
             )
 
 
-def _fail_stale_builds():
-    """Builds whose worker stopped reporting progress are marked failed, so they stop blocking new ones."""
-    stale = DatasetVersion.objects.filter(selectors.stale_build_filter())
-    for version in stale:
-        _end_build(version.pk, DatasetVersion.Status.FAILED, error="The build's worker stopped reporting progress (it died or "
-                   "was restarted); start a new build.")
+def mark_interrupted_builds():
+    """Mark interrupted the builds whose worker stopped reporting progress (killed or restarted), so they stop
+    blocking new builds and staff can resume them. Returns the versions marked (the sweeper calls this)."""
+    marked = []
+    for version in DatasetVersion.objects.filter(selectors.stale_build_filter()):  # read first: most passes find none
+        where = f" at {version.progress_done} of {version.progress_total} photos" if version.progress_total else ""
+        if version.status == DatasetVersion.Status.QUEUED:
+            reason = "Interrupted: no worker started the build (its worker stopped or the job was lost)."
+        else:
+            reason = f"Interrupted: the build's worker stopped{where} (it died or was restarted); nothing of it was kept."
+        if _end_build(version.pk, DatasetVersion.Status.INTERRUPTED, only_from=(version.status,),
+                      error=f"{reason} Resume builds it again."):
+            marked.append(version)
+    return marked
 
 
 def create_dataset_version(name, folders=None, user=None, *, frame=None, test_ratio=0.25, seed=1, extra_sources=None):
@@ -414,7 +422,7 @@ def create_dataset_version(name, folders=None, user=None, *, frame=None, test_ra
     validate_dataset_version(name, folders)
     if frame is not None and frame < 8:
         raise BuildRefused("The frame must be at least 8 pixels (blank: photos stored whole).")
-    _fail_stale_builds()
+    mark_interrupted_builds()
     active = selectors.active_dataset_build()
     if active is not None:
         raise BuildRefused(f"Dataset version {active.name} is being built; wait for it to finish or cancel it first.")
@@ -523,6 +531,55 @@ def version_diff(manifest, previous_manifest):
     }
 
 
+def _remove_build_files(name):
+    """Remove dataset version `name`'s folder and what an unfinished build of it left beside it (build_dataset's
+    .<name>.building-* and .<name>.old-* folders)."""
+    root = selectors.version_folder(name).parent
+    for path in [root / name, *root.glob(f".{name}.building-*"), *root.glob(f".{name}.old-*")]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def requeue_interrupted_build(version):
+    """Queue an interrupted build again, its unfinished files removed, for the caller to run (run_dataset_build).
+
+    Takes the one-build-at-a-time slot: BuildRefused while another build is queued or running, or when the version
+    is not interrupted. Returns the version, queued.
+    """
+    mark_interrupted_builds()
+    active = selectors.active_dataset_build()
+    if active is not None and active.pk != version.pk:
+        raise BuildRefused(f"Dataset version {active.name} is being built; wait for it to finish or cancel it first.")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            requeued = DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.INTERRUPTED).update(
+                status=DatasetVersion.Status.QUEUED, building=True, cancel_requested=False, error="", progress_done=0,
+                progress_total=0, started_at=None, finished_at=None, build_seconds=None,
+                heartbeat_at=now,  # a queued build nobody takes goes stale from here, not from its first creation
+                message="Resumed: waiting for a worker to build it again.",
+            )
+    except IntegrityError as exc:  # a concurrent start took the one build slot
+        raise BuildRefused("Another dataset version is being built; wait for it to finish or cancel it first.") from exc
+    if not requeued:
+        current = DatasetVersion.objects.filter(pk=version.pk).first()
+        state = current.get_status_display().lower() if current else "deleted"
+        raise BuildRefused(f"Dataset version {version.name} is not interrupted ({state}); only an interrupted build can be resumed.")
+    # Its files were never recorded as built: whatever the dead worker wrote is discarded, the build starts over.
+    _remove_build_files(version.name)
+    return DatasetVersion.objects.get(pk=version.pk)
+
+
+def resume_dataset_build(version):
+    """Build an interrupted version again in the background (the `jobs` queue, or the embedded worker).
+    BuildRefused saying why when it cannot (another build runs, or it is not interrupted). Returns it, queued."""
+    from .tasks import build_dataset_version_task
+
+    with transaction.atomic():
+        version = requeue_interrupted_build(version)
+        dispatch_on_commit(build_dataset_version_task, version.pk)
+    return version
+
+
 def run_dataset_build(version_id, progress=None, workers=None):
     """Build a queued dataset version to the end, recording built, failed (with a readable reason) or cancelled.
 
@@ -604,10 +661,9 @@ def delete_dataset_version(version):
     reasons = dataset_version_users(version)
     if reasons:
         raise BuildRefused(f"Dataset version {version.name} is in use: {'; '.join(reasons)}.")
-    folder = selectors.version_folder(version.name)
     try:
         with transaction.atomic():
             DatasetVersion.objects.filter(pk=version.pk).delete()
-            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+            transaction.on_commit(lambda: _remove_build_files(version.name))
     except ProtectedError as exc:
         raise BuildRefused(f"Dataset version {version.name} is in use by {len(exc.protected_objects)} record(s).") from exc

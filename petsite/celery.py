@@ -23,8 +23,9 @@ def close_old_database_connections(**kwargs):
 
 @app.on_after_configure.connect
 def add_pending_sweeper(sender, **kwargs):
-    """The periodic pending sweeper: beat (`celery -A petsite beat`, or one worker with -B) runs
-    classifier.tasks.requeue_stale_pending_task every PETSITE_PENDING_SWEEP_INTERVAL seconds."""
+    """The periodic sweepers: beat (`celery -A petsite beat`, or one worker with -B) runs
+    classifier.tasks.requeue_stale_pending_task every PETSITE_PENDING_SWEEP_INTERVAL seconds, and
+    training.tasks.mark_interrupted_runs_task (runs and dataset builds whose worker died) at most once a minute."""
     from django.conf import settings
 
     interval = settings.PETSITE_PENDING_SWEEP_INTERVAL
@@ -32,6 +33,13 @@ def add_pending_sweeper(sender, **kwargs):
         # A sweep that could not run in time is worthless later; the next one covers it.
         sender.add_periodic_task(
             float(interval), sender.signature("classifier.requeue_stale_pending"), name="requeue-stale-pending", expires=float(interval)
+        )
+        # Interrupted long jobs go stale in minutes: a sweep a minute is plenty. On the default queue, not `jobs`,
+        # whose workers may be busy with the very training run it looks at.
+        every = float(max(interval, 60))
+        sender.add_periodic_task(
+            every, sender.signature("training.mark_interrupted_runs", options={"queue": settings.CELERY_TASK_DEFAULT_QUEUE}),
+            name="mark-interrupted-runs", expires=every,
         )
 
 

@@ -20,6 +20,8 @@ _sweeper = None
 _sweeper_lock = threading.Lock()
 # What the embedded sweeper calls: the same service the Celery beat task runs.
 SWEEP_FUNCTION = "classifier.services.requeue_stale_pending"
+# Marks interrupted the training runs and dataset builds whose worker died (staff resume them from the admin).
+INTERRUPTED_JOBS_FUNCTION = "training.runs.mark_interrupted_runs"
 
 
 def broker_configured():
@@ -106,12 +108,24 @@ def sweep_pending_once():
         close_old_connections()
 
 
+def sweep_interrupted_jobs_once():
+    """One pass marking interrupted the long jobs (training runs, dataset builds) whose worker died; returns the runs."""
+    close_old_connections()
+    try:
+        return import_string(INTERRUPTED_JOBS_FUNCTION)()
+    finally:
+        close_old_connections()
+
+
 def _sweep_forever(stop, interval):
     while not stop.wait(interval):
         try:
             stale = sweep_pending_once()
             if stale:
                 logger.info("pending sweeper re-enqueued %d prediction(s)", len(stale))
+            interrupted = sweep_interrupted_jobs_once()
+            if interrupted:
+                logger.warning("sweeper marked %d training run(s) interrupted (their worker stopped)", len(interrupted))
         except Exception:  # database away for a moment: try again next round
             logger.exception("pending sweeper pass failed")
 

@@ -9,6 +9,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from ingestion.admin_photos import photo_preview
 from ingestion.admin_progress import PROGRESS_JS, live_cell
@@ -18,7 +19,7 @@ from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
 from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote
 from training.registry import NoModelAvailable, activate, roll_back
-from training.runs import RunRefused, check_run_request, request_cancel, start_retrain, start_run
+from training.runs import RunRefused, check_run_request, mark_interrupted_runs, request_cancel, resume_run, start_retrain, start_run
 
 
 def _pct(value):
@@ -199,6 +200,8 @@ class TrainingRunForm(forms.ModelForm):
 
 
 def progress_text(run):
+    if run.status == TrainingRun.Status.INTERRUPTED:
+        return run.error or "Interrupted: its worker stopped. Resume it from its page."
     if run.status == TrainingRun.Status.FAILED:
         return f"Failed: {run.error}"
     if run.status == TrainingRun.Status.CANCELLED:
@@ -241,7 +244,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
     list_display = ("id", "kind", "dataset_version", "architecture", "status", "progress_bar", "model_version", "created_by", "created_at")
     list_filter = ("status", "architecture", "retrain")
-    actions = ["cancel_runs"]
+    actions = ["cancel_runs", "resume_runs"]
 
     class Media:
         js = (PROGRESS_JS,)
@@ -250,7 +253,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if obj is None:
             return ()
         return ("kind", "dataset_version", "architecture", "data_dir", "epochs", "activate_on_success", "status", "live_progress",
-                "current_metrics", "model_version", "outcome", "comparison", "error", "created_by", "created_at", "started_at",
+                "controls", "current_metrics", "model_version", "outcome", "comparison", "error", "created_by", "created_at", "started_at",
                 "finished_at")
 
     def get_fields(self, request, obj=None):
@@ -261,6 +264,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="kind")
     def kind(self, obj):
         return "Retrain now (build, train, compare)" if obj.retrain else "training run"
+
+    @admin.display(description="run")
+    def controls(self, obj):
+        if obj.status != TrainingRun.Status.INTERRUPTED:
+            return "-"
+        # A submit button of the change form itself (it carries the CSRF token); response_change handles it.
+        return mark_safe('<input type="submit" class="default" name="_resume_run" value="Resume" style="float:none"> '
+                         '<span class="help">continues from the step that did not finish; finished steps are kept</span>')
 
     @admin.display(description="comparison")
     def comparison(self, obj):
@@ -287,6 +298,40 @@ class TrainingRunAdmin(admin.ModelAdmin):
             path("retrain/", self.admin_site.admin_view(self.retrain_view), name="training_trainingrun_retrain"),
         ] + super().get_urls()
 
+    def changelist_view(self, request, extra_context=None):
+        mark_interrupted_runs()  # a run whose worker died shows as interrupted (resumable), not running forever
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mark_interrupted_runs()
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request, obj):
+        if "_resume_run" in request.POST:
+            self._resume(request, obj)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def _resume(self, request, run):
+        """Resume one interrupted run through the service; says what happened. True when it was resumed."""
+        kind = "Retrain" if run.retrain else "Training run"
+        try:
+            run = resume_run(run, user=request.user)
+        except RunRefused as exc:
+            self.message_user(request, f"{kind} #{run.pk} not resumed: {exc}", messages.ERROR)
+            return False
+        self.message_user(request, f"{kind} #{run.pk} resumed: it continues with step “{run.get_step_display()}”.", messages.SUCCESS)
+        return True
+
+    @admin.action(description="Resume the selected interrupted runs (from the step that did not finish)", permissions=["change"])
+    def resume_runs(self, request, queryset):
+        interrupted = queryset.filter(status=TrainingRun.Status.INTERRUPTED).order_by("pk")
+        if not interrupted:
+            self.message_user(request, "None of the selected runs is interrupted; only those can be resumed.", messages.WARNING)
+        for run in interrupted:
+            if not self._resume(request, run):
+                break  # one run at a time: the others would be refused the same way
+
     def retrain_view(self, request):
         """Retrain now (POST): build a dataset version from everything accepted and reviewed, train, compare, promote."""
         if request.method != "POST" or not self.has_add_permission(request):
@@ -303,6 +348,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def progress_view(self, request, pk):
         if not self.has_view_permission(request):
             return JsonResponse({"error": "forbidden"}, status=403)
+        mark_interrupted_runs()  # the live page learns its run's worker died (and reloads to offer Resume)
         run = get_object_or_404(TrainingRun, pk=pk)
         return JsonResponse({
             "id": run.pk, "active": run.in_progress, "html": _live_progress_html(run),

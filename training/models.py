@@ -70,6 +70,8 @@ class TrainingRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Its worker stopped reporting (killed, restarted): the error says where; staff may resume it from there.
+        INTERRUPTED = "interrupted", "Interrupted"
 
     ARCHITECTURE_CHOICES = [("default", "default (EfficientNet-Lite0 transfer)"), ("seed", "seed (baseline CNN)")]
 
@@ -107,6 +109,9 @@ class TrainingRun(models.Model):
     current_metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs")
+    # The name its model version gets, chosen before training: a resumed run finds (and discards) what an interrupted
+    # attempt left under it.
+    version_name = models.CharField(max_length=80, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

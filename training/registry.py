@@ -182,6 +182,23 @@ def new_version_name(architecture):
     return name
 
 
+def discard_unfinished_version(name):
+    """Remove what an interrupted training left under version `name`: its folder under models_dir() and a row it
+    registered but whose run never recorded it (with its report pictures). A live version is never touched."""
+    from training.models import ModelVersion
+
+    validate_slug(name)  # a path component: never let it walk out of models_dir()
+    version = ModelVersion.objects.filter(name=name).first()
+    if version is not None:
+        if version.is_active:
+            raise ValueError(f"Version {name} is the live model; it is not an unfinished one.")
+        for picture in (version.curves_image, version.confusion_image):
+            if picture:
+                picture.delete(save=False)
+        version.delete()
+    shutil.rmtree(models_dir() / name, ignore_errors=True)
+
+
 def save_model_file(model, name):
     """Save a trained Keras model as MEDIA_ROOT/models/<name>/model.keras; returns the path."""
     folder = models_dir() / name

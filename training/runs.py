@@ -10,7 +10,10 @@ execute_run()        train (training.recipes.train_model) with progress written 
                      version with the live one (training.comparison) and, when asked, promote it by the rules
                      (training.promotion); never raises for a failed run, which is recorded on it.
 execute_retrain()    the three steps of a retrain run (build, train, compare and promote).
-expire_stale_runs()  fail runs whose worker stopped reporting, so they no longer block new ones.
+mark_interrupted_runs()  mark interrupted the runs (and dataset builds) whose worker stopped reporting, saying where,
+                     so they no longer block new ones (the sweeper, the admin pages and every start call it).
+resume_run()         queue an interrupted run again from the step that did not finish: a built dataset version and a
+                     trained model version are reused, what a half-done step left is discarded and redone.
 """
 import logging
 import time
@@ -22,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from training.architectures import ARCHITECTURES
-from training.models import TrainingRun
+from training.models import ModelVersion, TrainingRun
 from training.progress import TrainingCancelled
 
 logger = logging.getLogger(__name__)
@@ -34,11 +37,45 @@ class RunRefused(Exception):
     """A training run cannot start (another one is in progress, or bad input); message for the operator."""
 
 
-def expire_stale_runs():
-    """Fail the runs in progress that reported nothing for PETSITE_TRAINING_STALE_SECONDS (their worker died)."""
-    limit = timezone.now() - timedelta(seconds=settings.PETSITE_TRAINING_STALE_SECONDS)
-    for run in TrainingRun.objects.filter(in_progress=True, updated_at__lt=limit):
-        _end_run(run, TrainingRun.Status.FAILED, "No progress reported for too long; the worker probably died.")
+_STEP_NUMBERS = {TrainingRun.Step.BUILD: 1, TrainingRun.Step.TRAIN: 2, TrainingRun.Step.COMPARE: 3, TrainingRun.Step.DONE: 3}
+_STEP_WORDS = {TrainingRun.Step.BUILD: "building the dataset version", TrainingRun.Step.TRAIN: "training",
+               TrainingRun.Step.COMPARE: "comparing with the live model", TrainingRun.Step.DONE: "comparing with the live model"}
+
+
+def _interruption_reason(run):
+    """Where an interrupted run stopped, in words, e.g. "Interrupted: the worker stopped at step 2 of 3, training"."""
+    if run.status == TrainingRun.Status.QUEUED:
+        return "Interrupted: no worker started the run (its worker stopped or the job was lost). Resume starts it."
+    where = _STEP_WORDS[run.step]
+    if run.step == TrainingRun.Step.TRAIN and run.total_epochs:
+        where += f" (epoch {run.epoch} of {run.total_epochs})"
+    if run.retrain:
+        where = f"at step {_STEP_NUMBERS[run.step]} of 3, {where}"
+    else:
+        where = f"while {where}"
+    return f"Interrupted: the worker stopped {where} (it died or was restarted). Resume continues from that step."
+
+
+def mark_interrupted_runs():
+    """Mark interrupted the runs in progress whose worker stopped reporting, so they stop blocking new runs and staff
+    can resume them: no progress for PETSITE_TRAINING_STALE_SECONDS, or, building a dataset version (progress every
+    half second), for PETSITE_DATASET_STALE_SECONDS. Stale dataset builds are marked first. Returns the runs marked."""
+    from django.db.models import Q
+
+    from ingestion.services import mark_interrupted_builds
+
+    mark_interrupted_builds()
+    now = timezone.now()
+    stale = Q(updated_at__lt=now - timedelta(seconds=settings.PETSITE_TRAINING_STALE_SECONDS)) | Q(
+        step=TrainingRun.Step.BUILD, updated_at__lt=now - timedelta(seconds=settings.PETSITE_DATASET_STALE_SECONDS))
+    marked = []
+    for run in TrainingRun.objects.filter(stale, in_progress=True):  # read first: most passes find none
+        # Conditional: a run that reported progress since it was read is left alone.
+        if TrainingRun.objects.filter(stale, pk=run.pk, in_progress=True).update(
+            status=TrainingRun.Status.INTERRUPTED, in_progress=False, error=_interruption_reason(run), finished_at=now,
+        ):
+            marked.append(run)
+    return marked
 
 
 def dataset_folder(dataset_version):
@@ -61,7 +98,7 @@ def check_run_request(data_dir, architecture, dataset_version=None):
         raise RunRefused("Choose a dataset version to train on.")
     elif not Path(data_dir).is_dir():
         raise RunRefused(f"Dataset folder {data_dir} does not exist.")
-    expire_stale_runs()
+    mark_interrupted_runs()
     if TrainingRun.objects.filter(in_progress=True).exists():
         raise RunRefused(ANOTHER_RUN)
 
@@ -107,7 +144,7 @@ def start_retrain(user=None, architecture="default", epochs=None, options=None, 
     trains, compares and promotes by the rules. RunRefused while a training run or a dataset build is in progress."""
     from ingestion.selectors import active_dataset_build
 
-    expire_stale_runs()
+    mark_interrupted_runs()
     if TrainingRun.objects.filter(in_progress=True).exists():
         raise RunRefused(ANOTHER_RUN)
     building = active_dataset_build()
@@ -121,6 +158,75 @@ def start_retrain(user=None, architecture="default", epochs=None, options=None, 
     )
 
 
+def _resume_step(run):
+    """The step an interrupted run continues from: what finished is kept (a built dataset version, a trained model
+    version), the step that did not finish is done again. RunRefused when what it needs is gone."""
+    from ingestion.models import DatasetVersion
+
+    if run.model_version_id is not None:
+        return TrainingRun.Step.COMPARE
+    if run.retrain:
+        dataset = run.dataset_version
+        if dataset is not None and dataset.status == DatasetVersion.Status.BUILT:
+            dataset_folder(dataset)
+            return TrainingRun.Step.TRAIN
+        return TrainingRun.Step.BUILD
+    if run.dataset_version is not None:
+        dataset_folder(run.dataset_version)
+    elif not Path(run.data_dir).is_dir():
+        raise RunRefused(f"Dataset folder {run.data_dir} does not exist any more.")
+    return TrainingRun.Step.TRAIN
+
+
+def resume_run(run, user=None, dispatch=True):
+    """Queue an interrupted run (a "Retrain now" or a training run) again, continuing from the step that did not
+    finish, on the same Celery task as its start. One at a time still: RunRefused, saying why, while another run
+    (or, for a retrain's build step, another dataset build) is in progress, or when the run is not interrupted.
+    Returns the run, queued."""
+    from ingestion import services as ingestion
+    from ingestion.models import DatasetVersion
+    from ingestion.selectors import active_dataset_build
+
+    mark_interrupted_runs()
+    run = TrainingRun.objects.select_related("dataset_version", "model_version").get(pk=run.pk)
+    if run.status != TrainingRun.Status.INTERRUPTED:
+        raise RunRefused(f"Run #{run.pk} is not interrupted ({run.get_status_display().lower()}); only an interrupted run can be resumed.")
+    step = _resume_step(run)
+    kind = "Retrain" if run.retrain else "Training run"
+    try:
+        with transaction.atomic():
+            if TrainingRun.objects.filter(in_progress=True).exists():
+                raise RunRefused(ANOTHER_RUN)
+            if step == TrainingRun.Step.BUILD:
+                dataset = run.dataset_version
+                if dataset is not None and dataset.status == DatasetVersion.Status.INTERRUPTED:
+                    # The half-built version is built again under its name: its files are discarded, its row kept.
+                    ingestion.requeue_interrupted_build(dataset)
+                else:  # none yet, or it ended otherwise: the task builds a new one
+                    building = active_dataset_build()
+                    if building is not None:
+                        raise RunRefused(f"Dataset version {building.name} is being built; wait for it to finish or cancel it first.")
+                    TrainingRun.objects.filter(pk=run.pk).update(dataset_version=None)
+            resumed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.INTERRUPTED).update(
+                status=TrainingRun.Status.QUEUED, in_progress=True, step=step, cancel_requested=False, finished_at=None,
+                error="", phase=f"resumed by {user or 'the system'}: waiting for a worker to continue with {_STEP_WORDS[step]}"[:80],
+                updated_at=timezone.now(),
+            )
+            if not resumed:
+                raise RunRefused(f"{kind} #{run.pk} was resumed or changed meanwhile.")
+            if dispatch:
+                from petsite.jobs import dispatch_on_commit
+                from training import tasks
+
+                dispatch_on_commit(tasks.retrain_now if run.retrain else tasks.run_training, run.pk)
+    except ingestion.BuildRefused as exc:
+        raise RunRefused(str(exc)) from exc
+    except IntegrityError as exc:  # a concurrent start took the one run slot
+        raise RunRefused(ANOTHER_RUN) from exc
+    logger.info("%s #%s resumed at step %s by %s", kind, run.pk, step, user)
+    return TrainingRun.objects.get(pk=run.pk)
+
+
 def request_cancel(run):
     if run.in_progress:
         TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
@@ -129,16 +235,22 @@ def request_cancel(run):
 
 
 def _end_run(run, status, error=""):
-    """Record how a run ended and free the one-run-in-progress slot."""
-    TrainingRun.objects.filter(pk=run.pk).update(status=status, in_progress=False, error=error[:5000], finished_at=timezone.now())
+    """Record how a run ended and free the one-run-in-progress slot (not for a run already marked interrupted)."""
+    TrainingRun.objects.filter(pk=run.pk, in_progress=True).update(
+        status=status, in_progress=False, error=error[:5000], finished_at=timezone.now())
 
 
-def _claim(run_id, step):
-    run = TrainingRun.objects.filter(pk=run_id).first()
-    if run is None or not run.in_progress or run.status != TrainingRun.Status.QUEUED:
+def _claim(run_id):
+    """Take a queued run for this worker (once, however often the task is delivered); None when not queued. The run
+    starts at its `step`: the first for a new run, the unfinished one for a resumed run."""
+    from django.db.models.functions import Coalesce
+
+    now = timezone.now()
+    if not TrainingRun.objects.filter(pk=run_id, in_progress=True, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=Coalesce("started_at", now), updated_at=now,
+    ):
         return None
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, started_at=timezone.now(), step=step)
-    return TrainingRun.objects.get(pk=run.pk)
+    return TrainingRun.objects.select_related("dataset_version", "model_version", "created_by").get(pk=run_id)
 
 
 def _update(run, **fields):
@@ -154,11 +266,31 @@ RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_e
 
 
 def execute_run(run_id):
-    """Run a TrainingRun to the end (called by the Celery task). Never raises for training failures."""
-    run = _claim(run_id, TrainingRun.Step.TRAIN)
+    """Run a TrainingRun to the end (called by the Celery task), from its step. Never raises for training failures."""
+    run = _claim(run_id)
     if run is None:
         return None
+    if run.step == TrainingRun.Step.COMPARE and run.model_version is not None:  # resumed after training finished
+        return _compare_step(run, run.model_version)
     return _train_compare_promote(run, run.data_dir)
+
+
+def _reserve_version_name(run):
+    """The name the run's model version gets, recorded on the run before training. A resumed run keeps its name and
+    first discards what its interrupted attempt left under it (model files, a row it registered but never recorded)."""
+    from training import registry
+
+    if run.version_name:
+        registry.discard_unfinished_version(run.version_name)
+        return run.version_name
+    name = base = registry.new_version_name(run.architecture)
+    n = 1
+    # A folder no version owns (a crashed `train`) is not this run's to remove: never train over it.
+    while ((registry.models_dir() / name).exists() or ModelVersion.objects.filter(name=name).exists()
+           or TrainingRun.objects.filter(version_name=name).exclude(pk=run.pk).exists()):
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def _train_compare_promote(run, data_dir):
@@ -179,8 +311,16 @@ def _train_compare_promote(run, data_dir):
             _update(run, **fields)
 
     extra = {key: value for key, value in (run.options or {}).items() if key in RUN_OPTIONS}
-    options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS, **extra)
-    _update(run, step=TrainingRun.Step.TRAIN, phase="starting", done=0, total=0, data_dir=str(data_dir))
+    try:
+        name = _reserve_version_name(run)
+    except Exception as exc:
+        logger.exception("training run %s: could not discard what its interrupted attempt left", run.pk)
+        _end_run(run, TrainingRun.Status.FAILED, f"What the interrupted attempt left could not be removed: {type(exc).__name__}: {exc}")
+        return None
+    options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS,
+                              name=name, **extra)
+    _update(run, step=TrainingRun.Step.TRAIN, phase="starting", done=0, total=0, epoch=0, total_epochs=0, data_dir=str(data_dir),
+            version_name=name)
     try:
         version = train_model(data_dir, options, activate=False, progress=progress, should_stop=lambda: _cancel_requested(run))
     except TrainingCancelled:
@@ -192,6 +332,12 @@ def _train_compare_promote(run, data_dir):
         return None
     _update(run, model_version=version, step=TrainingRun.Step.COMPARE, phase="comparing with the live model",
             current_metrics={"accuracy": version.accuracy})
+    return _compare_step(run, version)
+
+
+def _compare_step(run, version):
+    """Compare the trained version with the live model, promote it when the run asks and the rules pass; the run ends."""
+    _update(run, step=TrainingRun.Step.COMPARE, phase="comparing with the live model")
     try:
         outcome = _compare_and_promote(run, version)
     except Exception as exc:  # the version is registered; only the comparison or the switch failed, so say so
@@ -208,6 +354,9 @@ def _compare_and_promote(run, version):
     from training.comparison import ComparisonError, compare_versions
     from training.promotion import promote
 
+    version.refresh_from_db()
+    if version.is_active:  # promoted by an attempt interrupted just after
+        return f"{version.name} is now the live model."
     try:
         comparison = compare_versions(version)
     except ComparisonError as exc:
@@ -250,19 +399,45 @@ def _new_dataset_name():
 
 
 def execute_retrain(run_id):
-    """Run a retrain: build a dataset version, train on it, compare and promote by the rules. Never raises."""
-    from ingestion import services as ingestion
-    from ingestion.models import DatasetVersion
-    run = _claim(run_id, TrainingRun.Step.BUILD)
+    """Run a retrain from its step (build a dataset version, train on it, compare and promote by the rules). Never
+    raises. A resumed retrain reuses what finished: its built dataset version, its trained model version."""
+    run = _claim(run_id)
     if run is None:
         return None
-    name = _new_dataset_name()
+    if run.step == TrainingRun.Step.COMPARE and run.model_version is not None:
+        return _compare_step(run, run.model_version)
+    dataset = run.dataset_version
+    if run.step == TrainingRun.Step.BUILD or dataset is None:
+        dataset = _build_step(run)
+        if dataset is None:
+            return None
     try:
-        dataset = ingestion.create_dataset_version(name, user=run.created_by)
-    except ingestion.BuildRefused as exc:
-        _end_run(run, TrainingRun.Status.FAILED, f"The dataset version could not be built: {exc}")
+        folder = dataset_folder(dataset)
+    except RunRefused as exc:
+        _end_run(run, TrainingRun.Status.FAILED, str(exc))
         return None
-    _update(run, dataset_version=dataset, phase=f"building dataset version {name}"[:80])
+    return _train_compare_promote(run, folder)
+
+
+def _build_step(run):
+    """Step 1 of a retrain: build its dataset version (a new one, or the interrupted one resume_run queued again);
+    a version already built is kept. Returns the built version, or None when the run ended (recorded on it)."""
+    from ingestion import services as ingestion
+    from ingestion.models import DatasetVersion
+
+    dataset = run.dataset_version
+    if dataset is not None and dataset.is_built:
+        return dataset
+    if dataset is None or dataset.status != DatasetVersion.Status.QUEUED:
+        try:
+            with transaction.atomic():  # the run records its version at once: a resumed run finds it
+                dataset = ingestion.create_dataset_version(_new_dataset_name(), user=run.created_by)
+                _update(run, dataset_version=dataset)
+        except ingestion.BuildRefused as exc:
+            _end_run(run, TrainingRun.Status.FAILED, f"The dataset version could not be built: {exc}")
+            return None
+    name = dataset.name
+    _update(run, step=TrainingRun.Step.BUILD, phase=f"building dataset version {name}"[:80])
     try:
         dataset = ingestion.run_dataset_build(dataset.pk, progress=_BuildWatch(run, dataset))
     except BaseException as exc:
@@ -276,9 +451,4 @@ def execute_retrain(run_id):
     if dataset.status != DatasetVersion.Status.BUILT:
         _end_run(run, TrainingRun.Status.FAILED, f"Building dataset version {name} failed: {dataset.error}")
         return None
-    try:
-        folder = dataset_folder(dataset)
-    except RunRefused as exc:
-        _end_run(run, TrainingRun.Status.FAILED, str(exc))
-        return None
-    return _train_compare_promote(run, folder)
+    return dataset

@@ -29,6 +29,14 @@ def promote_version(version_id, user_id=None):
     return None if result is None else result.promoted
 
 
+@shared_task(name="training.mark_interrupted_runs", ignore_result=True)
+def mark_interrupted_runs_task():
+    """Beat's sweep: mark interrupted the training runs and dataset builds whose worker died (resumable from the admin)."""
+    from training.runs import mark_interrupted_runs
+
+    return [run.pk for run in mark_interrupted_runs()]
+
+
 @shared_task(name="training.scheduled_retrain", ignore_result=True)
 def scheduled_retrain():
     """Celery beat's "Retrain now" (settings.PETSITE_RETRAIN_SCHEDULE); refused quietly while other work runs."""

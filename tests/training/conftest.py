@@ -1,9 +1,10 @@
 """Tiny datasets for the training tests: a few real photos shrunk to 48 px, in the rebuild_dataset layout."""
 import json
+import shutil
 
 import pytest
 
-from tests.conftest import OTHER, PETS
+from tests.conftest import OTHER, PETS, pet_photos
 
 TINY_CLASSES = ("cat", "dog", "fish")
 
@@ -42,3 +43,29 @@ def staff(client, django_user_model):
     user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-12345678")
     client.force_login(user)
     return user
+
+
+@pytest.fixture
+def loop_settings(settings, tmp_path, tiny_other):
+    """The improvement loop on tiny data: base folders of 3 classes x 6 photos, datasets under tmp_path, a tiny retrain."""
+    source = tmp_path / "base"
+    for label in ("cat", "dog", "fish"):
+        (source / label).mkdir(parents=True)
+        for photo in pet_photos(label, 6):
+            shutil.copy(photo, source / label / photo.name)
+    settings.PETSITE_DATASETS_ROOT = tmp_path / "datasets"
+    settings.PETSITE_DATASET_BASE_FOLDERS = [str(source)]
+    settings.PETSITE_DATASET_MIN_PER_CLASS = 0
+    settings.PETSITE_TRAINING_OTHER_DIRS = [str(tiny_other)]
+    settings.PETSITE_RETRAIN_OPTIONS = {"input_size": 64, "epochs": 3}
+    return settings
+
+
+@pytest.fixture
+def live(tiny_model_path):
+    """The tiny colour model, live."""
+    from training.models import ModelVersion
+    from training.registry import activate
+
+    return activate(ModelVersion.objects.create(name="tiny-live", architecture="tiny", input_size=32, file_path=str(tiny_model_path),
+                                                classes=["bird", "cat", "dog", "dragon", "fish", "hamster"]))

@@ -11,35 +11,11 @@ from django.core.management.base import CommandError
 
 from ingestion.models import DatasetVersion
 from petsite import jobs
-from tests.conftest import pet_photos
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 RETRAIN_URL = "/admin/training/trainingrun/retrain/"
-
-
-@pytest.fixture
-def loop_settings(settings, tmp_path, tiny_other):
-    source = tmp_path / "base"
-    for label in ("cat", "dog", "fish"):
-        (source / label).mkdir(parents=True)
-        for photo in pet_photos(label, 6):
-            shutil.copy(photo, source / label / photo.name)
-    settings.PETSITE_DATASETS_ROOT = tmp_path / "datasets"
-    settings.PETSITE_DATASET_BASE_FOLDERS = [str(source)]
-    settings.PETSITE_DATASET_MIN_PER_CLASS = 0
-    settings.PETSITE_TRAINING_OTHER_DIRS = [str(tiny_other)]
-    settings.PETSITE_RETRAIN_OPTIONS = {"input_size": 64, "epochs": 3}
-    return settings
-
-
-@pytest.fixture
-def live(tiny_model_path):
-    from training.registry import activate
-
-    return activate(ModelVersion.objects.create(name="tiny-live", architecture="tiny", input_size=32, file_path=str(tiny_model_path),
-                                                classes=["bird", "cat", "dog", "dragon", "fish", "hamster"]))
 
 
 @contextlib.contextmanager

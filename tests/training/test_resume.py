@@ -1,0 +1,245 @@
+"""A worker that dies in the middle of a "Retrain now", a training run or a dataset build: the sweeper marks the job
+interrupted, saying where it stopped; staff resume it from the admin; it continues from the step that did not finish,
+reusing what finished (the built dataset version, the trained model version) and discarding what a half-done step
+left (files included). One build and one run at a time still hold: a resume is refused, saying why, while another
+runs."""
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ingestion.models import DatasetVersion
+from petsite import jobs
+from tests.training.test_retrain import held_long_jobs, wait_for_long_jobs
+from training.models import ModelVersion, TrainingRun
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+RUNS_URL = "/admin/training/trainingrun/"
+VERSIONS_URL = "/admin/ingestion/datasetversion/"
+
+
+class WorkerDied(BaseException):
+    """Raised where a killed worker stops: no `except Exception` of the job code catches it, so the job's rows stay
+    as a SIGKILL leaves them (running, its progress where it was)."""
+
+
+def dying_train_model(monkeypatch, phase):
+    """The real train_model, except that the worker dies once it reports `phase` (e.g. "evaluating": after the model
+    files were written, before the version was registered)."""
+    from training import recipes
+
+    real = recipes.train_model
+
+    def train_model(data_dir, options, activate=False, progress=None, should_stop=None):
+        def progress_then_die(name, done, total, metrics):
+            progress(name, done, total, metrics)
+            if name == phase:
+                raise WorkerDied(phase)
+
+        return real(data_dir, options, activate=activate, progress=progress_then_die, should_stop=should_stop)
+
+    monkeypatch.setattr(recipes, "train_model", train_model)
+
+
+def heartbeat_stopped(run=None, dataset=None, ago=timedelta(hours=3)):
+    """What time does to a dead worker's rows: their last progress report grows old."""
+    long_ago = timezone.now() - ago
+    if run is not None:
+        TrainingRun.objects.filter(pk=run.pk).update(updated_at=long_ago)
+    if dataset is not None:
+        DatasetVersion.objects.filter(pk=dataset.pk).update(heartbeat_at=long_ago)
+
+
+def rules_any_model_passes(settings):
+    # the tiny colour model is no fair opponent: the point is the pipeline
+    settings.PETSITE_PROMOTION_MAX_ACCURACY_DROP = settings.PETSITE_PROMOTION_MAX_RECALL_DROP = 1.0
+    settings.PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE = 1.0
+
+
+def half_built(name, user=None, done=7, total=18):
+    """A dataset build as its dead worker left it: running, part of its photos written to build_dataset's temporary
+    folder beside the version's, its heartbeat old. Returns (version, the temporary folder)."""
+    from ingestion.selectors import version_folder
+    from ingestion.services import create_dataset_version
+
+    version = create_dataset_version(name, user=user)
+    long_ago = timezone.now() - timedelta(hours=3)
+    DatasetVersion.objects.filter(pk=version.pk).update(
+        status="running", started_at=long_ago, heartbeat_at=long_ago, progress_done=done, progress_total=total)
+    partial = version_folder(name).parent / f".{name}.building-dead1234"
+    (partial / "train" / "cat").mkdir(parents=True)
+    (partial / "train" / "cat" / "cat0.png").write_bytes(b"half written")
+    return DatasetVersion.objects.get(pk=version.pk), partial
+
+
+def test_a_retrain_whose_worker_died_while_training_resumes_from_training_with_its_dataset_version_reused(
+        client, staff, loop_settings, live, monkeypatch):
+    from training.registry import models_dir
+    from training.runs import execute_retrain, start_retrain
+
+    rules_any_model_passes(loop_settings)
+    loop_settings.PETSITE_RETRAIN_OPTIONS = {"input_size": 64, "epochs": 2}
+    run = start_retrain(user=staff, dispatch=False)
+    dying_train_model(monkeypatch, "evaluating")
+    with pytest.raises(WorkerDied):
+        execute_retrain(run.pk)  # step 1 builds for real; step 2 trains and writes the model, then the worker dies
+    monkeypatch.undo()
+    run.refresh_from_db()
+    assert run.status == "running" and run.in_progress and run.step == "train" and run.model_version is None
+    dataset = run.dataset_version
+    assert dataset.status == "built" and dataset.name.startswith("auto-")
+    built_at, digest = dataset.finished_at, dataset.digest
+    half_trained = models_dir() / run.version_name
+    assert (half_trained / "model.keras").is_file()
+    (half_trained / "left-by-the-dead-worker.txt").write_text("x")
+
+    assert jobs.sweep_interrupted_jobs_once() == []  # its heartbeat is recent: still running as far as anyone knows
+    heartbeat_stopped(run)
+    assert [r.pk for r in jobs.sweep_interrupted_jobs_once()] == [run.pk]
+    run.refresh_from_db()
+    assert run.status == "interrupted" and not run.in_progress
+    assert run.error.startswith("Interrupted: the worker stopped at step 2 of 3, training"), run.error
+    page = client.get(f"{RUNS_URL}{run.pk}/change/").content.decode()
+    assert "step 2 of 3, training" in page and 'name="_resume_run"' in page
+
+    with held_long_jobs():  # the request writes (its admin log entry); the job waits until it is done
+        response = client.post(f"{RUNS_URL}{run.pk}/change/", {"_resume_run": "Resume"}, follow=True)
+        assert f"Retrain #{run.pk} resumed" in response.content.decode()
+        run.refresh_from_db()
+        assert run.status == "queued" and run.in_progress and run.step == "train" and not run.error
+    wait_for_long_jobs()
+
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.step == "done", run.error
+    assert list(DatasetVersion.objects.all()) == [dataset]  # the built version was reused: no second build
+    dataset.refresh_from_db()
+    assert dataset.finished_at == built_at and dataset.digest == digest
+    version = run.model_version
+    assert version.name == run.version_name and version.dataset_version == dataset and version.params["epochs"] == 2
+    assert ModelVersion.objects.count() == 2  # the live one and this one: the half-trained attempt left no row
+    assert (half_trained / "model.keras").is_file() and not (half_trained / "left-by-the-dead-worker.txt").exists()
+    version.refresh_from_db()
+    assert version.is_active and "now the live model" in run.outcome
+
+
+def test_a_retrain_whose_worker_died_while_building_builds_the_half_built_version_again(staff, loop_settings, live):
+    from training.runs import execute_retrain, mark_interrupted_runs, resume_run, start_retrain
+
+    rules_any_model_passes(loop_settings)
+    loop_settings.PETSITE_RETRAIN_OPTIONS = {"input_size": 64, "epochs": 1}
+    run = start_retrain(user=staff, dispatch=False)
+    # Claimed by a worker that recorded its new version, built 7 of 18 photos and died.
+    dataset, partial = half_built("auto-half", user=staff)
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", dataset_version=dataset, done=7, total=18,
+                                                 phase="building dataset version auto-half")
+    heartbeat_stopped(run)
+
+    assert [r.pk for r in mark_interrupted_runs()] == [run.pk]
+    run.refresh_from_db()
+    dataset.refresh_from_db()
+    assert run.status == "interrupted" and run.error.startswith("Interrupted: the worker stopped at step 1 of 3, building"), run.error
+    assert dataset.status == "interrupted" and dataset.building is None and "at 7 of 18 photos" in dataset.error
+
+    run = resume_run(run, user=staff, dispatch=False)
+    assert run.status == "queued" and run.step == "build" and run.dataset_version == dataset
+    dataset.refresh_from_db()
+    assert dataset.status == "queued" and dataset.building and not partial.exists()  # the half-built files are gone
+    execute_retrain(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.step == "done", run.error
+    assert list(DatasetVersion.objects.all()) == [dataset]
+    dataset.refresh_from_db()
+    assert dataset.status == "built" and dataset.photo_count == 18 and run.model_version.dataset_version == dataset
+
+
+def test_a_training_run_whose_worker_died_while_comparing_resumes_with_its_trained_version_reused(
+        client, staff, loop_settings, live, tiny_dataset, monkeypatch):
+    from training import comparison, runs
+
+    rules_any_model_passes(loop_settings)
+    shutil.copytree(tiny_dataset, loop_settings.PETSITE_DATASETS_ROOT / "tiny")
+    tiny = DatasetVersion.objects.create(name="tiny", status="built", building=None)
+    run = runs.start_run(None, "seed", epochs=1, activate_on_success=True, user=staff, dispatch=False, dataset_version=tiny,
+                         options={"input_size": 32})
+
+    def dies(*args, **kwargs):
+        raise WorkerDied("comparing")
+
+    monkeypatch.setattr(comparison, "compare_versions", dies)
+    with pytest.raises(WorkerDied):
+        runs.execute_run(run.pk)
+    monkeypatch.undo()
+    run.refresh_from_db()
+    trained = run.model_version
+    assert run.status == "running" and run.step == "compare" and trained is not None
+    heartbeat_stopped(run)
+    page = client.get(RUNS_URL).content.decode()  # the list sweeps: staff see it interrupted
+    run.refresh_from_db()
+    assert run.status == "interrupted" and run.error.startswith("Interrupted: the worker stopped while comparing"), run.error
+    assert "Interrupted: the worker stopped while comparing" in page
+
+    with held_long_jobs():
+        response = client.post(RUNS_URL, {"action": "resume_runs", "_selected_action": [run.pk]}, follow=True)
+        assert f"Training run #{run.pk} resumed" in response.content.decode()
+    wait_for_long_jobs()
+
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.model_version == trained, run.error
+    assert ModelVersion.objects.count() == 2  # not trained again
+    trained.refresh_from_db()
+    assert trained.is_active and trained.comparisons.get().decision == "promoted"
+
+
+def test_a_dataset_build_whose_worker_died_is_marked_and_resumed_from_the_admin(client, staff, loop_settings):
+    version, partial = half_built("v-half", user=staff)
+    page = client.get(VERSIONS_URL).content.decode()  # the list sweeps
+    version.refresh_from_db()
+    assert version.status == "interrupted" and version.building is None
+    assert "Interrupted: the build&#x27;s worker stopped at 7 of 18 photos" in page
+    assert 'name="_resume_build"' in client.get(f"{VERSIONS_URL}{version.pk}/change/").content.decode()
+
+    with held_long_jobs():
+        response = client.post(f"{VERSIONS_URL}{version.pk}/change/", {"_resume_build": "Resume build"}, follow=True)
+        assert "Building dataset version v-half again" in response.content.decode()
+        assert not partial.exists()
+    wait_for_long_jobs()
+
+    version.refresh_from_db()
+    assert version.status == "built" and version.photo_count == 18 and not version.error
+    assert DatasetVersion.objects.count() == 1
+
+
+def test_resuming_is_refused_while_another_build_or_run_is_in_progress(client, staff, loop_settings, live):
+    from training.runs import RunRefused, mark_interrupted_runs, resume_run, start_retrain
+
+    run = start_retrain(user=staff, dispatch=False)
+    dataset, partial = half_built("auto-half", user=staff)
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", dataset_version=dataset)
+    heartbeat_stopped(run)
+    mark_interrupted_runs()
+
+    busy = DatasetVersion.objects.create(name="busy", status="running", building=True, heartbeat_at=timezone.now())
+    with pytest.raises(RunRefused, match="busy is being built"):
+        resume_run(run)
+    run.refresh_from_db()
+    dataset.refresh_from_db()
+    assert run.status == "interrupted" and dataset.status == "interrupted" and partial.exists()  # nothing changed
+    response = client.post(f"{VERSIONS_URL}{dataset.pk}/change/", {"_resume_build": "Resume build"}, follow=True)
+    assert "Build of auto-half not resumed: Dataset version busy is being built" in response.content.decode()
+
+    DatasetVersion.objects.filter(pk=busy.pk).update(status="built", building=None)
+    other = TrainingRun.objects.create(status="running", in_progress=True)
+    response = client.post(f"{RUNS_URL}{run.pk}/change/", {"_resume_run": "Resume"}, follow=True)
+    assert f"Retrain #{run.pk} not resumed: Another training run is in progress" in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == "interrupted" and not run.in_progress
+
+    TrainingRun.objects.filter(pk=other.pk).update(status="succeeded", in_progress=False)
+    with pytest.raises(RunRefused, match="only an interrupted run can be resumed"):
+        resume_run(other)
+    assert resume_run(run, dispatch=False).status == "queued"
+    with pytest.raises(RunRefused, match="only an interrupted run"):
+        resume_run(run)  # twice: the second finds it queued
