@@ -23,6 +23,8 @@ def resolve_spec(model=None):
 
     if model is None:
         return active_spec(use_database=True)
+    if str(model).endswith(".keras") and Path(model).is_file():
+        return spec_from_file(model)  # a file needs no database (a command may run before `migrate`)
     version = ModelVersion.objects.filter(name=model).first()
     if version is not None:
         return version.spec()
