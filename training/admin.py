@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from ingestion.admin_photos import photo_preview
 from ingestion.admin_progress import PROGRESS_JS, live_cell
 from ingestion.selectors import built_dataset_versions
-from training.admin_comparison import comparison_html, rules_html
+from training.admin_comparison import comparison_html, passes_now, rules_html
 from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
 from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote
@@ -53,9 +53,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return "Not compared yet (training runs compare; or `manage.py compare_models`)."
         link = reverse("admin:training_modelcomparison_change", args=[comparison.pk])
         promote_link = ""
-        if not obj.is_active:
-            promote_link = format_html(' &middot; <a class="button" href="{}">Promote anyway…</a>',
-                                       reverse("admin:training_modelcomparison_promote", args=[comparison.pk]))
+        if not obj.is_active:  # "Promote…" only by a passing comparison against the model serving now
+            promote_link = format_html(' &middot; <a class="button" href="{}">{}</a>',
+                                       reverse("admin:training_modelcomparison_promote", args=[comparison.pk]),
+                                       "Promote…" if passes_now(comparison) else "Promote anyway…")
         return format_html('<p><a href="{}">Comparison #{}</a> with {} ({}) &middot; rules: {}{}</p>{}', link, comparison.pk,
                            comparison.live_name or "-", comparison.get_decision_display(), rules_html(comparison),
                            promote_link, comparison_html(comparison))

@@ -1,5 +1,7 @@
 """Admin for comparisons: candidate and live model side by side (metrics, per-class recall and precision with their
-differences, ECE, unknown rates, both confusion matrices, changed photos with thumbnails), and "promote anyway".
+differences, ECE, unknown rates, both confusion matrices, changed photos with thumbnails), and promoting from it:
+"Promote…" (an optional note) when it is the candidate's current comparison and passed the rules, else "Promote
+anyway…" (a reason required) or, when it is out of date, "Compare again".
 
 Changed photos live outside MEDIA_ROOT (in the dataset version's folder or the benchmark folder): a staff-only view
 serves them by (comparison, index), never by a path from the request, and only files inside those folders
@@ -19,7 +21,7 @@ from django.utils.safestring import mark_safe
 from ingestion.labels import display_name
 from training.comparison import comparison_photo
 from training.models import ModelComparison
-from training.promotion import promote
+from training.promotion import is_current_comparison, promote
 from training.registry import NoModelAvailable
 
 CHANGED_SHOWN = 200
@@ -113,16 +115,43 @@ def rules_html(comparison):
                        format_html_join("", "<li>{}</li>", ((failure,) for failure in comparison.rule_failures)))
 
 
-class PromoteAnywayForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
-                             help_text="Why this version should go live although it failed the rules (recorded).")
+def passes_now(comparison):
+    """Whether promoting from `comparison` is promoting by the rules: it passed them and is still the candidate's
+    current comparison (against the model serving now). Otherwise promoting overrules, so a reason is required."""
+    return comparison.rules_passed and is_current_comparison(comparison)
 
-    def __init__(self, *args, rules_passed=False, **kwargs):
+
+def out_of_date_note(comparison):
+    """Why a comparison's verdict no longer counts, in words, or "" when it is current."""
+    if is_current_comparison(comparison):
+        return ""
+    from training.comparison import ComparisonError, live_model
+
+    try:
+        live_name = live_model()[1].version
+    except (ComparisonError, NoModelAvailable):
+        live_name = None
+    if live_name and live_name != comparison.live_name:
+        return (f"This comparison was made against {comparison.live_name or 'no live model'}; the live model is now "
+                f"{live_name}, so its verdict no longer counts.")
+    return ("This is not the candidate's current comparison (a newer one exists, or a new one would use other photos), "
+            "so its verdict no longer counts.")
+
+
+class PromoteForm(forms.Form):
+    """Promoting a comparison's candidate: a reason is required when that overrules the rules (the comparison failed
+    them or is out of date), an optional note otherwise."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
+                             help_text="Why this version should go live although it did not pass the rules against the "
+                                       "live model (recorded).")
+
+    def __init__(self, *args, by_the_rules=False, **kwargs):
         super().__init__(*args, **kwargs)
-        if rules_passed:  # nothing to overrule: a note is welcome, not required
+        if by_the_rules:  # nothing to overrule: a note is welcome, not required
             self.fields["reason"].required = False
             self.fields["reason"].label = "Note (optional)"
-            self.fields["reason"].help_text = "It passed the promotion rules; anything to record about it."
+            self.fields["reason"].help_text = "It passed the promotion rules against the live model; anything to record about it."
 
 
 @admin.register(ModelComparison)
@@ -131,7 +160,7 @@ class ModelComparisonAdmin(admin.ModelAdmin):
     list_filter = ("rules_passed", "decision")
     search_fields = ("candidate__name", "live_name")
     fields = ("candidate", "live_name", "dataset_version", "data_dir", "benchmark_dir", "rules", "decision", "decided_by",
-              "decided_at", "reason", "promote_link", "side_by_side", "changed_photos", "created_at")
+              "decided_at", "reason_or_note", "promote_link", "side_by_side", "changed_photos", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -157,17 +186,32 @@ class ModelComparisonAdmin(admin.ModelAdmin):
     def changed_photos(self, obj):
         return changed_html(obj)
 
+    @admin.display(description="reason or note")
+    def reason_or_note(self, obj):
+        # The model field's help text says "why it was promoted anyway"; a promotion by the rules may carry a note too.
+        return obj.reason or "-"
+
     @admin.display(description="promote")
     def promote_link(self, obj):
         if obj.candidate.is_active:
             return "The candidate is the live model."
-        return format_html('<a class="button" href="{}">{}</a>', reverse("admin:training_modelcomparison_promote", args=[obj.pk]),
-                           "Promote…" if obj.rules_passed else "Promote anyway…")
+        url = reverse("admin:training_modelcomparison_promote", args=[obj.pk])
+        if passes_now(obj):
+            return format_html('<a class="button" href="{}">Promote…</a>', url)
+        note = out_of_date_note(obj)
+        if note:
+            return format_html('<p>{}</p><a class="button" href="{}">Compare again or promote anyway…</a>', note, url)
+        return format_html('<a class="button" href="{}">Promote anyway…</a>', url)
 
     def get_urls(self):
+        promote = self.admin_site.admin_view(self.promote_view)
         return [
             path("<int:pk>/photo/<int:index>/", self.admin_site.admin_view(self.photo_view), name="training_modelcomparison_photo"),
-            path("<int:pk>/promote-anyway/", self.admin_site.admin_view(self.promote_view), name="training_modelcomparison_promote"),
+            path("<int:pk>/promote/", promote, name="training_modelcomparison_promote"),
+            # The page's first address, from when it only promoted anyway: old links and bookmarks keep working.
+            path("<int:pk>/promote-anyway/", promote, name="training_modelcomparison_promote_anyway"),
+            path("<int:pk>/compare-again/", self.admin_site.admin_view(self.compare_again_view),
+                 name="training_modelcomparison_compare_again"),
         ] + super().get_urls()
 
     def photo_view(self, request, pk, index):
@@ -185,17 +229,21 @@ class ModelComparisonAdmin(admin.ModelAdmin):
         return response
 
     def promote_view(self, request, pk):
-        """Promote anyway: the candidate goes live although it failed the rules; who and why are recorded."""
+        """Promote the comparison's candidate. By the rules ("Promote…", an optional note) only when the comparison
+        passed them and is the candidate's current one (against the model serving now); otherwise it is promoting
+        anyway: a reason is required and recorded with who, and an out-of-date comparison also offers "Compare again"."""
         from training.models import ModelVersion
 
         comparison = get_object_or_404(ModelComparison.objects.select_related("candidate"), pk=pk)
         if not request.user.has_perm("training.change_modelversion"):
             raise Http404
-        form = PromoteAnywayForm(request.POST or None, rules_passed=comparison.rules_passed)
+        current = is_current_comparison(comparison)
+        by_the_rules = comparison.rules_passed and current
+        form = PromoteForm(request.POST or None, by_the_rules=by_the_rules)
         if request.method == "POST" and form.is_valid():
             try:
                 result = promote(comparison.candidate, user=request.user, force=True, reason=form.cleaned_data["reason"],
-                                 comparison=comparison)
+                                 comparison=comparison, current=current)
             except NoModelAvailable as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
@@ -203,8 +251,30 @@ class ModelComparisonAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:training_modelcomparison_change", args=[comparison.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Promote {comparison.candidate.name}" + ("" if comparison.rules_passed else " anyway"),
+            "title": f"Promote {comparison.candidate.name}" + ("" if by_the_rules else " anyway"),
             "opts": ModelVersion._meta, "comparison": comparison, "form": form, "rules": rules_html(comparison),
+            "by_the_rules": by_the_rules, "out_of_date": "" if current else out_of_date_note(comparison),
+            "compare_again": reverse("admin:training_modelcomparison_compare_again", args=[comparison.pk]),
             "back": reverse("admin:training_modelcomparison_change", args=[comparison.pk]),
         }
-        return TemplateResponse(request, "admin/training/promote_anyway.html", context)
+        return TemplateResponse(request, "admin/training/promote.html", context)
+
+    def compare_again_view(self, request, pk):
+        """Compare the candidate with the model serving now, in the background (two models over the test split is a
+        job, never a request), and promote it if it passes the rules: what the model versions' promote action does."""
+        comparison = get_object_or_404(ModelComparison.objects.select_related("candidate"), pk=pk)
+        if not request.user.has_perm("training.change_modelversion"):
+            raise Http404
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:training_modelcomparison_promote", args=[comparison.pk]))
+        candidate = comparison.candidate
+        if candidate.is_active:
+            self.message_user(request, f"{candidate.name} is already the live model.")
+            return HttpResponseRedirect(reverse("admin:training_modelcomparison_change", args=[comparison.pk]))
+        from petsite import jobs
+        from training import tasks
+
+        jobs.dispatch_on_commit(tasks.promote_version, candidate.pk, request.user.pk)
+        self.message_user(request, f"Comparing {candidate.name} with the live model in the background; it is promoted if it "
+                          "passes the rules. The new comparison appears on its model version page in a few minutes.", messages.INFO)
+        return HttpResponseRedirect(reverse("admin:training_modelversion_change", args=[candidate.pk]))

@@ -77,8 +77,12 @@ def _decide(comparison, decision, user=None, reason=""):
     comparison.refresh_from_db()
 
 
-def promote(candidate, user=None, force=False, reason="", comparison=None):
+def promote(candidate, user=None, force=False, reason="", comparison=None, current=True):
     """Make `candidate` live if it passes the rules against the live model (or `force`, recording who and why).
+
+    `comparison`: promote from this one instead of comparing; `current=False` says it no longer stands for the model
+    serving now (is_current_comparison): its verdict then does not count, so only `force` promotes (recorded as forced,
+    with `reason`). A `reason` given with a passing comparison is recorded as a note.
 
     Returns a Promotion; raises training.comparison.ComparisonError when there is nothing to compare on and not
     forced, and NoModelAvailable when its file is gone.
@@ -93,13 +97,13 @@ def promote(candidate, user=None, force=False, reason="", comparison=None):
             if not force:
                 raise
             comparison = ModelComparison.objects.create(candidate=candidate, error=str(exc), rule_failures=[str(exc)])
-    passed = comparison.rules_passed
+    passed = comparison.rules_passed and current
     if not passed and not force:
         _decide(comparison, ModelComparison.Decision.HELD)
         return Promotion(False, comparison, list(comparison.rule_failures))
     activate(candidate)
     if passed:
-        _decide(comparison, ModelComparison.Decision.PROMOTED, user)
+        _decide(comparison, ModelComparison.Decision.PROMOTED, user, reason.strip())
     else:
         _decide(comparison, ModelComparison.Decision.FORCED, user, reason.strip() or "forced without a reason")
     return Promotion(True, comparison, list(comparison.rule_failures))
@@ -132,6 +136,13 @@ def fresh_comparison(candidate):
     same_live = comparison.live_name == live_spec.version and comparison.live_id == (live_version.pk if live_version else None)
     same_photos = comparison.data_dir == str(data_dir) and comparison.benchmark_dir == str(settings.PETSITE_BENCHMARK_DIR or "")
     return comparison if same_live and same_photos else None
+
+
+def is_current_comparison(comparison):
+    """Whether `comparison` is its candidate's fresh_comparison(): the latest one, made against the model serving now
+    on the photos a new comparison would use. Only then does its verdict on the rules still hold."""
+    fresh = fresh_comparison(comparison.candidate)
+    return fresh is not None and fresh.pk == comparison.pk
 
 
 def promote_in_background(version_id, user_id=None):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from PIL import Image
 
 from ingestion.models import DatasetVersion
@@ -221,7 +222,9 @@ def test_admin_shows_the_comparison_side_by_side_and_promote_anyway_records_who_
     assert b"".join(photo.streaming_content).startswith(b"\x89PNG")
     assert client.get(f"/admin/training/modelcomparison/{comparison.pk}/photo/99/").status_code == 404
 
-    url = f"/admin/training/modelcomparison/{comparison.pk}/promote-anyway/"
+    url = f"/admin/training/modelcomparison/{comparison.pk}/promote/"
+    form = client.get(url).content.decode()
+    assert 'value="Promote anyway"' in form and "Compare again" not in form  # current, and failed: nothing to redo
     assert client.post(url, {"reason": ""}).status_code == 200  # a reason is required
     models["worse"].refresh_from_db()
     assert not models["worse"].is_active
@@ -240,13 +243,94 @@ def test_a_comparison_that_passed_the_rules_offers_promote_without_demanding_a_r
     assert comparison.rules_passed
     page = client.get(f"/admin/training/modelcomparison/{comparison.pk}/change/").content.decode()
     assert ">Promote…</a>" in page and "Promote anyway" not in page
-    url = f"/admin/training/modelcomparison/{comparison.pk}/promote-anyway/"
+    version_page = client.get(f"/admin/training/modelversion/{models['good'].pk}/change/").content.decode()
+    assert ">Promote…</a>" in version_page and "Promote anyway" not in version_page
+    url = reverse("admin:training_modelcomparison_promote", args=[comparison.pk])
     form = client.get(url).content.decode()
-    assert 'value="Promote"' in form and "although it failed" not in form
+    assert 'value="Promote"' in form and "although it" not in form and "Compare again" not in form
     client.post(url, {"reason": ""})
     comparison.refresh_from_db()
     models["good"].refresh_from_db()
     assert models["good"].is_active and (comparison.decision, comparison.decided_by) == ("promoted", staff)
+
+
+def test_the_note_given_with_promote_is_recorded_and_shown(client, staff, models):
+    from training.comparison import compare_versions
+
+    activate(models["worse"])
+    comparison = compare_versions(models["good"])
+    url = reverse("admin:training_modelcomparison_promote", args=[comparison.pk])
+    response = client.post(url, {"reason": "  checked the fish photos by eye  "}, follow=True)
+    comparison.refresh_from_db()
+    assert (comparison.decision, comparison.decided_by, comparison.reason) == ("promoted", staff, "checked the fish photos by eye")
+    assert "passed the promotion rules and is now the live model" in response.content.decode()
+    page = client.get(f"/admin/training/modelcomparison/{comparison.pk}/change/").content.decode()
+    assert "checked the fish photos by eye" in page
+
+
+def test_a_passing_comparison_against_a_model_no_longer_live_needs_a_reason_and_is_recorded_as_forced(client, staff, models,
+                                                                                                       monkeypatch):
+    """An old "passed" comparison says nothing about the model serving now: promoting from it overrules the rules."""
+    from training import tasks
+    from training.comparison import compare_versions
+
+    activate(models["worse"])
+    old = compare_versions(models["good"])  # good passes against worse...
+    assert old.rules_passed
+    activate(models["make"]("other", "fish"))  # ...but "other" serves now
+    page = client.get(f"/admin/training/modelcomparison/{old.pk}/change/").content.decode()
+    assert ">Promote…</a>" not in page
+    assert "the live model is now other" in page and "Compare again or promote anyway…" in page
+    version_page = client.get(f"/admin/training/modelversion/{models['good'].pk}/change/").content.decode()
+    assert ">Promote…</a>" not in version_page and ">Promote anyway…</a>" in version_page
+
+    url = reverse("admin:training_modelcomparison_promote", args=[old.pk])
+    form = client.get(url).content.decode()
+    assert 'value="Promote anyway"' in form and 'value="Compare again"' in form
+    assert client.post(url, {"reason": ""}).status_code == 200  # a reason is required
+    models["good"].refresh_from_db()
+    old.refresh_from_db()
+    assert not models["good"].is_active and old.decision == ""
+
+    # Compare again: a background job (compare with the live model, promote by the rules), not this request
+    dispatched = []
+    monkeypatch.setattr("petsite.jobs.dispatch_on_commit", lambda task, *args: dispatched.append((task, args)))
+    response = client.post(reverse("admin:training_modelcomparison_compare_again", args=[old.pk]), follow=True)
+    assert "in the background" in response.content.decode()
+    assert dispatched == [(tasks.promote_version, (models["good"].pk, staff.pk))]
+
+    response = client.post(url, {"reason": "the fish photos were relabelled since"}, follow=True)
+    old.refresh_from_db()
+    models["good"].refresh_from_db()
+    assert models["good"].is_active
+    assert (old.decision, old.decided_by, old.reason) == ("forced", staff, "the fish photos were relabelled since")
+    assert "promoted anyway" in response.content.decode()
+
+
+def test_the_promote_page_keeps_its_first_address(client, staff, models):
+    from training.comparison import compare_versions
+
+    activate(models["good"])
+    comparison = compare_versions(models["worse"])
+    assert client.get(f"/admin/training/modelcomparison/{comparison.pk}/promote-anyway/").status_code == 200
+    client.post(f"/admin/training/modelcomparison/{comparison.pk}/promote-anyway/", {"reason": "by the old address"})
+    comparison.refresh_from_db()
+    assert (comparison.decision, comparison.reason) == ("forced", "by the old address")
+
+
+def test_promote_from_a_comparison_that_is_not_current_holds_unless_forced(models):
+    from training.comparison import compare_versions
+    from training.promotion import is_current_comparison, promote
+
+    activate(models["worse"])
+    old = compare_versions(models["good"])
+    assert is_current_comparison(old)
+    activate(models["make"]("other", "fish"))
+    assert not is_current_comparison(old)
+    result = promote(models["good"], comparison=old, current=False)
+    assert not result.promoted and old.decision == "held"
+    result = promote(models["good"], comparison=old, current=False, force=True, reason="why")
+    assert result.promoted and (old.decision, old.reason) == ("forced", "why") and "promoted anyway" in result.message
 
 
 def test_the_photo_view_serves_only_files_inside_the_comparisons_folders(client, staff, models, settings, django_user_model):
