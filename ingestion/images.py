@@ -19,17 +19,37 @@ from .conf import setting
 # plugin, libavif), so pillow-heif's is not needed for that. Registered once, at import, before any open.
 register_heif_opener()
 
-# Only decoders for the formats we accept are consulted.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF")
+# The accepted formats, in the order Image.open tries their decoders (only these are consulted). AVIF before HEIF:
+# pillow-heif's HEIF decoder also claims AVIF files whose major brand is the generic "mif1"; Pillow's own AVIF plugin
+# checks for AVIF brands, so it takes AVIF files and leaves HEIC to pillow-heif.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "HEIF")
+# Everything below is derived from these tables: the one place the accepted formats are written down.
+# How each format is named to people, its MIME types and its file suffixes (the first is the one it is stored under).
+FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC", "AVIF": "AVIF"}
+FORMAT_MIME_TYPES = {"JPEG": ("image/jpeg",), "PNG": ("image/png",), "WEBP": ("image/webp",),
+                     "HEIF": ("image/heic", "image/heif"), "AVIF": ("image/avif",)}
+FORMAT_SUFFIXES = {"JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "WEBP": (".webp",), "HEIF": (".heic", ".heif"),
+                   "AVIF": (".avif",)}
+# Formats most browsers cannot show in an <img> (HEIC: Safari only): such an original is only ever shown as its JPEG
+# copies, served as a download, and a scraped one is stored as a JPEG.
+NOT_IN_BROWSERS = frozenset({"HEIF"})
+BROWSER_FORMATS = tuple(fmt for fmt in ALLOWED_FORMATS if fmt not in NOT_IN_BROWSERS)
 # The file extension each accepted format is stored under, and the suffixes read back from folders.
-FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic", "AVIF": "avif"}
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif"})
-# What every browser shows in an <img>: an original in another format (HEIC) is only ever shown as its JPEG copies.
-BROWSER_SUFFIXES = IMAGE_SUFFIXES - {".heic", ".heif"}
-# How refusals name the accepted formats, everywhere a person reads them.
-ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, HEIC or AVIF"
+FORMAT_EXTENSIONS = {fmt: FORMAT_SUFFIXES[fmt][0].lstrip(".") for fmt in ALLOWED_FORMATS}
+IMAGE_SUFFIXES = frozenset(suffix for fmt in ALLOWED_FORMATS for suffix in FORMAT_SUFFIXES[fmt])
+BROWSER_SUFFIXES = frozenset(suffix for fmt in BROWSER_FORMATS for suffix in FORMAT_SUFFIXES[fmt])
+NOT_IN_BROWSERS_SUFFIXES = IMAGE_SUFFIXES - BROWSER_SUFFIXES
+# People read the formats in this order (the common ones first).
+_NAMED_ORDER = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF")
+# How refusals name the accepted formats, everywhere a person reads them: "JPEG, PNG, WebP, HEIC or AVIF".
+ACCEPTED_FORMATS_TEXT = ", ".join(FORMAT_NAMES[fmt] for fmt in _NAMED_ORDER[:-1]) + " or " + FORMAT_NAMES[_NAMED_ORDER[-1]]
+# A file input's accept attribute: the MIME types, then the suffixes (some systems give a HEIC file no type, or another).
+UPLOAD_ACCEPT = ",".join([mime for fmt in _NAMED_ORDER for mime in FORMAT_MIME_TYPES[fmt]]
+                         + [suffix for fmt in _NAMED_ORDER for suffix in FORMAT_SUFFIXES[fmt]])
 # ISO-BMFF brands of HEIF-family stills (HEIC, HEIF, AVIF): a file that starts with one but does not open is damaged.
 HEIF_FAMILY_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"})
+# Formats whose extra "frames" are further still images beside a primary one, never an animation (HEIF: see decode_image).
+STILLS_WITH_MANY_IMAGES = frozenset({"HEIF"})
 DEFAULT_MAX_PIXELS = 40_000_000
 PAD_COLOR = (0, 0, 0)
 # Above every model input size the project trains (at most 320 px), so nothing a model sees is lost;
@@ -78,7 +98,10 @@ def decode_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX)
                 )
             if width < 1 or height < 1:
                 raise ImageError("The image has no pixels.")
-            if getattr(image, "n_frames", 1) > 1 and not allow_animated:
+            # pillow-heif counts every top-level image of a HEIF file as a frame (an iPhone's stereo pair, a burst) and
+            # opens positioned on the primary image, the photo itself: that one is decoded, the others ignored.
+            # Other formats' frames are an animation (GIF-like WebP, AVIF sequences): refused.
+            if image.format not in STILLS_WITH_MANY_IMAGES and getattr(image, "n_frames", 1) > 1 and not allow_animated:
                 raise ImageError("Animated or multi-frame images are not accepted; please upload a single photo.")
             image_format = image.format
             if image_format == "JPEG" and draft:

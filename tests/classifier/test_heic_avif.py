@@ -142,3 +142,63 @@ def test_admin_page_shows_the_jpeg_copy_and_links_the_heic_original(staff_client
     html = staff_client.get(reverse("admin:classifier_prediction_change", args=[heic.pk])).content.decode()
     assert f'<img src="{heic.display_image.url}"' in html
     assert f'<a href="{heic.image.url}">Original file (HEIF)</a>' in html
+
+
+def heic_with_two_images(primary_first=True):
+    """A HEIC holding two top-level images, as an iPhone's stereo (spatial) photo or a burst does: the primary one red
+    64x48, the other green 32x32 (saved first or second)."""
+    import pillow_heif
+
+    primary, other = Image.new("RGB", (64, 48), RED), Image.new("RGB", (32, 32), (20, 230, 20))
+    heif = pillow_heif.from_pillow(primary if primary_first else other)
+    heif.add_from_pillow(other if primary_first else primary)
+    buffer = io.BytesIO()
+    heif.save(buffer, primary_index=0 if primary_first else 1)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("primary_first", [True, False], ids=["primary-first", "primary-second"])
+def test_a_heic_with_several_images_is_accepted_and_its_primary_image_classified(client, primary_first):
+    data = heic_with_two_images(primary_first)
+    image = open_image(data)
+    assert image.size == (64, 48) and image.getpixel((10, 10))[0] > 200  # the primary, red image
+    response = client.post(API, {"image": upload_file("IMG_0009.HEIC", data, "image/heic")})
+    assert response.status_code == 202, response.content
+    prediction = Prediction.objects.get(pk=response.json()["id"])
+    assert (prediction.image_format, prediction.width, prediction.height) == ("HEIF", 64, 48)
+    prediction = services.classify_prediction(prediction.pk)
+    assert prediction.status == Prediction.Status.DONE, prediction.error
+    assert prediction.label == "cat"  # red: the primary image (the green one would be "dog")
+    assert jpeg_size(prediction.display_image) == ("JPEG", (64, 48))
+
+
+def test_animated_images_in_other_formats_are_still_refused(client):
+    frames = [Image.new("RGB", (32, 32), color) for color in (RED, (20, 230, 20), (20, 20, 230))]
+    for fmt, name in (("WEBP", "anim.webp"), ("AVIF", "anim.avif")):
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], duration=100)
+        response = client.post(API, {"image": upload_file(name, buffer.getvalue(), "image/" + fmt.lower())})
+        assert response.status_code == 400 and "Animated" in response.json()["error"], (fmt, response.content)
+    assert Prediction.objects.count() == 0
+
+
+def with_major_brand(data, brand):
+    """`data` (an ISO-BMFF file) with its ftyp box's major brand replaced by `brand`."""
+    assert data[4:8] == b"ftyp"
+    return data[:8] + brand + data[12:]
+
+
+@pytest.mark.parametrize("name, saved, brand, fmt", [
+    pytest.param("photo.avif", "AVIF", b"mif1", "AVIF", id="avif-brand-mif1"),  # the generic brand some encoders write
+    pytest.param("IMG_0010.HEIC", "HEIF", b"mif1", "HEIF", id="heic-brand-mif1"),
+])
+def test_a_file_whose_major_brand_is_the_generic_mif1_opens_with_the_right_decoder(client, name, saved, brand, fmt):
+    # pillow-heif's HEIF decoder claims any mif1 file, and this libheif has no AV1 decoder: tried first, it called such
+    # an AVIF "damaged". Pillow's AVIF plugin is tried first; it passes on a HEIC file.
+    data = with_major_brand(encoded(saved), brand)
+    response = client.post(API, {"image": upload_file(name, data, "application/octet-stream")})
+    assert response.status_code == 202, response.content
+    prediction = Prediction.objects.get(pk=response.json()["id"])
+    assert (prediction.image_format, prediction.width, prediction.height) == (fmt, 64, 48)
+    prediction = services.classify_prediction(prediction.pk)
+    assert prediction.status == Prediction.Status.DONE and prediction.label == "cat", prediction.error
