@@ -358,12 +358,16 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
 
     @admin.action(description="Resume selected interrupted builds", permissions=["change"])
     def resume_builds(self, request, queryset):
-        interrupted = queryset.filter(status=DatasetVersion.Status.INTERRUPTED).order_by("pk")
+        interrupted = list(queryset.filter(status=DatasetVersion.Status.INTERRUPTED).order_by("pk"))
         if not interrupted:
             self.message_user(request, "None of the selected builds is interrupted; only those can be resumed.", messages.WARNING)
-        for version in interrupted:
-            if not self._resume(request, version):
-                break  # one build at a time: the others would be refused the same way
+        # One build at a time: once the first is resumed the others wait for it (nothing is wrong with them); when it
+        # is refused (saying why), the others would be refused the same way.
+        if interrupted and self._resume(request, interrupted[0]):
+            for waiting in interrupted[1:]:
+                self.message_user(request, f"Build of {waiting.name} not resumed: another job is running (the build of "
+                                           f"{interrupted[0].name}, just resumed; one build at a time). Resume it once "
+                                           "that one has finished.", messages.WARNING)
 
     def save_model(self, request, obj, form, change):
         if change:

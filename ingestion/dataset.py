@@ -202,15 +202,16 @@ def _keeper(group):
 
 
 def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=None, examples=None, workers=1, progress=None,
-                  distance=None, known_splits=None, min_per_class=0, example_sources=None):
+                  distance=None, known_splits=None, min_per_class=0, example_sources=None, before_swap=None):
     """Build the dataset into a temporary directory and swap it in at `dest`. Returns a BuildReport.
 
     `size`: None stores each photo whole (long side at most 512 px); N fits and pads it into N x N.
     `examples` ((path, label) pairs) defaults to those of settings.PETSITE_DATASET_EXTRA_SOURCES; `example_sources`
     ([(name, examples)]) gives them by source instead. `progress(done, total)` is called as photos are processed (it
     may raise to stop the build). `known_splits`: content hash -> split of photos placed by earlier builds (they stay).
-    `min_per_class`: every class must keep at least this many photos. Raises DatasetError before touching `dest`
-    if anything is wrong.
+    `min_per_class`: every class must keep at least this many photos. `before_swap()` is called once built, just
+    before `dest` is replaced (it may raise to stop the build). Raises DatasetError before touching `dest` if anything
+    is wrong.
     """
     started = time.monotonic()
     sources = [Path(source).resolve() for source in sources]
@@ -237,6 +238,8 @@ def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=None, examples
                         known_splits or {}, min_per_class)
         report.dest = dest
         report.inputs_by_source = inputs_by_source
+        if before_swap is not None:
+            before_swap()
         _swap_in(building, dest)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

@@ -198,6 +198,9 @@ class DatasetVersion(models.Model):
     message = models.TextField(blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Which attempt at the build a worker holds: raised when a worker starts it and when it is resumed. A worker writes
+    # (heartbeat, end) only while the row is still building its attempt: one marked interrupted stops at its next write.
+    attempt = models.PositiveIntegerField(default=0, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -203,10 +203,11 @@ def built_dataset_versions():
 
 
 def latest_built_version(before=None):
-    """The newest built version (finished before `before`'s build started, when given), or None."""
+    """The newest built version, or, given `before`, the newest of those created before it (its previous version:
+    a version built again after a resume keeps the previous it had, whatever was built since)."""
     versions = built_dataset_versions()
     if before is not None:
-        versions = versions.exclude(pk=before.pk)
+        versions = versions.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
     return versions.first()
 
 

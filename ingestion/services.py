@@ -14,7 +14,7 @@ from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from petsite.jobs import dispatch_on_commit
+from petsite.jobs import JobSuperseded, dispatch_on_commit
 
 from . import selectors
 from .dataset import SPLITS, DatasetError, build_dataset, declared_example_sources, read_manifest
@@ -403,9 +403,11 @@ def mark_interrupted_builds():
         if version.status == DatasetVersion.Status.QUEUED:
             reason = "Interrupted: no worker started the build (its worker stopped or the job was lost)."
         else:
-            reason = f"Interrupted: the build's worker stopped{where} (it died or was restarted); nothing of it was kept."
+            reason = (f"Interrupted: the build's worker stopped{where} (it died or was restarted); what it wrote is not "
+                      "used and is removed when the build is resumed or deleted.")
+        # Conditional on the row still being stale: a build that reported progress since it was read is left alone.
         if _end_build(version.pk, DatasetVersion.Status.INTERRUPTED, only_from=(version.status,),
-                      error=f"{reason} Resume builds it again."):
+                      where=selectors.stale_build_filter(), error=f"{reason} Resume builds it again."):
             marked.append(version)
     return marked
 
@@ -461,17 +463,40 @@ def cancel_dataset_builds(queryset):
     return count
 
 
-def _end_build(version_id, status, only_from=DatasetVersion.ACTIVE, **fields):
-    return DatasetVersion.objects.filter(pk=version_id, status__in=only_from).update(
-        status=status, building=None, finished_at=timezone.now(), **fields
-    )
+def _end_build(version_id, status, only_from=DatasetVersion.ACTIVE, where=None, **fields):
+    rows = DatasetVersion.objects.filter(pk=version_id, status__in=only_from)
+    if where is not None:
+        rows = rows.filter(where)
+    return rows.update(status=status, building=None, finished_at=timezone.now(), **fields)
+
+
+class BuildSuperseded(JobSuperseded):
+    """The build is no longer this worker's attempt (marked interrupted, maybe resumed by another worker): the worker
+    stops without writing to it (the task logs it)."""
+
+    def __init__(self, version_id, attempt):
+        super().__init__(f"Dataset version #{version_id}: build attempt {attempt} was marked interrupted or resumed "
+                         "elsewhere; this worker stops without touching it.")
+
+
+def _own_build(version_id, attempt):
+    """The version's row while it is still this worker's attempt (building it); empty once interrupted or resumed."""
+    return DatasetVersion.objects.filter(pk=version_id, attempt=attempt, status=DatasetVersion.Status.RUNNING)
+
+
+def _end_own_build(version_id, attempt, status, **fields):
+    """Record how this worker's build ended; BuildSuperseded (nothing written) when it is no longer its attempt."""
+    if not _end_build(version_id, status, only_from=(DatasetVersion.Status.RUNNING,), where=Q(attempt=attempt), **fields):
+        raise BuildSuperseded(version_id, attempt)
 
 
 class _BuildProgress:
-    """The progress callback of a build: saves counts and a heartbeat at most every half second, stops on cancel."""
+    """The progress callback of a build: saves counts and a heartbeat at most every half second, stops on cancel, and
+    stops (BuildSuperseded, nothing written) once the build is no longer this worker's attempt."""
 
-    def __init__(self, version_id, echo=None):
+    def __init__(self, version_id, attempt, echo=None):
         self.version_id = version_id
+        self.attempt = attempt
         self.echo = echo
         self.last = 0.0
 
@@ -482,11 +507,17 @@ class _BuildProgress:
         if now - self.last < 0.5 and done < total:
             return
         self.last = now
-        DatasetVersion.objects.filter(pk=self.version_id).update(
+        if not _own_build(self.version_id, self.attempt).update(
             progress_done=done, progress_total=total, heartbeat_at=timezone.now(), message=f"Processed {done} of {total} photos."
-        )
+        ):
+            raise BuildSuperseded(self.version_id, self.attempt)
         if DatasetVersion.objects.filter(pk=self.version_id, cancel_requested=True).exists():
             raise BuildCancelled()
+
+    def check_still_ours(self):
+        """Before the built files replace the version's folder: stop if another attempt owns the build now."""
+        if not _own_build(self.version_id, self.attempt).exists():
+            raise BuildSuperseded(self.version_id, self.attempt)
 
 
 def _readable_failure(exc):
@@ -550,6 +581,7 @@ def requeue_interrupted_build(version):
     if active is not None and active.pk != version.pk:
         raise BuildRefused(f"Dataset version {active.name} is being built; wait for it to finish or cancel it first.")
     now = timezone.now()
+    name = version.name
     try:
         with transaction.atomic():
             requeued = DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.INTERRUPTED).update(
@@ -557,15 +589,18 @@ def requeue_interrupted_build(version):
                 progress_total=0, started_at=None, finished_at=None, build_seconds=None,
                 heartbeat_at=now,  # a queued build nobody takes goes stale from here, not from its first creation
                 message="Resumed: waiting for a worker to build it again.",
+                attempt=F("attempt") + 1,  # whatever the stopped worker still tries to write is refused
             )
+            if requeued:
+                # Its files were never recorded as built: whatever the dead worker wrote is discarded, the build starts
+                # over. Once committed (before the job is dispatched): a rolled back resume keeps them.
+                transaction.on_commit(lambda: _remove_build_files(name))
     except IntegrityError as exc:  # a concurrent start took the one build slot
         raise BuildRefused("Another dataset version is being built; wait for it to finish or cancel it first.") from exc
     if not requeued:
         current = DatasetVersion.objects.filter(pk=version.pk).first()
         state = current.get_status_display().lower() if current else "deleted"
         raise BuildRefused(f"Dataset version {version.name} is not interrupted ({state}); only an interrupted build can be resumed.")
-    # Its files were never recorded as built: whatever the dead worker wrote is discarded, the build starts over.
-    _remove_build_files(version.name)
     return DatasetVersion.objects.get(pk=version.pk)
 
 
@@ -584,15 +619,20 @@ def run_dataset_build(version_id, progress=None, workers=None):
     """Build a queued dataset version to the end, recording built, failed (with a readable reason) or cancelled.
 
     Safe to deliver twice: only a queued version is claimed. A failed build leaves nothing at the version's folder
-    and every earlier version untouched. Returns the version.
+    and every earlier version untouched. Returns the version. Raises BuildSuperseded (nothing written) when the build
+    was marked interrupted (or resumed elsewhere) while this worker ran it; a worker stopping (SystemExit,
+    KeyboardInterrupt, Celery's WorkerShutdown) leaves the row running, for the sweeper to mark interrupted.
     """
     now = timezone.now()
     if not DatasetVersion.objects.filter(pk=version_id, status=DatasetVersion.Status.QUEUED).update(
-        status=DatasetVersion.Status.RUNNING, started_at=now, heartbeat_at=now, message="Collecting photos…", error=""
+        status=DatasetVersion.Status.RUNNING, started_at=now, heartbeat_at=now, message="Collecting photos…", error="",
+        attempt=F("attempt") + 1,
     ):
         logger.info("dataset version %s is not queued; not building it again", version_id)
         return DatasetVersion.objects.filter(pk=version_id).first()
     version = DatasetVersion.objects.get(pk=version_id)
+    attempt = version.attempt
+    watch = _BuildProgress(version.pk, attempt, progress)
     started = time.monotonic()
     try:
         _check_folders(version.folders)
@@ -602,24 +642,27 @@ def run_dataset_build(version_id, progress=None, workers=None):
         previous = selectors.latest_built_version(before=version)
         report = build_dataset(
             version.folders, selectors.version_folder(version.name), test_ratio=version.test_ratio, seed=version.seed,
-            size=version.frame, example_sources=example_sources, progress=_BuildProgress(version.pk, progress),
+            size=version.frame, example_sources=example_sources, progress=watch, before_swap=watch.check_still_ours,
             workers=workers or 1, known_splits=selectors.known_splits(), min_per_class=settings.PETSITE_DATASET_MIN_PER_CLASS,
         )
+    except JobSuperseded:
+        logger.warning("dataset version %s: build attempt %s superseded; stopping without touching it", version.name, attempt)
+        raise
     except BuildCancelled:
-        _end_build(version.pk, DatasetVersion.Status.CANCELLED, error="Cancelled by staff; nothing was kept.",
-                   build_seconds=time.monotonic() - started)
-    except BaseException as exc:
+        _end_own_build(version.pk, attempt, DatasetVersion.Status.CANCELLED, error="Cancelled by staff; nothing was kept.",
+                       build_seconds=time.monotonic() - started)
+    except Exception as exc:
+        # Not BaseException: a worker stopping leaves the build running for the sweeper to mark interrupted (resumable).
         if not isinstance(exc, (DatasetError, OSError)):
             logger.exception("dataset version %s crashed", version.name)
-        _end_build(version.pk, DatasetVersion.Status.FAILED, error=_readable_failure(exc), build_seconds=time.monotonic() - started)
-        if not isinstance(exc, Exception):
-            raise
+        _end_own_build(version.pk, attempt, DatasetVersion.Status.FAILED, error=_readable_failure(exc),
+                       build_seconds=time.monotonic() - started)
     else:
-        _record_build(version, report, previous, time.monotonic() - started)
+        _record_build(version, attempt, report, previous, time.monotonic() - started)
     return DatasetVersion.objects.get(pk=version.pk)
 
 
-def _record_build(version, report, previous, seconds):
+def _record_build(version, attempt, report, previous, seconds):
     manifest = read_manifest(report.dest)
     previous_manifest = None
     if previous is not None:
@@ -627,21 +670,22 @@ def _record_build(version, report, previous, seconds):
             previous_manifest = read_manifest(selectors.version_folder(previous.name))
         except (OSError, ValueError):
             previous_manifest = None
-    PhotoSplit.objects.bulk_create(
-        [PhotoSplit(sha256=sha, split=split, first_version_id=version.pk) for sha, split in report.assignments.items()],
-        ignore_conflicts=True, batch_size=1000,
-    )
-    _end_build(
-        version.pk, DatasetVersion.Status.BUILT, counts=report.counts, photo_count=report.kept, digest=report.digest,
-        inputs_by_source=report.inputs_by_source, previous=previous, diff=version_diff(manifest, previous_manifest),
-        progress_done=report.inputs, progress_total=report.inputs, build_seconds=seconds,
-        message=f"Built {report.kept} photos from {report.inputs} inputs in {seconds:.1f} s.",
-        report={
-            "inputs": report.inputs, "kept": report.kept, "exact_duplicates": report.exact_duplicates,
-            "near_duplicates": report.near_duplicates, "unreadable": len(report.unreadable), "ignored": len(report.ignored),
-            "label_conflicts": len(report.label_conflicts), "frame": version.frame,
-        },
-    )
+    with transaction.atomic():  # built and its photos' splits recorded together, only by the attempt that owns it
+        _end_own_build(
+            version.pk, attempt, DatasetVersion.Status.BUILT, counts=report.counts, photo_count=report.kept, digest=report.digest,
+            inputs_by_source=report.inputs_by_source, previous=previous, diff=version_diff(manifest, previous_manifest),
+            progress_done=report.inputs, progress_total=report.inputs, build_seconds=seconds,
+            message=f"Built {report.kept} photos from {report.inputs} inputs in {seconds:.1f} s.",
+            report={
+                "inputs": report.inputs, "kept": report.kept, "exact_duplicates": report.exact_duplicates,
+                "near_duplicates": report.near_duplicates, "unreadable": len(report.unreadable), "ignored": len(report.ignored),
+                "label_conflicts": len(report.label_conflicts), "frame": version.frame,
+            },
+        )
+        PhotoSplit.objects.bulk_create(
+            [PhotoSplit(sha256=sha, split=split, first_version_id=version.pk) for sha, split in report.assignments.items()],
+            ignore_conflicts=True, batch_size=1000,
+        )
 
 
 def dataset_version_users(version):

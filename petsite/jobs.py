@@ -24,6 +24,11 @@ SWEEP_FUNCTION = "classifier.services.requeue_stale_pending"
 INTERRUPTED_JOBS_FUNCTION = "training.runs.mark_interrupted_runs"
 
 
+class JobSuperseded(Exception):
+    """The job row this worker was running is no longer its own: it was marked interrupted (its worker looked dead)
+    and maybe resumed by another worker. The worker stops without writing to it; the task logs it and ends quietly."""
+
+
 def broker_configured():
     return bool(settings.CELERY_BROKER_URL)
 
@@ -108,11 +113,14 @@ def sweep_pending_once():
         close_old_connections()
 
 
-def sweep_interrupted_jobs_once():
-    """One pass marking interrupted the long jobs (training runs, dataset builds) whose worker died; returns the runs."""
+def sweep_interrupted_jobs_once(marked_builds=None):
+    """One pass marking interrupted the long jobs (training runs, dataset builds) whose worker died; returns the runs
+    marked, and appends the dataset builds marked to `marked_builds` when given a list."""
     close_old_connections()
     try:
-        return import_string(INTERRUPTED_JOBS_FUNCTION)()
+        if marked_builds is None:
+            return import_string(INTERRUPTED_JOBS_FUNCTION)()
+        return import_string(INTERRUPTED_JOBS_FUNCTION)(marked_builds=marked_builds)
     finally:
         close_old_connections()
 
@@ -123,9 +131,11 @@ def _sweep_forever(stop, interval):
             stale = sweep_pending_once()
             if stale:
                 logger.info("pending sweeper re-enqueued %d prediction(s)", len(stale))
-            interrupted = sweep_interrupted_jobs_once()
-            if interrupted:
-                logger.warning("sweeper marked %d training run(s) interrupted (their worker stopped)", len(interrupted))
+            builds = []
+            runs = sweep_interrupted_jobs_once(marked_builds=builds)
+            if runs or builds:
+                logger.warning("sweeper marked interrupted %d training run(s) and %d dataset build(s) (their worker stopped); "
+                               "staff can resume them from the admin", len(runs), len(builds))
         except Exception:  # database away for a moment: try again next round
             logger.exception("pending sweeper pass failed")
 

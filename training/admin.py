@@ -326,12 +326,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume the selected interrupted runs (from the step that did not finish)", permissions=["change"])
     def resume_runs(self, request, queryset):
-        interrupted = queryset.filter(status=TrainingRun.Status.INTERRUPTED).order_by("pk")
+        interrupted = list(queryset.filter(status=TrainingRun.Status.INTERRUPTED).order_by("pk"))
         if not interrupted:
             self.message_user(request, "None of the selected runs is interrupted; only those can be resumed.", messages.WARNING)
-        for run in interrupted:
-            if not self._resume(request, run):
-                break  # one run at a time: the others would be refused the same way
+        # One run at a time: once the first is resumed the others wait for it (nothing is wrong with them); when it is
+        # refused (saying why), the others would be refused the same way.
+        if interrupted and self._resume(request, interrupted[0]):
+            for waiting in interrupted[1:]:
+                kind = "Retrain" if waiting.retrain else "Training run"
+                self.message_user(request, f"{kind} #{waiting.pk} not resumed: another job is running (#{interrupted[0].pk}, "
+                                           "just resumed; one run at a time). Resume it once that one has finished.",
+                                  messages.WARNING)
 
     def retrain_view(self, request):
         """Retrain now (POST): build a dataset version from everything accepted and reviewed, train, compare, promote."""

@@ -112,6 +112,9 @@ class TrainingRun(models.Model):
     # The name its model version gets, chosen before training: a resumed run finds (and discards) what an interrupted
     # attempt left under it.
     version_name = models.CharField(max_length=80, blank=True, editable=False)
+    # Which attempt at the run a worker holds: raised when a worker claims it and when it is resumed. A worker writes
+    # (progress, end) only while the row is still running its attempt: one marked interrupted stops at its next write.
+    attempt = models.PositiveIntegerField(default=0, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -182,21 +182,32 @@ def new_version_name(architecture):
     return name
 
 
-def discard_unfinished_version(name):
-    """Remove what an interrupted training left under version `name`: its folder under models_dir() and a row it
-    registered but whose run never recorded it (with its report pictures). A live version is never touched."""
+class VersionNameTaken(ValueError):
+    """An interrupted run's version name belongs to a version that must be kept (compared or activated once)."""
+
+
+def reclaim_unfinished_version(name):
+    """What an interrupted training left under version `name`, for its run's resume.
+
+    A version registered under `name` with its model file finished training (the worker died before its run recorded
+    it): it is returned, for the run to adopt; nothing is removed. Otherwise what is left is discarded and None is
+    returned: a folder under models_dir() no row owns, and a row whose model file is gone, unless that row was compared
+    or activated once (history staff may have seen): then VersionNameTaken is raised and nothing is touched."""
     from training.models import ModelVersion
 
     validate_slug(name)  # a path component: never let it walk out of models_dir()
     version = ModelVersion.objects.filter(name=name).first()
     if version is not None:
-        if version.is_active:
-            raise ValueError(f"Version {name} is the live model; it is not an unfinished one.")
+        if version.resolved_path.is_file():
+            return version
+        if version.is_active or version.activated_at is not None or version.comparisons.exists():
+            raise VersionNameTaken(f"Version {name} was compared or activated; it is kept although its model file is gone.")
         for picture in (version.curves_image, version.confusion_image):
             if picture:
                 picture.delete(save=False)
         version.delete()
     shutil.rmtree(models_dir() / name, ignore_errors=True)
+    return None
 
 
 def save_model_file(model, name):

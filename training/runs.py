@@ -22,7 +22,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
+
+from petsite.jobs import JobSuperseded
 
 from training.architectures import ARCHITECTURES
 from training.models import ModelVersion, TrainingRun
@@ -35,6 +38,15 @@ ANOTHER_RUN = "Another training run is in progress; wait for it to finish or can
 
 class RunRefused(Exception):
     """A training run cannot start (another one is in progress, or bad input); message for the operator."""
+
+
+class RunSuperseded(JobSuperseded):
+    """The run is no longer this worker's attempt (marked interrupted, maybe resumed by another worker): the worker
+    stops without writing to it (the task logs it)."""
+
+    def __init__(self, run):
+        super().__init__(f"Training run #{run.pk}: attempt {run.attempt} was marked interrupted or resumed elsewhere; "
+                         "this worker stops without touching it.")
 
 
 _STEP_NUMBERS = {TrainingRun.Step.BUILD: 1, TrainingRun.Step.TRAIN: 2, TrainingRun.Step.COMPARE: 3, TrainingRun.Step.DONE: 3}
@@ -56,18 +68,24 @@ def _interruption_reason(run):
     return f"Interrupted: the worker stopped {where} (it died or was restarted). Resume continues from that step."
 
 
-def mark_interrupted_runs():
+def mark_interrupted_runs(marked_builds=None):
     """Mark interrupted the runs in progress whose worker stopped reporting, so they stop blocking new runs and staff
     can resume them: no progress for PETSITE_TRAINING_STALE_SECONDS, or, building a dataset version (progress every
-    half second), for PETSITE_DATASET_STALE_SECONDS. Stale dataset builds are marked first. Returns the runs marked."""
+    half second), for PETSITE_DATASET_STALE_SECONDS. Stale dataset builds are marked first (appended to
+    `marked_builds` when given a list). Returns the runs marked."""
     from django.db.models import Q
 
     from ingestion.services import mark_interrupted_builds
 
-    mark_interrupted_builds()
+    builds = mark_interrupted_builds()
+    if marked_builds is not None:
+        marked_builds.extend(builds)
     now = timezone.now()
+    # A run building its dataset version reports every half second; a queued one (a retrain waits at step "build"
+    # from the start) reports nothing until a worker takes it, so only the training threshold applies to it.
     stale = Q(updated_at__lt=now - timedelta(seconds=settings.PETSITE_TRAINING_STALE_SECONDS)) | Q(
-        step=TrainingRun.Step.BUILD, updated_at__lt=now - timedelta(seconds=settings.PETSITE_DATASET_STALE_SECONDS))
+        status=TrainingRun.Status.RUNNING, step=TrainingRun.Step.BUILD,
+        updated_at__lt=now - timedelta(seconds=settings.PETSITE_DATASET_STALE_SECONDS))
     marked = []
     for run in TrainingRun.objects.filter(stale, in_progress=True):  # read first: most passes find none
         # Conditional: a run that reported progress since it was read is left alone.
@@ -163,8 +181,8 @@ def _resume_step(run):
     version), the step that did not finish is done again. RunRefused when what it needs is gone."""
     from ingestion.models import DatasetVersion
 
-    if run.model_version_id is not None:
-        return TrainingRun.Step.COMPARE
+    if run.model_version_id is not None or _finished_version(run) is not None:
+        return TrainingRun.Step.COMPARE  # a version registered but not recorded: the worker adopts it
     if run.retrain:
         dataset = run.dataset_version
         if dataset is not None and dataset.status == DatasetVersion.Status.BUILT:
@@ -176,6 +194,15 @@ def _resume_step(run):
     elif not Path(run.data_dir).is_dir():
         raise RunRefused(f"Dataset folder {run.data_dir} does not exist any more.")
     return TrainingRun.Step.TRAIN
+
+
+def _finished_version(run):
+    """The version an interrupted attempt registered (with its model file) under the run's name, not yet recorded on
+    the run (its worker died in between), or None."""
+    if run.model_version_id is not None or not run.version_name:
+        return None
+    version = ModelVersion.objects.filter(name=run.version_name).first()
+    return version if version is not None and version.resolved_path.is_file() else None
 
 
 def resume_run(run, user=None, dispatch=True):
@@ -209,6 +236,7 @@ def resume_run(run, user=None, dispatch=True):
                     TrainingRun.objects.filter(pk=run.pk).update(dataset_version=None)
             resumed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.INTERRUPTED).update(
                 status=TrainingRun.Status.QUEUED, in_progress=True, step=step, cancel_requested=False, finished_at=None,
+                attempt=F("attempt") + 1,  # whatever the stopped worker still tries to write is refused
                 error="", phase=f"resumed by {user or 'the system'}: waiting for a worker to continue with {_STEP_WORDS[step]}"[:80],
                 updated_at=timezone.now(),
             )
@@ -234,10 +262,16 @@ def request_cancel(run):
     return False
 
 
+def _own(run):
+    """The run's row while it is still this worker's attempt (running it); empty once marked interrupted or resumed."""
+    return TrainingRun.objects.filter(pk=run.pk, attempt=run.attempt, status=TrainingRun.Status.RUNNING, in_progress=True)
+
+
 def _end_run(run, status, error=""):
-    """Record how a run ended and free the one-run-in-progress slot (not for a run already marked interrupted)."""
-    TrainingRun.objects.filter(pk=run.pk, in_progress=True).update(
-        status=status, in_progress=False, error=error[:5000], finished_at=timezone.now())
+    """Record how a run ended and free the one-run-in-progress slot; RunSuperseded (nothing written) when the run is no
+    longer this worker's attempt."""
+    if not _own(run).update(status=status, in_progress=False, error=error[:5000], finished_at=timezone.now()):
+        raise RunSuperseded(run)
 
 
 def _claim(run_id):
@@ -247,18 +281,24 @@ def _claim(run_id):
 
     now = timezone.now()
     if not TrainingRun.objects.filter(pk=run_id, in_progress=True, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, started_at=Coalesce("started_at", now), updated_at=now,
+        status=TrainingRun.Status.RUNNING, started_at=Coalesce("started_at", now), updated_at=now, attempt=F("attempt") + 1,
     ):
         return None
     return TrainingRun.objects.select_related("dataset_version", "model_version", "created_by").get(pk=run_id)
 
 
 def _update(run, **fields):
-    TrainingRun.objects.filter(pk=run.pk).update(updated_at=timezone.now(), **fields)
+    """Write progress to the run; RunSuperseded (nothing written) once it is no longer this worker's attempt."""
+    if not _own(run).update(updated_at=timezone.now(), **fields):
+        raise RunSuperseded(run)
 
 
 def _cancel_requested(run):
-    return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+    """Whether an operator asked the run to stop (should_stop); RunSuperseded once it is no longer this worker's."""
+    cancel = _own(run).values_list("cancel_requested", flat=True).first()
+    if cancel is None:
+        raise RunSuperseded(run)
+    return cancel
 
 
 # Options a run may set besides architecture and epochs (tests use tiny input sizes).
@@ -266,7 +306,8 @@ RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_e
 
 
 def execute_run(run_id):
-    """Run a TrainingRun to the end (called by the Celery task), from its step. Never raises for training failures."""
+    """Run a TrainingRun to the end (called by the Celery task), from its step. Never raises for training failures;
+    RunSuperseded when the run was marked interrupted (or resumed elsewhere) while this worker ran it."""
     run = _claim(run_id)
     if run is None:
         return None
@@ -276,13 +317,17 @@ def execute_run(run_id):
 
 
 def _reserve_version_name(run):
-    """The name the run's model version gets, recorded on the run before training. A resumed run keeps its name and
-    first discards what its interrupted attempt left under it (model files, a row it registered but never recorded)."""
+    """(name, finished): the name the run's model version gets, recorded on the run before training, and None; or,
+    for a resumed run whose interrupted attempt finished training and registered its version without recording it,
+    (its name, that version) to adopt. A resumed run otherwise keeps its name and first discards what its attempt
+    left under it (registry.reclaim_unfinished_version); a name taken by a version that is kept gives way to a new one."""
     from training import registry
 
     if run.version_name:
-        registry.discard_unfinished_version(run.version_name)
-        return run.version_name
+        try:
+            return run.version_name, registry.reclaim_unfinished_version(run.version_name)
+        except registry.VersionNameTaken as exc:
+            logger.warning("training run %s: %s Training under a new name.", run.pk, exc)
     name = base = registry.new_version_name(run.architecture)
     n = 1
     # A folder no version owns (a crashed `train`) is not this run's to remove: never train over it.
@@ -290,7 +335,21 @@ def _reserve_version_name(run):
            or TrainingRun.objects.filter(version_name=name).exclude(pk=run.pk).exists()):
         n += 1
         name = f"{base}-{n}"
-    return name
+    return name, None
+
+
+def _adopt(run, version):
+    """Record on the run the version its interrupted attempt registered, and compare it (what was left to do)."""
+    from training.selectors import dataset_version_for_folder
+
+    dataset = run.dataset_version or dataset_version_for_folder(run.data_dir)
+    if version.dataset_version_id is None and dataset is not None:  # the attempt died before recording it
+        ModelVersion.objects.filter(pk=version.pk).update(dataset_version=dataset, params={**version.params, "dataset_version": dataset.name})
+        version.refresh_from_db()
+    logger.info("training run %s: adopting %s, which its interrupted attempt trained and registered", run.pk, version.name)
+    _update(run, model_version=version, step=TrainingRun.Step.COMPARE, phase="comparing with the live model",
+            current_metrics={"accuracy": version.accuracy})
+    return _compare_step(run, version)
 
 
 def _train_compare_promote(run, data_dir):
@@ -312,17 +371,23 @@ def _train_compare_promote(run, data_dir):
 
     extra = {key: value for key, value in (run.options or {}).items() if key in RUN_OPTIONS}
     try:
-        name = _reserve_version_name(run)
+        name, finished = _reserve_version_name(run)
+    except JobSuperseded:
+        raise
     except Exception as exc:
         logger.exception("training run %s: could not discard what its interrupted attempt left", run.pk)
         _end_run(run, TrainingRun.Status.FAILED, f"What the interrupted attempt left could not be removed: {type(exc).__name__}: {exc}")
         return None
+    if finished is not None:
+        return _adopt(run, finished)
     options = TrainingOptions(architecture=run.architecture, epochs=run.epochs, other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS,
                               name=name, **extra)
     _update(run, step=TrainingRun.Step.TRAIN, phase="starting", done=0, total=0, epoch=0, total_epochs=0, data_dir=str(data_dir),
             version_name=name)
     try:
         version = train_model(data_dir, options, activate=False, progress=progress, should_stop=lambda: _cancel_requested(run))
+    except JobSuperseded:
+        raise
     except TrainingCancelled:
         _end_run(run, TrainingRun.Status.CANCELLED, "Cancelled by an operator; the active model is unchanged.")
         return None
@@ -340,6 +405,8 @@ def _compare_step(run, version):
     _update(run, step=TrainingRun.Step.COMPARE, phase="comparing with the live model")
     try:
         outcome = _compare_and_promote(run, version)
+    except JobSuperseded:
+        raise
     except Exception as exc:  # the version is registered; only the comparison or the switch failed, so say so
         logger.exception("training run %s: comparing or promoting %s failed", run.pk, version.name)
         _end_run(run, TrainingRun.Status.FAILED, f"Trained {version.name}, but comparing or activating it failed: {type(exc).__name__}: {exc}")
@@ -356,6 +423,7 @@ def _compare_and_promote(run, version):
 
     version.refresh_from_db()
     if version.is_active:  # promoted by an attempt interrupted just after
+        _record_interrupted_promotion(version)
         return f"{version.name} is now the live model."
     try:
         comparison = compare_versions(version)
@@ -365,6 +433,17 @@ def _compare_and_promote(run, version):
     if not run.activate_on_success:
         return f"{version.name} {verdict}. Not promoted (promote if better was off): promote it from its model version page."
     return promote(version, comparison=comparison).message
+
+
+def _record_interrupted_promotion(version):
+    """An attempt activated `version` (its comparison passed the rules) and died before recording the decision: record
+    it, so the comparison does not stay undecided."""
+    from training.models import ModelComparison
+
+    comparison = version.comparisons.order_by("-created_at", "-id").first()
+    if comparison is not None and comparison.decision == ModelComparison.Decision.PENDING and comparison.rules_passed:
+        ModelComparison.objects.filter(pk=comparison.pk, decision=ModelComparison.Decision.PENDING).update(
+            decision=ModelComparison.Decision.PROMOTED, decided_at=version.activated_at or timezone.now())
 
 
 class _BuildWatch:
@@ -400,7 +479,7 @@ def _new_dataset_name():
 
 def execute_retrain(run_id):
     """Run a retrain from its step (build a dataset version, train on it, compare and promote by the rules). Never
-    raises. A resumed retrain reuses what finished: its built dataset version, its trained model version."""
+    raises for failures (RunSuperseded, as execute_run). A resumed retrain reuses what finished: its built dataset version, its trained model version."""
     run = _claim(run_id)
     if run is None:
         return None
@@ -440,10 +519,12 @@ def _build_step(run):
     _update(run, step=TrainingRun.Step.BUILD, phase=f"building dataset version {name}"[:80])
     try:
         dataset = ingestion.run_dataset_build(dataset.pk, progress=_BuildWatch(run, dataset))
-    except BaseException as exc:
+    except JobSuperseded:
+        raise
+    except Exception as exc:
+        # Not BaseException: a worker stopping (SystemExit, KeyboardInterrupt, Celery's WorkerShutdown) leaves the run
+        # as it is, for the sweeper to mark interrupted (resumable), not failed.
         _end_run(run, TrainingRun.Status.FAILED, f"The dataset build crashed: {type(exc).__name__}: {exc}")
-        if not isinstance(exc, Exception):
-            raise
         return None
     if dataset.status == DatasetVersion.Status.CANCELLED or _cancel_requested(run):
         _end_run(run, TrainingRun.Status.CANCELLED, "Cancelled by an operator while building the dataset; the active model is unchanged.")

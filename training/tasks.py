@@ -1,5 +1,22 @@
 """Celery tasks of the training app (thin: the run lifecycle is in training.runs)."""
+import logging
+
 from celery import shared_task
+
+from petsite.jobs import JobSuperseded
+
+logger = logging.getLogger(__name__)
+
+
+def _run_attempt(execute, run_id):
+    """Run `execute(run_id)`; an attempt superseded meanwhile (its run marked interrupted, maybe resumed by another
+    worker) stops here, logged, its rows untouched. Returns the new version's name or None."""
+    try:
+        version = execute(run_id)
+    except JobSuperseded as exc:
+        logger.warning("%s", exc)
+        return None
+    return version.name if version is not None else None
 
 
 @shared_task(name="training.run_training", acks_late=False)
@@ -7,8 +24,7 @@ def run_training(run_id):
     """Train the model of TrainingRun `run_id`; progress and failures are recorded on the run."""
     from training.runs import execute_run
 
-    version = execute_run(run_id)
-    return version.name if version is not None else None
+    return _run_attempt(execute_run, run_id)
 
 
 @shared_task(name="training.retrain_now", acks_late=False)
@@ -16,8 +32,7 @@ def retrain_now(run_id):
     """"Retrain now" run `run_id`: build a dataset version, train, compare, promote by the rules."""
     from training.runs import execute_retrain
 
-    version = execute_retrain(run_id)
-    return version.name if version is not None else None
+    return _run_attempt(execute_retrain, run_id)
 
 
 @shared_task(name="training.promote_version", acks_late=False)

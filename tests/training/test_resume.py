@@ -243,3 +243,291 @@ def test_resuming_is_refused_while_another_build_or_run_is_in_progress(client, s
     assert resume_run(run, dispatch=False).status == "queued"
     with pytest.raises(RunRefused, match="only an interrupted run"):
         resume_run(run)  # twice: the second finds it queued
+
+
+# A worker marked interrupted that is still alive (a long phase without progress) stops at its next write -----------
+
+def tiny_version(loop_settings, tiny_dataset):
+    shutil.copytree(tiny_dataset, loop_settings.PETSITE_DATASETS_ROOT / "tiny")
+    return DatasetVersion.objects.create(name="tiny", status="built", building=None)
+
+
+def tiny_run(loop_settings, tiny_dataset, staff):
+    from training.runs import start_run
+
+    return start_run(None, "seed", epochs=1, activate_on_success=True, user=staff, dispatch=False,
+                     dataset_version=tiny_version(loop_settings, tiny_dataset), options={"input_size": 32})
+
+
+def test_a_training_worker_marked_interrupted_and_resumed_elsewhere_stops_without_touching_the_run(
+        staff, loop_settings, tiny_dataset, monkeypatch):
+    from training import recipes, runs, tasks
+
+    run = tiny_run(loop_settings, tiny_dataset, staff)
+    seen = {}
+
+    def quiet_then_writes(data_dir, options, activate=False, progress=None, should_stop=None):
+        # A long phase without progress: meanwhile the run is marked interrupted, resumed and taken by another worker.
+        heartbeat_stopped(TrainingRun.objects.get(pk=run.pk))
+        assert [r.pk for r in runs.mark_interrupted_runs()] == [run.pk]
+        runs.resume_run(run, dispatch=False)
+        seen["resumed"] = runs._claim(run.pk)  # the new attempt's worker
+        for report in (lambda: progress("epoch", 1, 1, {"loss": 1.0}), should_stop):
+            try:
+                report()
+            except Exception as exc:
+                seen.setdefault("stopped", exc)
+        raise RuntimeError("the old worker fails late")  # would end the run (and free the one-run slot)
+
+    monkeypatch.setattr(recipes, "train_model", quiet_then_writes)
+    assert tasks.run_training(run.pk) is None  # the task ends quietly
+    assert type(seen.get("stopped")).__name__ == "RunSuperseded"
+    run.refresh_from_db()
+    # The resumed attempt's run, as its worker left it: not failed, not freed, no progress from the old worker.
+    assert run.status == "running" and run.in_progress and not run.error and run.epoch == 0, (run.status, run.error)
+    assert run.attempt == seen["resumed"].attempt
+
+
+def test_a_build_worker_marked_interrupted_and_resumed_stops_without_touching_the_build(staff, loop_settings, monkeypatch):
+    from ingestion import services
+    from ingestion.models import PhotoSplit
+    from ingestion.selectors import version_folder
+    from ingestion.tasks import build_dataset_version_task
+
+    version = services.create_dataset_version("v-quiet", user=staff)
+    resumed = []
+
+    def quiet_then_reports(done, total):
+        if not resumed:  # a long quiet phase: meanwhile the build is marked interrupted and resumed
+            DatasetVersion.objects.filter(pk=version.pk).update(heartbeat_at=timezone.now() - timedelta(hours=3))
+            assert [v.pk for v in services.mark_interrupted_builds()] == [version.pk]
+            resumed.append(services.requeue_interrupted_build(version))
+
+    real_init = services._BuildProgress.__init__
+
+    def with_echo(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.echo = quiet_then_reports
+
+    monkeypatch.setattr(services._BuildProgress, "__init__", with_echo)
+    assert build_dataset_version_task(version.pk) is None  # the task ends quietly
+    version.refresh_from_db()
+    # The resumed build waits for its worker: the old one neither built it, failed it, nor reported progress on it.
+    assert version.status == "queued" and version.building and version.progress_done == 0, (version.status, version.error)
+    assert not PhotoSplit.objects.exists() and not version_folder("v-quiet").exists()
+
+
+def test_a_worker_stopping_while_a_retrain_builds_leaves_both_resumable_not_failed(staff, loop_settings, live, monkeypatch):
+    from celery.exceptions import WorkerShutdown
+
+    from ingestion import services
+    from training.runs import execute_retrain, mark_interrupted_runs, resume_run, start_retrain
+
+    run = start_retrain(user=staff, dispatch=False)
+
+    def shut_down(*args, **kwargs):
+        raise WorkerShutdown()  # the worker is told to stop (a SystemExit) in the middle of the build
+
+    monkeypatch.setattr(services, "build_dataset", shut_down)
+    with pytest.raises(WorkerShutdown):
+        execute_retrain(run.pk)
+    run.refresh_from_db()
+    dataset = run.dataset_version
+    assert run.status == "running" and run.in_progress and run.step == "build", (run.status, run.error)
+    assert dataset.status == "running" and dataset.building, (dataset.status, dataset.error)
+
+    heartbeat_stopped(run, dataset)
+    assert [r.pk for r in mark_interrupted_runs()] == [run.pk]
+    dataset.refresh_from_db()
+    assert dataset.status == "interrupted"
+    assert resume_run(run, dispatch=False).step == "build"
+
+
+def test_a_build_reporting_progress_while_the_sweeper_marks_it_is_left_alone(staff, loop_settings, monkeypatch):
+    from ingestion import services
+
+    version, _partial = half_built("v-alive", user=staff)
+    real_end_build = services._end_build
+
+    def heartbeat_first(*args, **kwargs):  # the worker reports between the sweeper's read and its write
+        DatasetVersion.objects.filter(pk=version.pk).update(heartbeat_at=timezone.now())
+        return real_end_build(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_end_build", heartbeat_first)
+    assert services.mark_interrupted_builds() == []
+    version.refresh_from_db()
+    assert version.status == "running" and version.building
+
+
+def test_resume_adopts_the_version_an_attempt_registered_before_its_worker_died(
+        staff, loop_settings, live, tiny_dataset, monkeypatch):
+    from training import recipes, registry, runs
+
+    rules_any_model_passes(loop_settings)
+    run = tiny_run(loop_settings, tiny_dataset, staff)
+    real_register = registry.register_version
+
+    def register_then_die(*args, **kwargs):
+        real_register(*args, **kwargs)
+        raise WorkerDied("registered")  # before the run recorded it
+
+    monkeypatch.setattr(registry, "register_version", register_then_die)
+    with pytest.raises(WorkerDied):
+        runs.execute_run(run.pk)
+    monkeypatch.undo()
+    run.refresh_from_db()
+    registered = ModelVersion.objects.get(name=run.version_name)
+    assert run.model_version is None and registered.resolved_path.is_file()
+
+    heartbeat_stopped(run)
+    runs.mark_interrupted_runs()
+    run = runs.resume_run(run, dispatch=False)
+    assert run.step == "compare"  # what was left to do
+
+    def trains_again(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(recipes, "train_model", trains_again)
+    runs.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.model_version_id == registered.pk, run.error
+    registered.refresh_from_db()
+    assert registered.resolved_path.is_file() and registered.dataset_version.name == "tiny"
+    assert ModelVersion.objects.count() == 2 and registered.is_active
+    assert registered.comparisons.get().decision == "promoted"
+
+
+def test_what_a_dead_attempt_left_is_discarded_only_when_nothing_refers_to_it(loop_settings, live):
+    from training.models import ModelComparison
+    from training.registry import VersionNameTaken, models_dir, reclaim_unfinished_version
+
+    def left(name):
+        (models_dir() / name).mkdir(parents=True)
+        return ModelVersion.objects.create(name=name, architecture="seed", file_path=f"models/{name}/model.keras")
+
+    compared = left("compared-once")
+    ModelComparison.objects.create(candidate=compared, live=live, live_name=live.name, rules_passed=True)
+    with pytest.raises(VersionNameTaken):
+        reclaim_unfinished_version("compared-once")
+    assert ModelVersion.objects.filter(pk=compared.pk).exists()
+    activated = left("live-once")
+    ModelVersion.objects.filter(pk=activated.pk).update(activated_at=timezone.now())
+    with pytest.raises(VersionNameTaken):
+        reclaim_unfinished_version("live-once")
+    assert ModelVersion.objects.filter(pk=activated.pk).exists()
+
+    left("never-used")
+    assert reclaim_unfinished_version("never-used") is None
+    assert not ModelVersion.objects.filter(name="never-used").exists() and not (models_dir() / "never-used").exists()
+
+
+def test_a_build_resumed_after_a_later_version_was_built_keeps_its_previous_version(loop_settings):
+    from ingestion.selectors import latest_built_version
+
+    now = timezone.now()
+    v1 = DatasetVersion.objects.create(name="v1", status="built", building=None, finished_at=now - timedelta(hours=3))
+    v2 = DatasetVersion.objects.create(name="v2", status="queued")  # interrupted, then resumed
+    v3 = DatasetVersion.objects.create(name="v3", status="built", building=None, finished_at=now - timedelta(hours=1))
+    assert latest_built_version(before=v2) == v1
+    assert latest_built_version() == v3
+
+
+def test_a_rolled_back_resume_keeps_the_half_built_files(staff, loop_settings):
+    from django.db import transaction
+
+    from ingestion import services
+
+    version, partial = half_built("v-half", user=staff)
+    services.mark_interrupted_builds()
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            services.requeue_interrupted_build(version)
+            assert partial.exists()  # removed only once committed
+            raise RuntimeError("something later in the transaction failed")
+    version.refresh_from_db()
+    assert version.status == "interrupted" and partial.exists()
+    services.requeue_interrupted_build(version)
+    assert not partial.exists()
+
+
+def test_a_queued_retrain_is_not_marked_interrupted_by_the_build_threshold(staff, loop_settings, live):
+    from training.runs import mark_interrupted_runs, start_retrain
+
+    run = start_retrain(user=staff, dispatch=False)  # queued behind a long job, at step "build" from the start
+    waited = timedelta(seconds=loop_settings.PETSITE_DATASET_STALE_SECONDS + 60)
+    assert waited < timedelta(seconds=loop_settings.PETSITE_TRAINING_STALE_SECONDS)
+    heartbeat_stopped(run, ago=waited)
+    assert mark_interrupted_runs() == []
+    run.refresh_from_db()
+    assert run.status == "queued" and run.in_progress
+    TrainingRun.objects.filter(pk=run.pk).update(status="running")  # building, silent as long: its worker died
+    heartbeat_stopped(run, ago=waited)
+    assert [r.pk for r in mark_interrupted_runs()] == [run.pk]
+
+
+def test_a_run_that_died_after_promoting_records_the_decision_when_resumed(staff, loop_settings, live, tiny_dataset, monkeypatch):
+    from training import promotion, runs
+
+    rules_any_model_passes(loop_settings)
+    run = tiny_run(loop_settings, tiny_dataset, staff)
+
+    def dies(*args, **kwargs):
+        raise WorkerDied("activated, the decision not recorded")
+
+    monkeypatch.setattr(promotion, "_decide", dies)
+    with pytest.raises(WorkerDied):
+        runs.execute_run(run.pk)
+    monkeypatch.undo()
+    run.refresh_from_db()
+    version = run.model_version
+    version.refresh_from_db()
+    assert version.is_active and version.comparisons.get().decision == ""
+
+    heartbeat_stopped(run)
+    runs.mark_interrupted_runs()
+    runs.resume_run(run, dispatch=False)
+    runs.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and "now the live model" in run.outcome, run.error
+    comparison = version.comparisons.get()
+    assert comparison.decision == "promoted" and comparison.decided_at is not None
+
+
+def test_a_training_run_whose_worker_died_while_training_resumes_and_trains_again(
+        staff, loop_settings, live, tiny_dataset, monkeypatch):
+    from training.registry import models_dir
+    from training.runs import execute_run, mark_interrupted_runs, resume_run
+
+    rules_any_model_passes(loop_settings)
+    run = tiny_run(loop_settings, tiny_dataset, staff)
+    dying_train_model(monkeypatch, "evaluating")  # the model files are written, no version registered
+    with pytest.raises(WorkerDied):
+        execute_run(run.pk)
+    monkeypatch.undo()
+    run.refresh_from_db()
+    assert run.status == "running" and run.step == "train" and run.model_version is None
+    half_trained = models_dir() / run.version_name
+    (half_trained / "left-by-the-dead-worker.txt").write_text("x")
+    heartbeat_stopped(run)
+    assert [r.pk for r in mark_interrupted_runs()] == [run.pk]
+    run.refresh_from_db()
+    assert run.error.startswith("Interrupted: the worker stopped while training"), run.error
+
+    assert resume_run(run, dispatch=False).step == "train"
+    execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.model_version.name == run.version_name, run.error
+    assert ModelVersion.objects.count() == 2 and not (half_trained / "left-by-the-dead-worker.txt").exists()
+
+
+def test_resuming_two_selected_runs_resumes_the_first_and_says_the_second_waits(client, staff, loop_settings, tiny_dataset):
+    first, second = (TrainingRun.objects.create(status="interrupted", in_progress=False, architecture="seed",
+                                                data_dir=str(tiny_dataset), error="Interrupted") for _ in range(2))
+    with held_long_jobs():
+        response = client.post(RUNS_URL, {"action": "resume_runs", "_selected_action": [first.pk, second.pk]}, follow=True)
+        TrainingRun.objects.filter(pk=first.pk).update(status="cancelled", in_progress=False)  # not trained here
+    wait_for_long_jobs()
+    page = response.content.decode()
+    assert f'<li class="success">Training run #{first.pk} resumed' in page
+    assert f'<li class="warning">Training run #{second.pk} not resumed: another job is running' in page
+    assert 'class="error"' not in page

@@ -69,7 +69,10 @@ class Command(BaseCommand):
             )
         except services.BuildRefused as exc:
             raise CommandError(str(exc)) from exc
-        version = services.run_dataset_build(version.pk, progress=progress, workers=options["workers"])
+        try:
+            version = services.run_dataset_build(version.pk, progress=progress, workers=options["workers"])
+        except services.BuildSuperseded as exc:  # marked interrupted while this command was quiet, maybe resumed
+            raise CommandError(str(exc)) from exc
         if version.status != DatasetVersion.Status.BUILT:
             raise CommandError(f"Dataset version {version.name} {version.status}: {version.error}")
         self.print_counts(version.counts)
