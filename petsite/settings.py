@@ -314,7 +314,8 @@ PETSITE_SCRAPED_PHOTO_SCORER = os.environ.get("PETSITE_SCRAPED_PHOTO_SCORER", "c
 PETSITE_DATASETS_ROOT = Path(os.environ.get("PETSITE_DATASETS_ROOT", BASE_DIR / "data" / "datasets"))
 PETSITE_DATASET_BASE_FOLDERS = env_list("PETSITE_DATASET_BASE_FOLDERS", [str(BASE_DIR.parent / "shared" / "data" / "pets")])
 PETSITE_DATASET_MIN_PER_CLASS = env_int("PETSITE_DATASET_MIN_PER_CLASS", 10)
-# A build that reports no progress for this long lost its worker: it is marked failed and no longer blocks new builds.
+# A build that reports no progress for this long lost its worker: it is marked interrupted (staff may resume it) and
+# no longer blocks new builds; a retrain building its dataset version too.
 PETSITE_DATASET_STALE_SECONDS = env_int("PETSITE_DATASET_STALE_SECONDS", 600)
 # Functions (dotted paths) saying why a dataset version is in use ("" or None: not by them); one in use is not deleted.
 PETSITE_DATASET_VERSION_USERS = ["training.selectors.dataset_version_use"]
@@ -335,7 +336,8 @@ PETSITE_TRAINING_OTHER_DIRS = [
 ]
 # Cached backbone features (reused across runs on the same files); default MEDIA_ROOT/training-cache.
 PETSITE_TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
-# A run that reports no progress for this long is marked failed, so a dead worker does not block new runs.
+# A run that reports no progress for this long lost its worker: it is marked interrupted (staff may resume it from the
+# step that did not finish), so a dead worker does not block new runs.
 PETSITE_TRAINING_STALE_SECONDS = env_int("PETSITE_TRAINING_STALE_SECONDS", 1800)
 # A fixed benchmark folder (<class>/*, photos never used for training) every comparison adds to the dataset version's
 # test split; "" (default): the test split only.
