@@ -1,15 +1,13 @@
 from django import forms
 
+from ingestion.images import UPLOAD_ACCEPT
 from ingestion.labels import LABEL_CHOICES
 
 from .selectors import REVIEW_STATES
 
 
-# What the file picker offers: the types and, for systems that give HEIC files no (or another) type, the suffixes.
-UPLOAD_ACCEPT = "image/jpeg,image/png,image/webp,image/heic,image/heif,image/avif,.jpg,.jpeg,.png,.webp,.heic,.heif,.avif"
-
-
 class UploadForm(forms.Form):
+    # The file picker offers the accepted types and, for systems that give HEIC files no (or another) type, suffixes.
     image = forms.FileField(label="Pet photo", widget=forms.ClearableFileInput(attrs={"accept": UPLOAD_ACCEPT}))
 
 

@@ -5,12 +5,12 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404
 from django.views.static import serve
 
-SAFE_TYPES = {
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-    ".avif": "image/avif", ".heic": "image/heic",
-}
+from ingestion.images import FORMAT_MIME_TYPES, FORMAT_SUFFIXES, NOT_IN_BROWSERS_SUFFIXES
+
+# Every accepted format's suffixes, served as that format's (first) type; nothing else is served.
+SAFE_TYPES = {suffix: FORMAT_MIME_TYPES[fmt][0] for fmt, suffixes in FORMAT_SUFFIXES.items() for suffix in suffixes}
 # Originals most browsers cannot show (the pages show their JPEG copies): served as a download of the file as sent.
-DOWNLOAD_SUFFIXES = {".heic"}
+DOWNLOAD_SUFFIXES = NOT_IN_BROWSERS_SUFFIXES
 
 
 def serve_media(request, path):

@@ -6,12 +6,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from ingestion.images import ACCEPTED_FORMATS_TEXT
+from ingestion.images import ACCEPTED_FORMATS_TEXT, UPLOAD_ACCEPT
 from ingestion.labels import display_name
 from petsite.ratelimit import check_rate
 
 from . import selectors, services
-from .forms import UPLOAD_ACCEPT, HistoryFilterForm, UploadForm
+from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
 from .uploads import UploadError, clean_filename, uploaded_image
 

@@ -9,7 +9,9 @@ def too_large_response(request, limit):
     if request.path.startswith("/api/"):
         return JsonResponse({"error": message}, status=413)
     # Rendered without the session and auth middleware (they come later): the template needs neither.
-    return render(request, "request_too_large.html", {"message": message}, status=413)
+    from ingestion.images import ACCEPTED_FORMATS_TEXT
+
+    return render(request, "request_too_large.html", {"message": message, "formats": ACCEPTED_FORMATS_TEXT}, status=413)
 
 
 class RequestSizeLimitMiddleware:

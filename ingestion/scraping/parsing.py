@@ -12,11 +12,12 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
+from ..images import IMAGE_SUFFIXES
 from .photos import Candidate
 
 LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-full", "src")
 SRCSET_ATTRIBUTES = ("data-srcset", "srcset")
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif")
+PHOTO_EXTENSIONS = tuple(sorted(IMAGE_SUFFIXES))  # the accepted formats' suffixes (ingestion.images)
 JUNK_EXTENSIONS = (".svg", ".gif", ".ico", ".bmp")
 JUNK_WORDS = re.compile(
     r"(icon|avatar|sprite|logo|emoji|spinner|loader|loading|placeholder|spacer|blank|pixel|badge|transparent)"
@@ -24,7 +25,8 @@ JUNK_WORDS = re.compile(
 SMALLEST_HINT = 64  # width/height attributes below this mark an icon, not a photo
 BACKGROUND_URL = re.compile(r"background(?:-image)?\s*:[^;]*?url\(\s*(['\"]?)(.+?)\1\s*\)", re.IGNORECASE)
 # Photo URLs inside script JSON, possibly with escaped slashes: "https:\/\/live.staticflickr.com\/...jpg"
-SCRIPT_URL = re.compile(r"""((?:https?:)?(?:\\?/){2}[^\s"'<>()]+?\.(?:jpe?g|png|webp|avif|heic|heif))(?=["'?\s\\])""", re.IGNORECASE)
+SCRIPT_URL = re.compile(r"""((?:https?:)?(?:\\?/){2}[^\s"'<>()]+?\.(?:""" + "|".join(s.lstrip(".") for s in PHOTO_EXTENSIONS)
+                        + r"""))(?=["'?\s\\])""", re.IGNORECASE)
 SRCSET_CANDIDATE = re.compile(r"\s*([^\s,][^\s]*?)(?:\s+(\d+(?:\.\d+)?)([wx]))?\s*(?:,|$)")
 # A JSON object's "width": 1024 / "height": "768" (a photo's size entry lists them beside its URL).
 JSON_DIMENSION = re.compile(r"""["'](width|height)["']\s*:\s*["']?(\d+)""")

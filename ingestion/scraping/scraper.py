@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from ..hashing import perceptual_hash, sha256_hex
-from ..images import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageError, open_image
+from ..images import ALLOWED_FORMATS, BROWSER_FORMATS, FORMAT_EXTENSIONS, ImageError, open_image
 from .fetch import FetchError
 from .parsing import parse_results_page
 from .photos import group_photos
@@ -21,9 +21,9 @@ MISSING_PLACEHOLDER = re.compile(r"(removed|unavailable|not[_-]?found|deleted)[^
 SHRUNK_QUALITY = 90
 # Formats a shrunk photo is saved in again; any other (HEIC, AVIF: slow encoders, not in every build) becomes a JPEG.
 REENCODED_FORMATS = ("JPEG", "PNG", "WEBP")
-# Formats stored as served: the curation page shows the stored file, so a photo no browser but Safari shows (HEIC)
+# Formats stored as served: the curation page shows the stored file, so a photo most browsers cannot show (HEIC)
 # is stored as a JPEG copy of its upright pixels.
-STORED_AS_SERVED = ("JPEG", "PNG", "WEBP", "AVIF")
+STORED_AS_SERVED = BROWSER_FORMATS
 
 
 class ScrapeError(Exception):

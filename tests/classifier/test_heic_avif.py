@@ -202,3 +202,29 @@ def test_a_file_whose_major_brand_is_the_generic_mif1_opens_with_the_right_decod
     assert (prediction.image_format, prediction.width, prediction.height) == (fmt, 64, 48)
     prediction = services.classify_prediction(prediction.pk)
     assert prediction.status == Prediction.Status.DONE and prediction.label == "cat", prediction.error
+
+
+def test_the_accepted_formats_are_written_once_in_ingestion_images(client, settings, monkeypatch):
+    """Pages, script, media serving and the scraper take the list from ingestion.images, never a copy of their own."""
+    from pathlib import Path
+
+    from classifier import media
+    from ingestion import images
+    from ingestion.scraping import parsing, scraper
+
+    html = client.get(FORM).content.decode()
+    assert f'data-accept="{images.UPLOAD_ACCEPT}"' in html and f'data-formats="{images.ACCEPTED_FORMATS_TEXT}"' in html
+    assert f'accept="{images.UPLOAD_ACCEPT}"' in html
+    script = (Path(settings.BASE_DIR) / "classifier" / "static" / "classifier" / "petsite.js").read_text()
+    assert "image/heic" not in script and "HEIC or AVIF" not in script and "heic|" not in script
+
+    assert media.DOWNLOAD_SUFFIXES == images.IMAGE_SUFFIXES - images.BROWSER_SUFFIXES == {".heic", ".heif"}
+    assert set(media.SAFE_TYPES) == images.IMAGE_SUFFIXES
+    assert scraper.STORED_AS_SERVED == images.BROWSER_FORMATS and "HEIF" not in images.BROWSER_FORMATS
+    assert set(parsing.PHOTO_EXTENSIONS) == images.IMAGE_SUFFIXES
+
+    settings.PETSITE_MAX_REQUEST_BYTES = 100  # the "too big" page names the formats from the same place
+    monkeypatch.setattr(images, "ACCEPTED_FORMATS_TEXT", "JPEG or PNG (patched)")
+    response = client.post(FORM, {"image": upload_file("big.jpg")})
+    assert response.status_code == 413
+    assert "Choose a smaller JPEG or PNG (patched) photo" in response.content.decode()

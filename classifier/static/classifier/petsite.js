@@ -9,10 +9,6 @@
     return v >= 100 ? "over 99%" : v <= 0 ? "under 1%" : v + "%";
   }
 
-  const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif"];
-  // Browsers often give a HEIC file no type, or a made-up one: its name counts as well (the server decodes it anyway).
-  const ACCEPTED_SUFFIX = /\.(jpe?g|png|webp|heic|heif|avif)$/i;
-  const FORMATS = "JPEG, PNG, WebP, HEIC or AVIF";
   const LONG_SIDE = 1600; // photos are sent at most this large on their long side (the history keeps these)
   const JPEG_QUALITY = 0.88;
 
@@ -165,6 +161,15 @@
     const maxBytes = parseInt(form.dataset.maxBytes, 10) || 10e6;
     const maxFiles = parseInt(form.dataset.maxFiles, 10) || 20;
     const maxMb = Math.round(maxBytes / 1e6);
+    // The accepted formats come from the server (ingestion/images.py), as the file input's accept list: MIME types and
+    // suffixes. Browsers often give a HEIC file no type, or a made-up one: its name counts as well (the server decodes it).
+    const accept = (form.dataset.accept || input.getAttribute("accept") || "").toLowerCase().split(",").map(s => s.trim()).filter(Boolean);
+    const acceptedTypes = accept.filter(s => !s.startsWith(".")), acceptedSuffixes = accept.filter(s => s.startsWith("."));
+    const FORMATS = form.dataset.formats || "supported";
+    function acceptable(file) {
+      const name = (file.name || "").toLowerCase();
+      return acceptedTypes.includes(file.type) || acceptedSuffixes.some(suffix => name.endsWith(suffix));
+    }
     let chosen = [];
     let busy = false;
     window.__petsite = {progress: [], sent: []}; // what the page did, for tests and for curious people
@@ -175,7 +180,7 @@
     }
 
     function check(file) {
-      if (!(ACCEPTED.includes(file.type) || ACCEPTED_SUFFIX.test(file.name || ""))) {
+      if (!acceptable(file)) {
         return (file.name || "The pasted image") + ": not a " + FORMATS + " photo.";
       }
       if (!file.size) return file.name + ": the file is empty.";
