@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from ingestion.labels import UNKNOWN, display_name
+from ingestion.labels import CLASSES, UNKNOWN, display_name
 from ingestion.selectors import filter_given
 from training.registry import NoModelAvailable, active_spec, spec_from_file
 
@@ -129,9 +129,12 @@ class Answer:
     reviewed: bool
     model_label: str  # the model's own answer
     model_name: str
-    figure: float | None  # how sure the model is of its own answer (for "not a pet": 1 - pet score)
+    figure: float | None  # how sure the model is of its own answer overall: for a pet, its share x pet score; "not a pet": 1 - pet score
     not_a_pet: bool  # the model's answer is "not a pet": class bars are only the closest pets
     borderline: bool  # the pet score is near the model's threshold
+    bars: tuple = ()  # Bar rows of the result page, on the same scale as `figure` (the headline can't contradict them)
+    bars_among_pets: bool = False  # no pet score (an old row): the bars are shares among the six pets, and say so
+    heatmap_caption: str = ""  # which class the heat map shows ("Where the model saw a hamster")
 
     @property
     def title(self):
@@ -152,6 +155,57 @@ class Answer:
         return f"Photo classified as {self.name.lower()}"
 
 
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    name: str
+    value: float
+    top: bool
+
+
+def _pet_shares(prediction):
+    return [(label, float(prediction.probabilities.get(label, 0.0))) for label in CLASSES if label in (prediction.probabilities or {})]
+
+
+def answer_figure_and_bars(prediction):
+    """(figure, bars, bars_among_pets) of a finished prediction, all on one scale: how sure the model is overall.
+
+    The stored `probabilities` are each pet's share among the six pets and `pet_score` the model's belief that the photo
+    shows a pet at all, so a pet's overall probability is share x pet score and "not a pet" is 1 - pet score. A pet
+    answer's figure is its class's overall probability (a guinea pig answered "Hamster" at share 0.9987 and pet score
+    0.661 reads "66% sure", not "over 99%"); its bars are the six pets on that scale plus a "Not a pet" bar. A "not a
+    pet" answer's figure is 1 - pet score; its bars are only the closest pets (greyed), on the same scale. Without a
+    pet score (rows from before it was stored) the figure is the stored confidence and the bars are the shares.
+    """
+    shares = _pet_shares(prediction)
+    pet_score = prediction.pet_score
+    not_a_pet = prediction.label == UNKNOWN
+    if pet_score is None:
+        bars = tuple(Bar(label, display_name(label), p, label == prediction.label) for label, p in shares)
+        return prediction.confidence, bars, True
+    pet_score = float(pet_score)
+    bars = [Bar(label, display_name(label), p * pet_score, label == prediction.label) for label, p in shares]
+    if not_a_pet:
+        return 1.0 - pet_score, tuple(bars), False
+    bars.append(Bar(UNKNOWN, display_name(UNKNOWN), 1.0 - pet_score, False))
+    figure = float(prediction.confidence if prediction.confidence is not None else 0.0) * pet_score
+    return figure, tuple(bars), False
+
+
+def heatmap_caption(prediction):
+    """Which class the heat map shows: the model's answer, or for "not a pet" the closest pet (the worker maps the
+    best pet class either way)."""
+    if prediction.status != Prediction.Status.DONE:
+        return ""
+    if prediction.label != UNKNOWN:
+        return f"Where the model saw a {display_name(prediction.label).lower()}"
+    shares = _pet_shares(prediction)
+    if not shares:
+        return ""
+    closest = max(shares, key=lambda item: item[1])[0]
+    return f"Where the model saw the closest pet, a {display_name(closest).lower()}"
+
+
 def prediction_answer(prediction, with_borderline=True):
     """The Answer the public pages show for `prediction`. `with_borderline=False` (the grids' tiles, which never
     say "borderline") leaves `borderline` False without looking up the model's threshold (a query, maybe a file)."""
@@ -159,12 +213,9 @@ def prediction_answer(prediction, with_borderline=True):
     model_label = prediction.label if done else ""
     label = prediction.true_label or model_label
     not_a_pet = model_label == UNKNOWN
-    figure = None
+    figure, bars, among_pets = None, (), False
     if done:
-        if not_a_pet:
-            figure = 1.0 - prediction.pet_score if prediction.pet_score is not None else prediction.confidence
-        else:
-            figure = prediction.confidence
+        figure, bars, among_pets = answer_figure_and_bars(prediction)
     borderline = False
     if with_borderline and done and prediction.pet_score is not None:
         threshold = unknown_threshold_of(prediction.model_version)
@@ -172,6 +223,7 @@ def prediction_answer(prediction, with_borderline=True):
     return Answer(
         status=prediction.status, label=label, name=display_name(label), reviewed=bool(prediction.true_label),
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
+        bars=bars, bars_among_pets=among_pets, heatmap_caption=heatmap_caption(prediction) if with_borderline else "",
     )
 
 
@@ -219,13 +271,17 @@ def _review_thresholds(versions):
 
 
 def review_uncertainty(probabilities, pet_score, threshold):
-    """How sure the model was, lower is less sure: the smaller of the margin between its two top classes and the
-    distance of its pet score from the unknown threshold."""
+    """How sure the model was, lower is less sure. A "not a pet" answer (pet score under the unknown threshold): the
+    pet score's distance from the threshold only (its closest pets being close to each other says nothing about the
+    answer); a pet answer: the smaller of that distance and the margin between its two top classes."""
     values = sorted((float(p) for p in (probabilities or {}).values()), reverse=True)
     margin = values[0] - values[1] if len(values) > 1 else 1.0
     if pet_score is None:
         return margin
-    return min(margin, abs(float(pet_score) - threshold))
+    distance = abs(float(pet_score) - threshold)
+    if float(pet_score) < threshold:
+        return distance
+    return min(margin, distance)
 
 
 def review_candidates(*, label="", model_version="", since=None, until=None):

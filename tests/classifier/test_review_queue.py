@@ -246,3 +246,17 @@ def test_the_queue_shows_the_display_copy_not_the_original(staff_client, queue_r
     page = staff_client.get(reverse("review:queue")).content.decode()
     assert f'data-prediction="{prediction.pk}"' in page
     assert prediction.display_image.url in page and prediction.image.url not in page
+
+
+def test_a_confident_not_a_pet_answer_ranks_by_its_pet_score_alone(queue_rows):
+    """A certain non-pet whose closest pets are close to each other (Dog 36% vs Dragon 33%) is not uncertain: only its
+    pet score's distance from the threshold counts. A pet answer still takes the smaller of the two."""
+    sure, close_classes, borderline_pet, _ = queue_rows
+    not_a_pet = done(top="dog", p_top=0.36, second="dragon", p_second=0.33, pet_score=0.02)  # 0.48 from the threshold
+    Prediction.objects.filter(pk=not_a_pet.pk).update(label="unknown", confidence=0.98)
+    borderline_not_a_pet = done(top="dog", p_top=0.36, second="dragon", p_second=0.33, pet_score=0.46)  # 0.04
+    Prediction.objects.filter(pk=borderline_not_a_pet.pk).update(label="unknown", confidence=0.54)
+    assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.02, 0.5) == pytest.approx(0.48)
+    assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.9, 0.5) == pytest.approx(0.03)
+    # borderline_pet 0.02, borderline_not_a_pet 0.04, close_classes 0.05, not_a_pet 0.48, sure 0.49 (min(0.92, 0.49))
+    assert selectors.review_queue() == [borderline_pet.pk, borderline_not_a_pet.pk, close_classes.pk, not_a_pet.pk, sure.pk]
