@@ -260,3 +260,70 @@ def test_a_confident_not_a_pet_answer_ranks_by_its_pet_score_alone(queue_rows):
     assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.9, 0.5) == pytest.approx(0.03)
     # borderline_pet 0.02, borderline_not_a_pet 0.04, close_classes 0.05, not_a_pet 0.48, sure 0.49 (min(0.92, 0.49))
     assert selectors.review_queue() == [borderline_pet.pk, borderline_not_a_pet.pk, close_classes.pk, not_a_pet.pk, sure.pk]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_enter_on_a_focused_button_or_link_does_that_controls_action(live_server, client, django_user_model, monkeypatch):
+    """Enter on the Skip button reached with Tab skips (it does not confirm); Enter on a focused link follows it; the
+    single-letter keys still work while a button has focus, but not while typing into a field."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
+    second = done(p_top=0.5, p_second=0.4)
+    user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    def tab_to(page, selector):
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context()
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(live_server.url + reverse("review:queue"))
+        queue = page.locator("#queue")
+        expect(queue).to_have_attribute("data-prediction", str(first.pk))
+
+        tab_to(page, 'button[value="skip"]')
+        page.keyboard.press("Enter")  # skipped, not confirmed
+        expect(page.locator("#count-skipped")).to_have_text("1")
+        expect(queue).to_have_attribute("data-prediction", str(second.pk))
+        expect(page.locator("#count-reviewed")).to_have_text("0")
+        assert Prediction.objects.get(pk=first.pk).true_label == ""
+
+        # Typing into a field: no shortcut ("3" is not "dog").
+        page.locator('input[name="since"]').focus()
+        page.keyboard.press("3")
+        page.wait_for_timeout(300)
+        expect(queue).to_have_attribute("data-prediction", str(second.pk))
+        assert Prediction.objects.get(pk=second.pk).true_label == ""
+        # A letter while a button has focus still works.
+        page.locator('button[value="skip"]').focus()
+        page.keyboard.press("3")
+        expect(page.locator("#count-reviewed")).to_have_text("1")
+        assert Prediction.objects.get(pk=second.pk).true_label == "dog"
+
+        # Enter on "Undo last" undoes (the dog label), not "Model is right".
+        page.locator("#undo button").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#count-reviewed")).to_have_text("0")
+        expect(queue).to_have_attribute("data-prediction", str(second.pk))
+        assert Prediction.objects.get(pk=second.pk).true_label == ""
+
+        # Enter on the "Predictions" link follows it.
+        tab_to(page, 'header a[href$="/classifier/prediction/"]')
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/admin/classifier/prediction/")
+        assert not Prediction.objects.exclude(true_label="").exists()
+        browser.close()
