@@ -75,10 +75,53 @@ def test_not_a_pet_headlines_how_sure_it_is_not_a_pet_and_greys_the_closest_pets
 
 def test_a_pet_answer_headlines_the_class_with_its_figure(client):
     html, headline, subline = answer_page(client, "dog", pet_score=0.99, confidence=0.97)
-    assert (headline, subline) == ("Dog", "97% sure")
+    assert (headline, subline) == ("Dog", "96% sure")  # 0.97 of the pets x pet score 0.99: how sure of "Dog" overall
     assert "<title>Dog · petsite</title>" in html and 'alt="Photo classified as dog"' in html
     assert ">All classes</h2>" in html and "secondary" not in html.split('id="result"')[1]
     assert 'aria-live="polite"' in html
+
+
+def bars_of(html):
+    """[(name, figure)] of the class bars as a person reads them."""
+    section = html.split('id="bars"')[1].split("</ul>")[0]
+    return [(name, pct) for name, pct in re.findall(r"<li[^>]*><span>([^<]+)</span>.*?<span class=\"pct\">([^<]+)</span></li>", section)]
+
+
+def test_a_non_pet_answered_as_a_pet_headlines_how_sure_the_model_is_overall(client):
+    """A guinea pig answered "Hamster": 0.9987 of the pets' share but a pet score of only 0.661. The page must not say
+    "over 99% sure": the headline is share x pet score, and the bars are on that scale, with a "Not a pet" bar."""
+    version(threshold=0.5)
+    prediction = Prediction.objects.create(
+        image="uploads/g.jpg", display_image="display/g.jpg", status="done", label="hamster", pet_score=0.661, confidence=0.9987,
+        probabilities={"bird": 0.0001, "cat": 0.0005, "dog": 0.0004, "dragon": 0.0001, "fish": 0.0002, "hamster": 0.9987},
+        model_version="v-test", width=10, height=10, completed_at=timezone.now())
+    html = page(client, prediction)
+    assert (text_of(html, "headline"), text_of(html, "subline")) == ("Hamster", "66% sure")
+    assert "over 99%" not in visible(html)
+    bars = bars_of(html)
+    assert bars == [("Bird", "under 1%"), ("Cat", "under 1%"), ("Dog", "under 1%"), ("Bearded dragon", "under 1%"),
+                    ("Fish", "under 1%"), ("Hamster", "66%"), ("Not a pet", "34%")]
+    assert '<li data-label="hamster" class="top">' in html  # the headline's bar is the highlighted one, with its figure
+    # The API keeps its meanings: confidence is the share among the pets, pet_score the model's belief in a pet at all.
+    body = client.get(reverse("api:prediction", args=[prediction.pk])).json()
+    assert (body["confidence"], body["pet_score"], body["probabilities"]["hamster"]) == (0.9987, 0.661, 0.9987)
+    # The history tile says the same figure as the page.
+    tile = client.get(reverse("classifier:tile", args=[prediction.pk])).content.decode()
+    assert '<span class="muted pct">66%</span>' in tile
+
+
+def test_not_a_pet_closest_pets_bars_are_on_the_headlines_scale(client):
+    html, headline, subline = answer_page(client, "unknown", pet_score=0.2, confidence=0.8)
+    assert subline == "80% sure it is not a pet"
+    # 0.2 of pet score shared 0.97 / 0.02 / 0.01: no "Dog 97%" beside "80% sure it is not a pet".
+    assert dict(bars_of(html)) == {"Bird": "under 1%", "Cat": "under 1%", "Dog": "19%", "Bearded dragon": "under 1%",
+                                   "Fish": "under 1%", "Hamster": "under 1%"}
+
+
+def test_an_old_row_without_a_pet_score_labels_its_bars_as_shares_among_the_pets(client):
+    html, headline, subline = answer_page(client, "dog", pet_score=None, confidence=0.97)
+    assert subline == "97% sure" and ">Among the six pets</h2>" in html
+    assert bars_of(html)[2] == ("Dog", "97%") and "Not a pet" not in dict(bars_of(html))
 
 
 @pytest.mark.parametrize("label, pet_score, words", [
