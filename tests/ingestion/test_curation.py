@@ -162,3 +162,57 @@ def test_curation_page_and_keyboard_endpoints(client, staff):
 def test_curation_is_staff_only(client):
     assert client.get(reverse("ingestion_curation:curate")).status_code == 302
     assert client.post(reverse("ingestion_curation:decide"), {"ids": [1], "decision": "accept"}).status_code == 302
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_enter_on_a_focused_button_does_that_buttons_action_in_chromium(live_server, client, monkeypatch):
+    """Tab to Skip and press Enter: the outline moves on and nothing is accepted ("accept as searched" is Enter only
+    when no control has focus); Enter on a tick box accepts nothing either; keys still work with no focus."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    first, second = photo(1, predicted="dog"), photo(2, predicted="dog")
+    user = get_user_model().objects.create_superuser("curator", "c@example.com", "pw-for-tests")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context()
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(live_server.url + reverse("ingestion_curation:curate"))
+        tiles = page.locator(".tile")
+        expect(tiles.nth(0)).to_have_class("tile cursor")
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            if page.evaluate("() => document.activeElement.id") == "skip":
+                break
+        else:
+            raise AssertionError("Tab never reached Skip")
+        page.keyboard.press("Enter")  # skip: the outline moves to the second photo, nothing accepted
+        expect(tiles.nth(1)).to_have_class("tile cursor")
+        page.wait_for_timeout(300)
+        expect(page.locator("#count-accepted")).to_have_text("0")
+        expect(page.locator("#count-pending")).to_have_text("2")
+        assert set(ScrapedPhoto.objects.values_list("review_state", flat=True)) == {"pending"}
+
+        tiles.nth(0).locator(".pick").focus()
+        page.keyboard.press("Enter")  # a tick box: no accept
+        page.keyboard.press(" ")  # Space ticks it (its own action), once
+        expect(tiles.nth(0).locator(".pick")).to_be_checked()
+        page.wait_for_timeout(300)
+        assert set(ScrapedPhoto.objects.values_list("review_state", flat=True)) == {"pending"}
+        page.keyboard.press("0")  # a letter key with the tick box focused still works: the ticked photo is rejected
+        expect(page.locator("#count-rejected")).to_have_text("1")
+        assert ScrapedPhoto.objects.get(pk=first.pk).review_state == "rejected"
+
+        page.evaluate("() => document.activeElement.blur()")
+        page.keyboard.press("Enter")  # no control has focus: accept the outlined photo as searched
+        expect(page.locator("#count-accepted")).to_have_text("1")
+        assert ScrapedPhoto.objects.get(pk=second.pk).review_state == "accepted"
+        browser.close()
