@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ingestion.labels import display_name
+from ingestion.labels import UNKNOWN, display_name
 from training.comparison import comparison_photo
 from training.models import ModelComparison
 from training.promotion import is_current_comparison, promote
@@ -42,10 +42,13 @@ def _diff(value, higher_is_better=True):
 
 
 def _confusion_table(title, matrix, classes):
-    header = format_html_join("", "<th>{}</th>", ((name,) for name in classes))
+    """Rows: the true classes; columns: the site's answers, the classes then "Not a pet" (when the model has a
+    threshold: a row longer than the classes has that last column)."""
+    columns = list(classes) + ([UNKNOWN] if matrix and len(matrix[0]) > len(classes) else [])
+    header = format_html_join("", "<th>{}</th>", ((display_name(name),) for name in columns))
     rows = format_html_join(
         "", "<tr><th>{}</th>{}</tr>",
-        ((name, format_html_join("", '<td style="text-align:right{}">{}</td>',
+        ((display_name(name), format_html_join("", '<td style="text-align:right{}">{}</td>',
                                  ((";background:#e3f2fd" if i == j else "", value) for j, value in enumerate(row))))
          for i, (name, row) in enumerate(zip(classes, matrix))),
     )
@@ -78,7 +81,8 @@ def comparison_html(comparison):
     )
     sets = ", ".join(f"{name}: {part['images']} photos" for name, part in (results.get("sets") or {}).items())
     return format_html(
-        '<p>{} photos ({}). Differences are in percentage points, candidate minus live.</p>'
+        '<p>{} photos ({}). Differences are in percentage points, candidate minus live. Every figure counts the site\'s '
+        'answer: "not a pet" under each model\'s own threshold is wrong on a pet photo.</p>'
         # Each table scrolls sideways in its own box: the admin's form rows clip what overflows (phones).
         '<div style="overflow-x:auto"><table><tr><th></th><th>live: {}</th><th>candidate: {}</th><th>difference</th></tr>{}</table></div>'
         '<h4>Per class</h4><div style="overflow-x:auto"><table><tr><th>class</th><th>test photos</th><th>recall live</th>'

@@ -55,11 +55,10 @@ def candidate_data_dir(candidate):
 
 
 def answers(probabilities, pet_scores, classes, threshold):
-    """The site's answer for each photo: the top class, or "unknown" when the pet score is under the threshold."""
-    labels = [classes[i] for i in np.asarray(probabilities).argmax(axis=1)] if len(probabilities) else []
-    if threshold is not None:
-        labels = [UNKNOWN if score < threshold else label for label, score in zip(labels, pet_scores)]
-    return labels
+    """The site's answer for each photo: the top class, or "unknown" when the pet score is under the threshold
+    (metrics.site_predictions, the same answers the accuracy, recall and confusion matrix count)."""
+    names = list(classes) + [UNKNOWN]
+    return [names[i] for i in M.site_predictions(probabilities, pet_scores, threshold)]
 
 
 def _side(spec, photos, other_paths, batch_size):
@@ -69,9 +68,11 @@ def _side(spec, photos, other_paths, batch_size):
     predictor = Predictor(spec)
     probabilities, pet_scores = pipeline.predict_paths(predictor.predict_arrays, photos.paths, spec.input_size, batch_size)
     _, other_scores = pipeline.predict_paths(predictor.predict_arrays, list(other_paths), spec.input_size, batch_size)
-    results = M.classification_metrics(photos.labels, probabilities, spec.classes)
+    # Of the site's answer: "not a pet" under this model's threshold is wrong on a pet photo, with its own column.
+    results = M.classification_metrics(photos.labels, probabilities, spec.classes, pet_scores, spec.unknown_threshold)
     results.pop("nll", None)
     results.update({
+        "matrix_columns": list(spec.classes) + ([UNKNOWN] if spec.unknown_threshold is not None else []),
         "version": spec.version,
         "unknown_threshold": spec.unknown_threshold,
         "recall": {name: row["recall"] for name, row in results["per_class"].items()},
@@ -80,7 +81,7 @@ def _side(spec, photos, other_paths, batch_size):
         "other_unknown_rate": M.unknown_rate(other_scores, spec.unknown_threshold) if len(other_scores) else None,
         "other_images": len(other_scores),
     })
-    return results, probabilities, answers(probabilities, pet_scores, spec.classes, spec.unknown_threshold)
+    return results, probabilities, M.site_predictions(probabilities, pet_scores, spec.unknown_threshold)
 
 
 def _difference(new, old):
@@ -124,8 +125,10 @@ def compare_specs(candidate_spec, live_spec, data_dir, benchmark_dir="", other_d
         raise ComparisonError(f"{data_dir}/test/<class>/ holds no photos (and no benchmark photos): nothing to compare on.")
     sets = ["test"] * len(test) + ["benchmark"] * len(bench)
     other_held = pipeline.split_other(other_dirs, seed=seed)[2]
-    live, live_p, live_a = _side(live_spec, photos, other_held, batch_size)
-    candidate, cand_p, cand_a = _side(candidate_spec, photos, other_held, batch_size)
+    live, live_p, live_pred = _side(live_spec, photos, other_held, batch_size)
+    candidate, cand_p, cand_pred = _side(candidate_spec, photos, other_held, batch_size)
+    names = list(classes) + [UNKNOWN]
+    live_a, cand_a = [names[i] for i in live_pred], [names[i] for i in cand_pred]
     difference = {
         "accuracy": candidate["accuracy"] - live["accuracy"],
         "ece": candidate["ece"] - live["ece"],
@@ -141,8 +144,8 @@ def compare_specs(candidate_spec, live_spec, data_dir, benchmark_dir="", other_d
             truth = np.asarray(photos.labels)[mask]
             by_set[name] = {
                 "images": int(mask.sum()),
-                "live_accuracy": float((np.asarray(live_p)[mask].argmax(axis=1) == truth).mean()),
-                "candidate_accuracy": float((np.asarray(cand_p)[mask].argmax(axis=1) == truth).mean()),
+                "live_accuracy": float((live_pred[mask] == truth).mean()),
+                "candidate_accuracy": float((cand_pred[mask] == truth).mean()),
             }
     return {
         "classes": list(classes),

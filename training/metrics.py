@@ -29,12 +29,32 @@ def expected_calibration_error(probabilities, y_true, bins=ECE_BINS):
     return float(ece)
 
 
-def classification_metrics(y_true, probabilities, classes):
-    """accuracy, per-class precision/recall/F1/support, confusion matrix, ECE, NLL."""
+def site_predictions(probabilities, pet_scores=None, threshold=None):
+    """The site's answer for each photo as a class index: the top class, or len(classes) ("not a pet") when the
+    pet score is under the unknown threshold (no threshold or no pet scores: the top class always)."""
+    probabilities = np.asarray(probabilities, dtype="float64")
+    if not len(probabilities):
+        return np.zeros(0, dtype=int)
+    y_pred = probabilities.argmax(axis=1)
+    if threshold is not None and pet_scores is not None:
+        y_pred = np.where(np.asarray(pet_scores, dtype="float64").reshape(-1) < threshold, probabilities.shape[1], y_pred)
+    return y_pred
+
+
+def classification_metrics(y_true, probabilities, classes, pet_scores=None, threshold=None):
+    """accuracy, per-class precision/recall/F1/support, confusion matrix, ECE, NLL.
+
+    With `pet_scores` and the model's unknown `threshold`, of the site's answer (site_predictions): a "not a pet"
+    answer on a pet photo is wrong (accuracy, the true class's recall) and the confusion matrix gets a last "not a
+    pet" column (rows: the true classes; columns: the classes, then "not a pet"). Without them, of the top class.
+    """
     y_true = np.asarray(y_true, dtype=int)
     probabilities = np.asarray(probabilities, dtype="float64")
-    y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
-    matrix = confusion_matrix(y_true, y_pred, len(classes))
+    with_unknown = pet_scores is not None and threshold is not None
+    y_pred = site_predictions(probabilities, pet_scores, threshold)
+    matrix = confusion_matrix(y_true, y_pred, len(classes) + 1)[: len(classes)]
+    if not with_unknown:
+        matrix = matrix[:, : len(classes)]
     per_class = {}
     for i, name in enumerate(classes):
         tp = int(matrix[i, i])

@@ -202,6 +202,43 @@ def test_benchmark_photos_join_the_test_split(models, settings, tmp_path):
     assert any(row["set"] == "benchmark" for row in report["changed"])
 
 
+def test_a_not_a_pet_answer_counts_as_wrong_everywhere_on_the_comparison(client, staff, models, tmp_path, colours_version):
+    """One definition of the answer on the comparison: the site's (with "not a pet" under each model's own threshold).
+    "shy" still ranks fish first on blue photos but under its threshold, so the site says "not a pet": wrong in its
+    accuracy and fish recall, counted in the confusion matrix's "Not a pet" column, as the changed photos say."""
+    import keras
+
+    from training.comparison import compare_versions
+
+    path = colour_model(tmp_path / "shy" / "model.keras")
+    model = keras.models.load_model(path, compile=False)
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    kernel[2] = 0.0
+    kernel[2, CLASSES.index("fish")] = 3.0  # blue: fish on top, at about 0.5
+    model.get_layer("probabilities").set_weights([kernel, bias])
+    model.save(path)
+    shy = ModelVersion.objects.create(name="shy", architecture="tiny", classes=CLASSES, input_size=32, file_path=str(path),
+                                      dataset_version=colours_version, unknown_threshold=0.7)
+    ModelVersion.objects.filter(pk=models["good"].pk).update(unknown_threshold=0.7)
+    good = ModelVersion.objects.get(pk=models["good"].pk)
+    comparison = compare_versions(shy, against=good)
+    candidate, live = comparison.results["candidate"], comparison.results["live"]
+    assert live["accuracy"] == 1.0 and candidate["accuracy"] == pytest.approx(4 / 6)
+    assert candidate["recall"]["fish"] == 0.0 and candidate["recall"]["cat"] == 1.0 and live["recall"]["fish"] == 1.0
+    fish = CLASSES.index("fish")
+    assert len(candidate["confusion_matrix"][fish]) == len(CLASSES) + 1
+    assert candidate["confusion_matrix"][fish][-1] == 2 and candidate["confusion_matrix"][fish][fish] == 0
+    assert live["confusion_matrix"][fish][fish] == 2 and live["confusion_matrix"][fish][-1] == 0
+    assert candidate["pets_unknown_rate"] == pytest.approx(2 / 6)
+    assert comparison.results["sets"]["test"]["candidate_accuracy"] == pytest.approx(4 / 6)
+    assert [(row["live"], row["candidate"], row["kind"]) for row in comparison.results["changed"]] == [("fish", "unknown", "regression")] * 2
+    assert not comparison.rules_passed and any("accuracy" in failure for failure in comparison.rule_failures)
+
+    page = client.get(f"/admin/training/modelcomparison/{comparison.pk}/change/").content.decode()
+    assert page.count("<th>Not a pet</th>") == 2  # a column in both confusion matrices
+    assert "candidate: Not a pet" in page
+
+
 def test_admin_shows_the_comparison_side_by_side_and_promote_anyway_records_who_and_why(client, staff, models):
     from training.promotion import promote
 

@@ -3,7 +3,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-SIDE_KEYS = ("version", "accuracy", "recall", "precision", "ece", "pets_unknown_rate", "other_unknown_rate", "confusion_matrix")
+SIDE_KEYS = ("version", "accuracy", "recall", "precision", "ece", "pets_unknown_rate", "other_unknown_rate", "confusion_matrix", "matrix_columns")
 
 
 def _pct(value):
