@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -209,7 +211,8 @@ class DatasetVersionAddForm(forms.ModelForm):
 
     folders_text = forms.CharField(
         label="Base photo folders", widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        help_text="One folder per line, each holding <class>/ subfolders. Accepted scraped photos and reviewed "
+        # help_text is shown as HTML: "<class>/" escaped, or the browser takes it for a tag and drops it.
+        help_text="One folder per line, each holding &lt;class&gt;/ subfolders. Accepted scraped photos and reviewed "
         "predictions are added by themselves.",
     )
 
@@ -234,6 +237,13 @@ class DatasetVersionAddForm(forms.ModelForm):
         if not self.errors:
             try:
                 services.validate_dataset_version(cleaned["name"], folders)
+                # Said here, before anything is queued (the build checks again: a folder may go away meanwhile).
+                missing = [folder for folder in folders if not Path(folder).is_dir()]
+                if missing:
+                    raise services.BuildRefused(
+                        f"The source folder {missing[0]} does not exist (was it deleted or moved?)."
+                        if len(missing) == 1 else f"These source folders do not exist: {', '.join(missing)}."
+                    )
                 active = selectors.active_dataset_build()
                 if active is not None:
                     raise services.BuildRefused(

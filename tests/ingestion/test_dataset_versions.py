@@ -261,3 +261,20 @@ def test_a_dataset_version_name_is_refused_unless_it_is_whole_letters_digits_das
     with pytest.raises(services.BuildRefused, match="The name must be"):
         services.validate_dataset_version(name, [str(tmp_path)])
     services.validate_dataset_version("v1_x-2", [str(make_source(tmp_path / "src", per_class=2))])
+
+
+def test_the_add_page_says_the_whole_help_text_and_refuses_a_missing_folder(client, tmp_path):
+    """The help text's "<class>/" is shown as text (not taken for a tag); a folder that does not exist is a form error
+    naming it, before anything is queued."""
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "pw-for-tests")
+    client.force_login(staff)
+    form = client.get(reverse("admin:ingestion_datasetversion_add")).content.decode()
+    assert "One folder per line, each holding &lt;class&gt;/ subfolders." in form
+
+    source = make_source(tmp_path / "src", per_class=2)
+    gone = tmp_path / "gone"
+    response = client.post(reverse("admin:ingestion_datasetversion_add"),
+                           {"name": "missing", "folders_text": f"{source}\n{gone}", "frame": ""})
+    assert response.status_code == 200
+    assert f"The source folder {gone} does not exist" in response.content.decode()
+    assert not DatasetVersion.objects.filter(name="missing").exists()
