@@ -45,7 +45,7 @@ def home(request):
     form = UploadForm()
     status = 200
     limited = None
-    upload_error = None
+    upload_error = problem = None
     if request.method == "POST":
         limited = check_rate(request, "upload", settings.PETSITE_RATELIMIT_UPLOAD)
         upload = None
@@ -55,7 +55,7 @@ def home(request):
             upload = uploaded_image(request)
             prediction = services.submit_upload(upload)
         except UploadError as exc:
-            upload_error = exc.message
+            upload_error = problem = exc.message
             status = exc.status
             if upload is not None and upload.name:
                 upload_error = f"{clean_filename(upload.name)}: {exc.message}"
@@ -70,7 +70,8 @@ def home(request):
                 return response
             return redirect(prediction)
         if _wants_json(request):
-            response = JsonResponse({"error": upload_error}, status=status)
+            # `error` names the file; `problem` is the same message without the name (the script names the file itself).
+            response = JsonResponse({"error": upload_error, "problem": problem}, status=status)
             if limited:
                 response["Retry-After"] = str(limited.retry_after)
             return response

@@ -276,6 +276,34 @@ def test_the_script_posts_to_the_form_and_gets_json_back(client):
     assert bad.status_code == 400 and bad.json()["error"].startswith("notes.jpg: ")
 
 
+def test_the_scripts_json_error_gives_the_problem_without_the_file_name(client):
+    """The page names the file once: `error` starts with the name; `problem` is the message alone (the script prefixes
+    the name the person chose)."""
+    bad = client.post(reverse("classifier:home"), {"image": upload_file("text.jpg", b"hello")}, HTTP_ACCEPT="application/json")
+    body = bad.json()
+    assert body["error"] == "text.jpg: " + body["problem"]
+    assert body["problem"] == "This file is not a JPEG, PNG, WebP, HEIC or AVIF image."
+
+
+def test_the_heat_map_says_which_class_it_shows(client):
+    version()
+    assert 'id="heatmap-caption">Where the model saw a dog</p>' in page(client, done("dog", pet_score=0.99, confidence=0.97))
+    not_a_pet = page(client, done("unknown", pet_score=0.2, confidence=0.8))
+    assert 'id="heatmap-caption">Where the model saw the closest pet, a dog</p>' in not_a_pet
+    hamster = page(client, done("hamster", pet_score=0.9, confidence=0.9, true_label="cat"))  # the model's class, reviewed or not
+    assert 'id="heatmap-caption">Where the model saw a hamster</p>' in hamster
+    assert 'aria-describedby="heatmap-caption"' in hamster
+
+
+def test_a_pending_page_reloads_itself_without_javascript(client, make_prediction):
+    refresh = '<noscript><meta http-equiv="refresh" content="3"></noscript>'
+    pending = make_prediction(classify=False)
+    html = page(client, pending)
+    assert "This page updates by itself" in html and refresh in html.split("</head>")[0]
+    version()
+    assert refresh not in page(client, done("dog", pet_score=0.99, confidence=0.97))  # a finished answer stays put
+
+
 def test_the_uploader_can_delete_their_own_photo_and_nobody_else_can(client, settings, django_capture_on_commit_callbacks):
     from django.test import Client
 

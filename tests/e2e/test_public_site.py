@@ -127,6 +127,7 @@ def test_phone_upload_previews_downscales_and_shows_progress(phone, sqlite_stack
     assert natural and abs(natural[0] / natural[1] - 4 / 3) < 0.01  # the photo's proportions
     box, photo_box = overlay.bounding_box(), photo_el.bounding_box()
     assert all(abs(box[k] - photo_box[k]) < 1 for k in ("x", "y", "width", "height")), (box, photo_box)
+    expect(page.locator("#heatmap-caption")).to_have_text("Where the model saw a cat")  # which class the map shows
     shots(page, "heatmap")
     page.uncheck("#heatmap-switch")
     expect(overlay).to_be_hidden()
@@ -158,6 +159,70 @@ def test_phone_several_photos_fill_a_grid_and_a_bad_file_is_named(phone, sqlite_
         assert tile.bounding_box()["width"] < 390
     assert page.url.rstrip("/") == sqlite_stack.url  # it all happened on the home page
     shots(page, "grid")
+
+
+def test_a_new_choice_replaces_the_old_one_and_a_file_that_is_not_a_photo_is_named_once(phone, sqlite_stack, tmp_path):
+    from playwright.sync_api import expect
+
+    page = phone
+    for name, color in [("red.png", (230, 20, 20)), ("green.png", (20, 230, 20)), ("blue.png", (20, 20, 230))]:
+        (tmp_path / name).write_bytes(color_image_bytes(color, fmt="PNG"))
+    text = tmp_path / "text.jpg"  # a text file renamed .jpg: it passes the picker's checks; the browser cannot decode it
+    text.write_text("not a photo at all")
+    page.goto(sqlite_stack.url + "/")
+    refusal = "text.jpg: This file is not a JPEG, PNG, WebP, HEIC or AVIF image."
+
+    # Two photos, then one different photo: only the new one is shown; the grid of the two (never sent) is gone.
+    page.set_input_files("#id_image", [str(tmp_path / "red.png"), str(tmp_path / "green.png")])
+    expect(page.locator("#batch-grid > *")).to_have_count(2)
+    expect(page.locator("#batch")).to_be_visible()
+    page.set_input_files("#id_image", str(tmp_path / "blue.png"))
+    expect(page.locator("#preview-name")).to_have_text("blue.png")
+    expect(page.locator("#batch")).to_be_hidden()
+    expect(page.locator("#batch-grid > *")).to_have_count(0)
+    expect(page.get_by_text("Ready to upload")).to_have_count(0)
+    expect(page.locator("#upload-button")).to_have_text("Upload and classify")
+
+    # One file the browser cannot decode, not HEIC: it doesn't look like a photo (the server still decides).
+    page.set_input_files("#id_image", str(text))
+    expect(page.locator("#preview-name")).to_have_text(
+        "text.jpg: doesn't look like a photo: this browser cannot open it. You can still send it; we will check it.")
+    expect(page.locator("#preview-img")).to_be_hidden()
+    page.click("#upload-button")
+    expect(page.locator("#upload-error")).to_have_text(refusal)  # the file named once
+    shots(page, "not-a-photo-refused")
+
+    # In a batch: its tile says so at once; once refused it shows as refused (no full blue progress bar).
+    page.set_input_files("#id_image", [str(tmp_path / "red.png"), str(text)])
+    expect(page.locator("#batch-grid > *")).to_have_count(2)
+    bad = page.locator("#batch-grid > *").nth(1)
+    expect(bad.get_by_text("Doesn't look like a photo")).to_be_visible()
+    page.click("#upload-button")
+    expect(bad).to_have_attribute("data-status", "refused")
+    expect(bad.locator(".answer")).to_have_text(refusal)
+    expect(bad.locator(".badge")).to_have_text("Refused")
+    expect(bad.locator("progress")).to_be_hidden()
+    expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(1, timeout=60_000)
+    expect(page.locator("#batch-status")).to_have_text("All 2 photos are done.")
+    assert page.locator("#upload-error").inner_text() == ""
+    shots(page, "batch-refused")
+
+
+def test_without_javascript_a_pending_page_updates_by_itself(browser, sqlite_stack):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(java_script_enabled=False, **DESKTOP)
+    page = context.new_page()
+    try:
+        with sqlite_stack.workers[0].paused():
+            prediction_id = upload_api(sqlite_stack, (230, 20, 20))
+            page.goto(f"{sqlite_stack.url}/predictions/{prediction_id}/")
+            expect(page.locator("#headline")).to_contain_text("Classifying…")
+            expect(page.locator("#subline")).to_contain_text("This page updates by itself")
+        expect(page.locator("#headline")).to_have_text("Cat", timeout=60_000)  # the page reloaded itself
+        expect(page.locator("#subline")).to_have_text(re.compile(r"^(over 99%|\d{1,2}%) sure$"))
+    finally:
+        context.close()
 
 
 def test_desktop_drop_and_paste(desktop, sqlite_stack):

@@ -44,6 +44,8 @@
         document.title = doc.title;
         const photo = document.getElementById("photo"), freshPhoto = doc.getElementById("photo");
         if (photo && freshPhoto) photo.alt = freshPhoto.alt;
+        const caption = document.getElementById("heatmap-caption"), freshCaption = doc.getElementById("heatmap-caption");
+        if (caption && freshCaption) caption.textContent = freshCaption.textContent;
       });
     }
 
@@ -140,9 +142,12 @@
       xhr.addEventListener("load", () => {
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (e) { /* an HTML error page */ }
+        // The form's JSON error starts with the file name the server got ("notes.jpg: ..."); `problem` is the same
+        // message without it, so the page names the file once, as the person chose it.
+        const problem = body && (body.problem || body.error);
         if (xhr.status === 202 && body) resolve({ok: true, body: body});
-        else if (xhr.status === 413) resolve({ok: false, error: (body && body.error) || "The file is too big."});
-        else resolve({ok: false, error: (body && body.error) || "The upload failed (error " + xhr.status + "). Please try again."});
+        else if (xhr.status === 413) resolve({ok: false, error: problem || "The file is too big."});
+        else resolve({ok: false, error: problem || "The upload failed (error " + xhr.status + "). Please try again."});
       });
       xhr.addEventListener("error", () => resolve({ok: false, error: "The upload did not reach us (connection lost). Please try again."}));
       xhr.send(data);
@@ -166,6 +171,15 @@
     const accept = (form.dataset.accept || input.getAttribute("accept") || "").toLowerCase().split(",").map(s => s.trim()).filter(Boolean);
     const acceptedTypes = accept.filter(s => !s.startsWith(".")), acceptedSuffixes = accept.filter(s => s.startsWith("."));
     const FORMATS = form.dataset.formats || "supported";
+    // HEIC/HEIF by type or suffix: a photo most browsers cannot show (the server decodes it). Any other file the
+    // browser cannot decode does not look like a photo (the server still decides).
+    function isHeic(file) {
+      return /^image\/hei[cf]/.test(file.type || "") || /\.hei[cf]$/i.test(file.name || "");
+    }
+    function undecodable(file) {
+      return isHeic(file) ? "(this browser cannot preview it; it will be sent as it is)"
+                          : "doesn't look like a photo: this browser cannot open it. You can still send it; we will check it.";
+    }
     function acceptable(file) {
       const name = (file.name || "").toLowerCase();
       return acceptedTypes.includes(file.type) || acceptedSuffixes.some(suffix => name.endsWith(suffix));
@@ -201,13 +215,20 @@
       showError(problems);
       if (previewImg.dataset.url) URL.revokeObjectURL(previewImg.dataset.url);
       preview.hidden = true;
+      if (good.length <= 1) clearBatch();  // the photos chosen before are not sent: their grid goes
       if (good.length === 1) {
         const url = URL.createObjectURL(good[0]);
         const name = good[0].name || "Pasted image";
         previewImg.dataset.url = url;
         previewImg.hidden = false;
         // A browser that cannot show the format (HEIC outside Safari) still sends it; the server decodes it.
-        previewImg.onerror = () => { previewImg.hidden = true; previewName.textContent = name + " (this browser cannot preview it; it will be sent as it is)"; };
+        const file = good[0];
+        previewImg.onerror = () => {
+          previewImg.hidden = true;
+          previewName.textContent = isHeic(file) ? name + " " + undecodable(file) : name + ": " + undecodable(file);
+          previewName.classList.toggle("warning", !isHeic(file));
+        };
+        previewName.classList.remove("warning");
         previewImg.src = url;
         previewImg.alt = "Preview of the photo you chose: " + (good[0].name || "pasted image");
         previewName.textContent = name;
@@ -256,6 +277,13 @@
 
     /* Several photos: a grid of tiles that fills in as answers arrive. */
     let tiles = [];
+    function clearBatch() {
+      tiles.forEach(t => { const img = t.el.querySelector("img[src^='blob:']"); if (img) URL.revokeObjectURL(img.src); });
+      tiles = [];
+      grid.innerHTML = "";
+      batchStatus.textContent = "";
+      batch.hidden = true;
+    }
     function startBatch(files, go) {
       batch.hidden = false;
       grid.innerHTML = "";
@@ -266,10 +294,11 @@
         tile.dataset.status = "waiting";
         const img = document.createElement("img");
         img.alt = "Preview of " + (file.name || "a pasted image");
-        img.onerror = () => {  // no preview of this format in this browser (HEIC): a labelled grey square instead
+        img.onerror = () => {  // no preview in this browser: a labelled grey square instead
           const blank = document.createElement("span");
           blank.className = "photo-waiting";
-          blank.textContent = "No preview";
+          // HEIC: a photo this browser cannot show; anything else it cannot decode does not look like a photo
+          blank.textContent = isHeic(file) ? "No preview" : "Doesn't look like a photo";
           blank.setAttribute("role", "img");
           blank.setAttribute("aria-label", img.alt);
           img.replaceWith(blank);
@@ -339,6 +368,11 @@
         } else {
           t.el.dataset.status = "refused";
           t.el.classList.add("refused");
+          t.bar.hidden = true;  // not a full blue bar: nothing was accepted
+          const badge = document.createElement("span");
+          badge.className = "badge failed";
+          badge.textContent = "Refused";
+          t.text.parentNode.appendChild(badge);
           t.text.textContent = (t.file.name || "Pasted image") + ": " + result.error;
           t.text.className = "answer error";
           t.finished = true;
