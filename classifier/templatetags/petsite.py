@@ -1,7 +1,11 @@
-"""Template helpers of the public pages: `percent` (every printed probability) and `answer` (what a prediction says)."""
+"""Template helpers of the public pages: `percent` (every printed probability), `answer` (what a prediction says) and
+`inline_code` (the API docs' `code` spans)."""
 import math
+import re
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from classifier import selectors
 
@@ -22,6 +26,17 @@ def percent(probability):
     if value <= 0:
         return "under 1%"
     return f"{value}%"
+
+
+@register.filter
+def inline_code(text):
+    """Markdown-style `code` spans of a description (the OpenAPI document's text) as <code>, the rest escaped:
+    "`status` is `done`" -> "<code>status</code> is <code>done</code>" (the docs page shows no raw backticks)."""
+    if text in (None, ""):
+        return ""
+    parts = re.split(r"`([^`]+)`", str(text))
+    html = "".join(f"<code>{escape(part)}</code>" if i % 2 else escape(part).replace("`", "") for i, part in enumerate(parts))
+    return mark_safe(html)
 
 
 @register.simple_tag

@@ -59,6 +59,25 @@ def test_docs_page_lists_endpoints_fields_errors_and_curl_examples(client):
     assert html.count('<pre class="curl">') >= 6 and '{"error": "what was wrong"}' in html
 
 
+def test_docs_page_shows_code_as_code_not_raw_backticks(client):
+    import re
+
+    html = client.get("/api/docs/").content.decode()
+    text = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    assert "`" not in text  # no Markdown left in what a person reads
+    assert "<code>status</code> is <code>done</code>" in html
+    assert '<code>{&quot;error&quot;: &quot;...&quot;}</code>' in html  # escaped inside, shown as code
+    assert 'id="field-pet_score"><td><code>pet_score</code></td>' in html
+
+
+def test_inline_code_filter_escapes_everything_else():
+    from django.template import Context, Template
+
+    rendered = Template("{% load petsite %}{{ t|inline_code }}").render(Context({"t": "a <b> `x<y>` and a lone ` tick"}))
+    assert rendered == "a &lt;b&gt; <code>x&lt;y&gt;</code> and a lone  tick"
+
+
 def test_location_header_and_unchanged_202_body(client):
     response = client.post(reverse("api:predictions"), {"image": upload_file()})
     assert response.status_code == 202
