@@ -6,6 +6,7 @@ from ingestion.labels import CLASSES, display_name
 
 from . import selectors, services
 from .models import Prediction
+from .templatetags.petsite import percent
 
 
 class ReviewedFilter(admin.SimpleListFilter):
@@ -72,9 +73,9 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
             "",
             '<div style="display:grid;grid-template-columns:9rem 16rem 4rem;gap:.5rem;align-items:center;margin:2px 0">'
             '<span>{}</span><span style="background:#eef2f7;height:12px;border-radius:6px;overflow:hidden">'
-            '<span style="display:block;height:100%;width:{}%;background:{}"></span></span><span style="text-align:right">{}%</span></div>',
+            '<span style="display:block;height:100%;width:{}%;background:{}"></span></span><span style="text-align:right">{}</span></div>',
             (
-                (name, f"{p * 100:.1f}", "#2563eb" if label == obj.label else "#93c5fd", f"{p * 100:.1f}")
+                (name, f"{p * 100:.1f}", "#2563eb" if label == obj.label else "#93c5fd", percent(p))
                 for label, name, p in obj.sorted_probabilities()
             ),
         )
@@ -82,7 +83,7 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
     @admin.display(description="Pet score")
     def pet_score_pct(self, obj):
-        return f"{obj.pet_score * 100:.1f}% (below the model's threshold means 'Not a pet')" if obj.pet_score is not None else "-"
+        return f"{percent(obj.pet_score)} (below the model's threshold means 'Not a pet')" if obj.pet_score is not None else "-"
 
     @admin.display(description="Inference time")
     def inference_time(self, obj):
@@ -90,7 +91,7 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
     @admin.display(description="Confidence", ordering="confidence")
     def confidence_pct(self, obj):
-        return f"{obj.confidence * 100:.1f}%" if obj.confidence is not None else "-"
+        return percent(obj.confidence) if obj.confidence is not None else "-"
 
     @admin.action(description="Mark as correct (confirm predicted label)", permissions=["change"])
     def mark_as_correct(self, request, queryset):

@@ -327,3 +327,14 @@ def test_enter_on_a_focused_button_or_link_does_that_controls_action(live_server
         page.wait_for_url("**/admin/classifier/prediction/")
         assert not Prediction.objects.exclude(true_label="").exists()
         browser.close()
+
+
+def test_the_queue_says_over_99_and_under_1_percent_never_100_or_0(staff_client):
+    """The public pages' wording (the `percent` filter) for the answer, the pet score and the bars."""
+    sure = done(p_top=1.0, p_second=0.0, pet_score=0.0001)
+    Prediction.objects.filter(pk=sure.pk).update(label="unknown", confidence=0.9999)
+    page = staff_client.get(reverse("review:queue")).content.decode()
+    assert f'data-prediction="{sure.pk}"' in page
+    assert '<span class="muted">over 99%</span>' in page and '<strong id="pet-score">under 1%</strong>' in page
+    assert '<span class="pct">over 99%</span>' in page and '<span class="pct">under 1%</span>' in page
+    assert ">100%<" not in page and ">0%<" not in page
