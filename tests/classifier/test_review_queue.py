@@ -338,3 +338,35 @@ def test_the_queue_says_over_99_and_under_1_percent_never_100_or_0(staff_client)
     assert '<span class="muted">over 99%</span>' in page and '<strong id="pet-score">under 1%</strong>' in page
     assert '<span class="pct">over 99%</span>' in page and '<span class="pct">under 1%</span>' in page
     assert ">100%<" not in page and ">0%<" not in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_staff_pages_ask_for_no_favicon_file_and_keep_content_in_landmarks(live_server, client, django_user_model, monkeypatch, queue_rows):
+    """The review queue and curation pages carry the site's icon (no /favicon.ico request, a 404) and axe finds no
+    content outside landmarks ("region")."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context()
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        asked = []
+        page.on("request", lambda request: asked.append(request.url))
+        for url in (reverse("review:queue"), reverse("ingestion_curation:curate")):
+            page.goto(live_server.url + url)
+            page.wait_for_load_state("networkidle")
+            assert page.locator('link[rel="icon"]').count() == 1
+            found = {v["id"]: v for v in Axe().run(page).response["violations"]}
+            assert "region" not in found, found.get("region")
+        assert not [u for u in asked if u.endswith("/favicon.ico")], asked
+        browser.close()
