@@ -125,13 +125,19 @@ def retry_prediction(request, pk):
     return redirect("classifier:prediction", pk=pk)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def delete_prediction(request, pk):
-    """The uploader deletes their own photo (this browser session uploaded it): the row and every file go."""
+    """The uploader deletes their own photo (this browser session uploaded it): the row and every file go.
+
+    Two steps, with or without JavaScript: the page's "Delete my photo…" button asks for this page (GET), which asks
+    to confirm; only its POST with confirm=yes deletes (any other POST shows the question again)."""
     prediction = get_object_or_404(Prediction, pk=pk)
     if not _owns(request, prediction.pk):
         messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
         return redirect(prediction)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        return render(request, "classifier/delete_confirm.html",
+                      {"prediction": prediction, "answer": selectors.prediction_answer(prediction, with_borderline=False)})
     services.delete_predictions(Prediction.objects.filter(pk=prediction.pk))
     request.session[OWN_UPLOADS] = [p for p in request.session.get(OWN_UPLOADS, []) if p != pk]
     messages.success(request, "Your photo was deleted. It is gone from the site and will not be used to train future models.")

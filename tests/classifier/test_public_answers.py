@@ -318,12 +318,37 @@ def test_the_uploader_can_delete_their_own_photo_and_nobody_else_can(client, set
     services.classify_prediction(prediction.pk)  # the worker makes the copies
     files = media_files(settings)
     assert len(files) == 3  # original, thumbnail, display copy
+    # The page's button asks first: a page that asks to confirm (GET, or a POST without confirm=yes, deletes nothing).
+    confirm = client.get(reverse("classifier:delete", args=[prediction.pk]))
+    assert confirm.status_code == 200 and "Delete this photo?" in confirm.content.decode()
+    assert client.post(reverse("classifier:delete", args=[prediction.pk])).status_code == 200
+    assert Prediction.objects.filter(pk=prediction.pk).exists() and len(media_files(settings)) == 3
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("classifier:delete", args=[prediction.pk]))
+        response = client.post(reverse("classifier:delete", args=[prediction.pk]), {"confirm": "yes"})
     assert media_files(settings) == []  # the row and every file: it cannot reach a future dataset
     assert response.status_code == 302 and response["Location"] == reverse("classifier:home")
     assert not Prediction.objects.filter(pk=prediction.pk).exists()
     assert "Your photo was deleted" in client.get(response["Location"]).content.decode()
+
+
+def test_deleting_asks_to_confirm_first(client):
+    client.post(reverse("classifier:home"), {"image": upload_file("mine.jpg")})
+    prediction = Prediction.objects.get()
+    html = page(client, prediction)
+    delete_url = reverse("classifier:delete", args=[prediction.pk])
+    # The result page's button is a plain GET form to the question page: no JavaScript needed, nothing deleted yet.
+    assert f'<form method="get" action="{delete_url}" class="delete-form" id="delete-form">' in html
+    assert ">Delete my photo…</button>" in html
+    confirm = client.get(delete_url).content.decode()
+    assert "<title>Delete your photo? · petsite</title>" in confirm and "<h1>Delete this photo?</h1>" in confirm
+    assert "This cannot be undone." in visible(confirm)
+    assert re.search(r'<form method="post" action="%s"' % delete_url, confirm) and 'name="confirm" value="yes"' in confirm
+    assert 'id="confirm-delete" aria-describedby="delete-warning">Yes, delete my photo</button>' in confirm
+    assert f'<a href="{prediction.get_absolute_url()}" id="cancel-delete">No, keep it</a>' in confirm
+    assert Prediction.objects.filter(pk=prediction.pk).exists()
+    from django.test import Client
+
+    assert Client().get(delete_url).status_code == 302  # a stranger is not even asked
 
 
 def test_history_tiles_use_the_same_words(client):

@@ -225,6 +225,36 @@ def test_without_javascript_a_pending_page_updates_by_itself(browser, sqlite_sta
         context.close()
 
 
+def test_delete_asks_to_confirm_first_without_javascript(browser, sqlite_stack, tmp_path):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(java_script_enabled=False, **PHONE)
+    page = context.new_page()
+    try:
+        (tmp_path / "mine.png").write_bytes(color_image_bytes((230, 20, 20), fmt="PNG"))
+        page.goto(sqlite_stack.url + "/")
+        page.set_input_files("#id_image", str(tmp_path / "mine.png"))
+        page.click("#upload-button")  # the plain form
+        page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
+        prediction_url = page.url
+        expect(page.locator("#headline")).to_have_text("Cat", timeout=60_000)
+        page.get_by_role("button", name="Delete my photo…").click()
+        expect(page.get_by_role("heading", name="Delete this photo?")).to_be_visible()
+        expect(page).to_have_title("Delete your photo? · petsite")
+        expect(page.locator("#delete-warning")).to_contain_text("This cannot be undone.")
+        shots(page, "delete-confirm")
+        page.get_by_role("link", name="No, keep it").click()  # nothing was deleted
+        assert page.url == prediction_url
+        expect(page.locator("#headline")).to_have_text("Cat")
+        page.get_by_role("button", name="Delete my photo…").click()
+        page.get_by_role("button", name="Yes, delete my photo").click()
+        page.wait_for_url(sqlite_stack.url + "/")
+        expect(page.get_by_role("status")).to_contain_text("Your photo was deleted")
+        assert page.goto(prediction_url).status == 404
+    finally:
+        context.close()
+
+
 def test_desktop_drop_and_paste(desktop, sqlite_stack):
     from playwright.sync_api import expect
 
