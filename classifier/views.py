@@ -144,6 +144,21 @@ def delete_prediction(request, pk):
     return redirect("classifier:home")
 
 
+def _history_page(paginator, asked):
+    """(page, message): the page asked for, else the nearest one and a message saying so (like a bad filter value)."""
+    if asked in (None, ""):
+        return paginator.page(1), None
+    try:
+        number = int(asked)
+    except (TypeError, ValueError):
+        return paginator.page(1), f"“{asked}” is not a page number; showing page 1."
+    last = paginator.num_pages
+    if 1 <= number <= last:
+        return paginator.page(number), None
+    nearest = 1 if number < 1 else last
+    return paginator.page(nearest), f"There is no page {number}; showing page {nearest} of {last}."
+
+
 @require_safe
 def history(request):
     form = HistoryFilterForm(request.GET or None)
@@ -154,7 +169,9 @@ def history(request):
         cleaned = form.cleaned_data  # the valid filters; a bad value is reported and that filter left off
         filter_errors = [" ".join(errors) for errors in form.errors.values()]
     predictions = selectors.filter_predictions(answer=cleaned.get("label", ""), reviewed=cleaned.get("reviewed", ""))
-    page = Paginator(predictions, settings.PETSITE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page, page_error = _history_page(Paginator(predictions, settings.PETSITE_PAGE_SIZE), request.GET.get("page"))
+    if page_error:
+        filter_errors.append(page_error)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "classifier/history.html", {

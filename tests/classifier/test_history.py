@@ -40,8 +40,34 @@ def test_newest_first_and_paginated(client, predictions):
     assert 'href="?page=2"' in html
     assert shown(client.get(HISTORY, {"page": 2})) == newest_first[3:6]
     assert shown(client.get(HISTORY, {"page": 3})) == newest_first[6:]
-    assert shown(client.get(HISTORY, {"page": 99})) == newest_first[6:]  # out of range: last page, no error
+    assert shown(client.get(HISTORY, {"page": 99})) == newest_first[6:]  # out of range: the last page, and it says so
     assert shown(client.get(HISTORY, {"page": "abc"})) == newest_first[:3]
+
+
+@pytest.mark.parametrize("asked, showing, message", [
+    ("99", 3, "There is no page 99; showing page 3 of 3."),
+    ("0", 1, "There is no page 0; showing page 1 of 3."),
+    ("-2", 1, "There is no page -2; showing page 1 of 3."),
+    ("abc", 1, "“abc” is not a page number; showing page 1."),
+])
+def test_a_page_that_does_not_exist_is_reported(client, predictions, asked, showing, message):
+    html = client.get(HISTORY, {"page": asked}).content.decode()
+    assert f"Page {showing} of 3" in html
+    assert f'<p class="notice" role="alert" id="filter-error">{message}</p>' in html
+
+
+def test_pages_that_exist_say_nothing(client, predictions):
+    for asked in ("", "1", "2", "3"):
+        assert 'id="filter-error"' not in client.get(HISTORY, {"page": asked} if asked else {}).content.decode()
+
+
+def test_title_heading_and_review_filter_words_agree(client, predictions):
+    html = client.get(HISTORY).content.decode()
+    assert "<title>Past predictions · petsite</title>" in html and "<h1>Past predictions</h1>" in html
+    select = html.split('<select name="reviewed"')[1].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select)
+    assert options == [("", "Checked or not"), ("yes", "Checked by our team"), ("no", "Not checked yet")]
+    assert "Reviewed" not in select
 
 
 def test_tiles_link_to_their_pages_with_thumbnails(client, predictions):

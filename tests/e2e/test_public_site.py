@@ -255,6 +255,29 @@ def test_delete_asks_to_confirm_first_without_javascript(browser, sqlite_stack, 
         context.close()
 
 
+def test_history_words_agree_and_a_missing_page_is_reported(desktop, sqlite_stack):
+    from playwright.sync_api import expect
+
+    page = desktop
+    for color in [(230, 20, 20), (20, 230, 20), (20, 20, 230), (230, 20, 20), (20, 230, 20)]:
+        upload_api(sqlite_stack, color)  # more than one page of 4
+    page.goto(sqlite_stack.url + "/predictions/")
+    expect(page).to_have_title("Past predictions · petsite")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Past predictions")
+    options = page.locator("#id_reviewed option").all_inner_texts()
+    assert options == ["Checked or not", "Checked by our team", "Not checked yet"]
+    expect(page.get_by_label("Checked by our team", exact=True)).to_be_visible()
+    pages = int(re.search(r"Page 1 of (\d+)", page.locator(".pager").inner_text()).group(1))
+    assert pages >= 2
+    page.goto(sqlite_stack.url + "/predictions/?page=99")
+    expect(page.get_by_role("alert")).to_have_text(f"There is no page 99; showing page {pages} of {pages}.")
+    expect(page.locator(".pager")).to_contain_text(f"Page {pages} of {pages}")
+    page.goto(sqlite_stack.url + "/predictions/?page=0")
+    expect(page.get_by_role("alert")).to_have_text(f"There is no page 0; showing page 1 of {pages}.")
+    expect(page.locator(".pager")).to_contain_text(f"Page 1 of {pages}")
+    shots(page, "history-no-such-page")
+
+
 def test_desktop_drop_and_paste(desktop, sqlite_stack):
     from playwright.sync_api import expect
 
