@@ -45,10 +45,10 @@ def _confusion_table(title, matrix, classes):
     """Rows: the true classes; columns: the site's answers, the classes then "Not a pet" (when the model has a
     threshold: a row longer than the classes has that last column)."""
     columns = list(classes) + ([UNKNOWN] if matrix and len(matrix[0]) > len(classes) else [])
-    header = format_html_join("", "<th>{}</th>", ((display_name(name),) for name in columns))
+    header = format_html_join("", "<th>{}</th>", ((display_name(name) if name == UNKNOWN else name,) for name in columns))
     rows = format_html_join(
         "", "<tr><th>{}</th>{}</tr>",
-        ((display_name(name), format_html_join("", '<td style="text-align:right{}">{}</td>',
+        ((name, format_html_join("", '<td style="text-align:right{}">{}</td>',
                                  ((";background:#e3f2fd" if i == j else "", value) for j, value in enumerate(row))))
          for i, (name, row) in enumerate(zip(classes, matrix))),
     )
