@@ -253,9 +253,28 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
+        # "Resume" (controls) only where there is something to resume; metrics as a small table, not raw JSON.
+        controls = ("controls",) if obj.status == TrainingRun.Status.INTERRUPTED else ()
         return ("kind", "dataset_version", "architecture", "data_dir", "epochs", "activate_on_success", "status", "live_progress",
-                "controls", "current_metrics", "model_version", "outcome", "comparison", "error", "created_by", "created_at", "started_at",
-                "finished_at")
+                *controls, "metrics_table", "model_version", "outcome", "comparison", "error", "created_by", "created_at",
+                "started_at", "finished_at")
+
+    def has_change_permission(self, request, obj=None):
+        # A run is never edited once started: running or finished, its page is read-only (no save buttons); an
+        # interrupted one keeps its form for the Resume button (response_change).
+        if obj is not None and obj.status != TrainingRun.Status.INTERRUPTED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description="current metrics")
+    def metrics_table(self, obj):
+        metrics = {k: v for k, v in (obj.current_metrics or {}).items() if v is not None}
+        if not metrics:
+            return "-"
+        def shown(value):
+            return f"{value:.4f}" if isinstance(value, float) else str(value)
+        return format_html('<table style="width:auto">{}</table>', format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((name.replace("_", " "), shown(value)) for name, value in metrics.items())))
 
     def get_fields(self, request, obj=None):
         if obj is None:

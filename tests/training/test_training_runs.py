@@ -196,3 +196,23 @@ def test_a_run_promotes_by_the_rules_when_asked(staff, tiny_version, active_vers
     run.refresh_from_db()
     assert run.status == "succeeded" and "held back as a candidate" in run.outcome
     assert live() == version and second.comparisons.get().decision == "held"
+
+
+def test_a_finished_or_running_run_is_read_only_with_readable_metrics(client, staff):
+    """No save buttons on a run that finished or is running; no empty "Run" row; metrics as a small table."""
+    from training.models import TrainingRun
+
+    done = TrainingRun.objects.create(architecture="seed", status="done", in_progress=False, created_by=staff,
+                                      current_metrics={"loss": 0.123456, "accuracy": 0.9, "epoch": 3})
+    page = client.get(f"/admin/training/trainingrun/{done.pk}/change/").content.decode()
+    for button in ('name="_save"', 'name="_addanother"', 'name="_continue"'):
+        assert button not in page
+    assert "<label>Run:</label>" not in page and "{&quot;loss&quot;" not in page and '{"loss"' not in page
+    assert "<tr><th>loss</th><td>0.1235</td></tr>" in page and "<tr><th>epoch</th><td>3</td></tr>" in page
+    assert client.post(f"/admin/training/trainingrun/{done.pk}/change/", {}).status_code == 403
+    TrainingRun.objects.filter(pk=done.pk).update(status="running", in_progress=True)
+    page = client.get(f"/admin/training/trainingrun/{done.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+    TrainingRun.objects.filter(pk=done.pk).update(status="interrupted", in_progress=False)
+    page = client.get(f"/admin/training/trainingrun/{done.pk}/change/").content.decode()
+    assert 'name="_resume_run"' in page  # an interrupted run keeps its Resume button
