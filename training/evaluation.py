@@ -36,7 +36,8 @@ def resolve_spec(model=None):
 def evaluate_predictor(predictor, spec, test, other_paths, batch_size=32):
     """Metrics of `predictor` on the `test` split, with `spec`'s unknown threshold; unknown rate on `other_paths`."""
     probabilities, pet_scores = pipeline.predict_paths(predictor.predict_arrays, test.paths, spec.input_size, batch_size)
-    results = M.classification_metrics(test.labels, probabilities, spec.classes)
+    # Of the site's answer: a pet answered "not a pet" is wrong (accuracy, recall), as the comparison page counts it.
+    results = M.classification_metrics(test.labels, probabilities, spec.classes, pet_scores, spec.unknown_threshold)
     _, other_scores = pipeline.predict_paths(predictor.predict_arrays, list(other_paths), spec.input_size, batch_size)
     results["unknown"] = {
         "threshold": spec.unknown_threshold,

@@ -83,6 +83,12 @@ def unknown_rate(pet_scores, threshold):
     return float((pet_scores < threshold).mean())
 
 
+def matrix_columns(matrix, classes):
+    """Column names of a confusion matrix: the classes, then "not a pet" when it has the site's extra column."""
+    width = len(matrix[0]) if len(matrix) else len(classes)
+    return list(classes) + (["not a pet"] if width == len(classes) + 1 else [])
+
+
 def format_report(metrics, classes):
     """Plain-text report of accuracy, per-class table, confusion matrix and ECE."""
     lines = [f"accuracy  {metrics['accuracy']:.4f}   ECE {metrics['ece']:.4f}   ({metrics.get('test_images', 0)} test images)"]
@@ -92,8 +98,9 @@ def format_report(metrics, classes):
         recall = "-" if row["recall"] is None else f"{row['recall']:.4f}"
         lines.append(f"{name:<10}{row['precision']:>10.4f}{recall:>10}{row['f1']:>10.4f}{row['support']:>9}")
     lines.append("confusion matrix (rows = true, columns = predicted):")
-    width = max(8, max(len(c) for c in classes) + 1)
-    lines.append(" " * width + "".join(f"{c:>{width}}" for c in classes))
+    columns = matrix_columns(metrics["confusion_matrix"], classes)
+    width = max(10, max(len(c) for c in columns) + 1)
+    lines.append(" " * width + "".join(f"{c:>{width}}" for c in columns))
     for name, row in zip(classes, metrics["confusion_matrix"]):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
     unknown = metrics.get("unknown")
@@ -147,7 +154,7 @@ def confusion_png(matrix, classes, title="Confusion matrix (test split)"):
     matrix = np.asarray(matrix)
     figure, ax = plt.subplots(figsize=(5.5, 4.8))
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_xticks(range(matrix.shape[1]), matrix_columns(matrix, classes), rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
