@@ -105,13 +105,11 @@ def format_report(metrics, classes):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
     unknown = metrics.get("unknown")
     if unknown:
-        lines.append(
-            "unknown: threshold {t}   pets -> unknown {p:.2%}   held-out other -> unknown {o}".format(
-                t=unknown.get("threshold"),
-                p=unknown.get("pets_unknown_rate", 0.0),
-                o="-" if unknown.get("other_unknown_rate") is None else f"{unknown['other_unknown_rate']:.2%} of {unknown.get('other_images')}",
-            )
-        )
+        parts = [f"threshold {unknown['threshold']}"] if unknown.get("threshold") is not None else []
+        parts.append(f"pets -> unknown {unknown.get('pets_unknown_rate', 0.0):.2%}")
+        if unknown.get("other_unknown_rate") is not None:
+            parts.append(f"held-out other -> unknown {unknown['other_unknown_rate']:.2%} of {unknown.get('other_images')}")
+        lines.append("unknown: " + "   ".join(parts))
     return "\n".join(lines)
 
 
