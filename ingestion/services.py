@@ -501,16 +501,18 @@ class _BuildProgress:
         self.last = 0.0
 
     def __call__(self, done, total):
-        if self.echo:
-            self.echo(done, total)
         now = time.monotonic()
         if now - self.last < 0.5 and done < total:
             return
         self.last = now
+        # The build's own heartbeat first: an echo that stops (its caller's job was superseded) must not leave the
+        # build looking dead, nor skip the check that the build is still this worker's.
         if not _own_build(self.version_id, self.attempt).update(
             progress_done=done, progress_total=total, heartbeat_at=timezone.now(), message=f"Processed {done} of {total} photos."
         ):
             raise BuildSuperseded(self.version_id, self.attempt)
+        if self.echo:
+            self.echo(done, total)
         if DatasetVersion.objects.filter(pk=self.version_id, cancel_requested=True).exists():
             raise BuildCancelled()
 
@@ -518,6 +520,14 @@ class _BuildProgress:
         """Before the built files replace the version's folder: stop if another attempt owns the build now."""
         if not _own_build(self.version_id, self.attempt).exists():
             raise BuildSuperseded(self.version_id, self.attempt)
+
+
+def interrupt_own_build(version_id, attempt, reason):
+    """End attempt `attempt` of a running build as interrupted, saying why (its caller stopped: e.g. the retrain
+    building it was superseded), so it never blocks new builds; resumable like any interrupted build. True when ended;
+    False when the build is no longer that attempt's (nothing written)."""
+    return bool(_end_build(version_id, DatasetVersion.Status.INTERRUPTED, only_from=(DatasetVersion.Status.RUNNING,),
+                           where=Q(attempt=attempt), error=reason[:5000]))
 
 
 def _readable_failure(exc):

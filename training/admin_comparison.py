@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 from ingestion.labels import UNKNOWN, display_name
 from training.comparison import comparison_photo
 from training.models import ModelComparison
-from training.promotion import is_current_comparison, promote
+from training.promotion import failed_comparison, is_current_comparison, outdated_metrics, promote
 from training.registry import NoModelAvailable
 
 CHANGED_SHOWN = 200
@@ -129,6 +129,12 @@ def out_of_date_note(comparison):
     """Why a comparison's verdict no longer counts, in words, or "" when it is current."""
     if is_current_comparison(comparison):
         return ""
+    if failed_comparison(comparison):
+        error = (comparison.error or "it recorded no results").rstrip(".")
+        return f"This comparison failed: {error}. Compare again once that is fixed, or promote anyway with a reason."
+    if outdated_metrics(comparison):
+        return ("This comparison was made before the metrics counted the site's answer (\"not a pet\" under each model's "
+                "threshold), so its verdict no longer counts. Compare again for today's figures.")
     from training.comparison import ComparisonError, live_model
 
     try:

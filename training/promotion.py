@@ -119,14 +119,29 @@ def is_candidate(version):
     return not version.is_active and comparison is not None and comparison.decision == "held"
 
 
+def failed_comparison(comparison):
+    """Whether `comparison` could not be made (it records an error, or no results)."""
+    return bool(comparison.error) or not comparison.results
+
+
+def outdated_metrics(comparison):
+    """Whether `comparison` was stored before the metrics counted the site's answer ("not a pet" under each model's
+    threshold, a matrix column of its own): its results have no `matrix_columns`, its figures are not what a new
+    comparison would say."""
+    if failed_comparison(comparison):
+        return False
+    return any("matrix_columns" not in (comparison.results.get(side) or {}) for side in ("candidate", "live"))
+
+
 def fresh_comparison(candidate):
     """The latest comparison of `candidate`, if it still says what a new one would: made against the model serving
-    now, on the candidate's dataset folder and the current benchmark folder, without an error. None otherwise."""
+    now, on the candidate's dataset folder and the current benchmark folder, with today's metrics, without an error.
+    None otherwise."""
     from training.comparison import ComparisonError, candidate_data_dir, live_model
     from training.registry import NoModelAvailable
 
     comparison = latest_comparison(candidate)
-    if comparison is None or comparison.error or not comparison.results:
+    if comparison is None or failed_comparison(comparison) or outdated_metrics(comparison):
         return None
     try:
         live_version, live_spec = live_model()

@@ -423,6 +423,7 @@ def _compare_and_promote(run, version):
 
     version.refresh_from_db()
     if version.is_active:  # promoted by an attempt interrupted just after
+        _check_own(run)
         _record_interrupted_promotion(version)
         return f"{version.name} is now the live model."
     try:
@@ -432,7 +433,16 @@ def _compare_and_promote(run, version):
     verdict = "passes the promotion rules" if comparison.rules_passed else "fails the promotion rules: " + "; ".join(comparison.rule_failures)
     if not run.activate_on_success:
         return f"{version.name} {verdict}. Not promoted (promote if better was off): promote it from its model version page."
+    # Comparing is long and writes no progress: the run may have been marked interrupted (and resumed elsewhere)
+    # meanwhile. Only the attempt that still owns the run decides and promotes.
+    _check_own(run)
     return promote(version, comparison=comparison).message
+
+
+def _check_own(run):
+    """RunSuperseded unless the run is still this worker's attempt (before an irreversible step: promoting)."""
+    if not _own(run).exists():
+        raise RunSuperseded(run)
 
 
 def _record_interrupted_promotion(version):
@@ -517,8 +527,20 @@ def _build_step(run):
             return None
     name = dataset.name
     _update(run, step=TrainingRun.Step.BUILD, phase=f"building dataset version {name}"[:80])
+    # The attempt run_dataset_build's claim makes of the queued build (one more than the queued row's).
+    build_attempt = DatasetVersion.objects.filter(pk=dataset.pk).values_list("attempt", flat=True).first()
     try:
         dataset = ingestion.run_dataset_build(dataset.pk, progress=_BuildWatch(run, dataset))
+    except RunSuperseded:
+        # The run stopped being this worker's while its build went on (the echo of the build's progress found it
+        # out): the build, still this worker's, ends interrupted, so it blocks no new build; resuming the run builds
+        # it again.
+        if build_attempt is not None:
+            ingestion.interrupt_own_build(
+                dataset.pk, build_attempt + 1,
+                f"Interrupted: training run #{run.pk}, which was building it, was marked interrupted or resumed "
+                "elsewhere, so its worker stopped the build. Resume builds it again.")
+        raise
     except JobSuperseded:
         raise
     except Exception as exc:

@@ -466,3 +466,38 @@ def test_the_promote_job_records_why_a_comparison_could_not_run(models, colours_
     assert tasks.promote_version.apply(args=(lost.pk,)).get() is None
     comparison = ModelComparison.objects.get(candidate=lost)
     assert comparison.decision == "held" and "records no dataset version" in comparison.error
+
+
+def test_a_failed_comparison_says_it_failed_not_that_it_is_out_of_date(client, staff, models):
+    from training.promotion import fresh_comparison
+
+    activate(models["good"])
+    failed = ModelComparison.objects.create(candidate=models["worse"], live_name="good", live_id=models["good"].pk,
+                                            error="The model file of worse is missing.", rule_failures=["missing"])
+    assert fresh_comparison(models["worse"]) is None
+    for url in (f"/admin/training/modelcomparison/{failed.pk}/change/",
+                reverse("admin:training_modelcomparison_promote", args=[failed.pk])):
+        page = client.get(url).content.decode()
+        assert "This comparison failed: The model file of worse is missing. Compare again" in page, url
+        assert "not the candidate&#x27;s current comparison" not in page and "a newer one exists" not in page
+    assert 'value="Compare again"' in client.get(reverse("admin:training_modelcomparison_promote", args=[failed.pk])).content.decode()
+
+
+def test_a_comparison_stored_before_the_metric_change_is_out_of_date(client, staff, models):
+    """Before the metrics counted the site's answer, results had no matrix_columns (6-column matrices, top-class
+    accuracy): such a comparison does not count for "Promote…"; Compare again is offered."""
+    from training.comparison import compare_versions
+    from training.promotion import fresh_comparison, is_current_comparison
+
+    activate(models["worse"])
+    comparison = compare_versions(models["good"])
+    assert comparison.rules_passed and is_current_comparison(comparison)
+    for side in ("candidate", "live"):
+        comparison.results[side].pop("matrix_columns")
+        comparison.results[side]["confusion_matrix"] = [row[:6] for row in comparison.results[side]["confusion_matrix"]]
+    comparison.save()
+    assert fresh_comparison(models["good"]) is None and not is_current_comparison(comparison)
+    page = client.get(f"/admin/training/modelcomparison/{comparison.pk}/change/").content.decode()
+    assert ">Promote…</a>" not in page and "before the metrics counted" in page and "Compare again or promote anyway…" in page
+    form = client.get(reverse("admin:training_modelcomparison_promote", args=[comparison.pk])).content.decode()
+    assert 'value="Compare again"' in form and 'value="Promote anyway"' in form

@@ -531,3 +531,65 @@ def test_resuming_two_selected_runs_resumes_the_first_and_says_the_second_waits(
     assert f'<li class="success">Training run #{first.pk} resumed' in page
     assert f'<li class="warning">Training run #{second.pk} not resumed: another job is running' in page
     assert 'class="error"' not in page
+
+
+def test_a_training_worker_superseded_while_comparing_neither_promotes_nor_decides(
+        staff, loop_settings, live, tiny_dataset, monkeypatch):
+    from training import comparison as comparing
+    from training import runs, tasks
+
+    rules_any_model_passes(loop_settings)
+    run = tiny_run(loop_settings, tiny_dataset, staff)
+    real_compare = comparing.compare_versions
+    seen = {}
+
+    def long_quiet_compare(version, *args, **kwargs):
+        result = real_compare(version, *args, **kwargs)
+        # Comparing writes no progress: meanwhile the run is marked interrupted, resumed and taken by another worker.
+        heartbeat_stopped(TrainingRun.objects.get(pk=run.pk))
+        assert [r.pk for r in runs.mark_interrupted_runs()] == [run.pk]
+        runs.resume_run(run, dispatch=False)
+        seen["resumed"] = runs._claim(run.pk)
+        return result
+
+    monkeypatch.setattr(comparing, "compare_versions", long_quiet_compare)
+    assert tasks.run_training(run.pk) is None  # the old worker stops quietly
+    run.refresh_from_db()
+    version = run.model_version
+    version.refresh_from_db()
+    comparison = version.comparisons.get()
+    assert comparison.rules_passed  # it would have promoted
+    assert not version.is_active and live.__class__.objects.get(pk=live.pk).is_active
+    assert comparison.decision == "" and comparison.decided_at is None
+    assert run.status == "running" and run.in_progress and not run.outcome and run.attempt == seen["resumed"].attempt
+
+
+def test_a_retrain_superseded_while_building_ends_its_build_interrupted_so_it_blocks_nothing(
+        staff, loop_settings, live, monkeypatch):
+    from ingestion.selectors import active_dataset_build
+    from training import runs, tasks
+
+    run = runs.start_retrain(user=staff, dispatch=False)
+    real_call = runs._BuildWatch.__call__
+    seen = []
+
+    def run_superseded_first(self, done, total):
+        dataset = DatasetVersion.objects.get(pk=self.version.pk)
+        seen.append((dataset.progress_done, dataset.progress_total, done, total))  # the build's heartbeat came first
+        # Only the run is taken away (marked interrupted): its build is still this worker's and alive.
+        TrainingRun.objects.filter(pk=run.pk).update(status="interrupted", in_progress=False, error="Interrupted: test")
+        return real_call(self, done, total)
+
+    monkeypatch.setattr(runs._BuildWatch, "__call__", run_superseded_first)
+    assert tasks.retrain_now(run.pk) is None  # the worker stops quietly
+    run.refresh_from_db()
+    dataset = run.dataset_version
+    dataset.refresh_from_db()
+    assert seen and seen[0][:2] == seen[0][2:], seen
+    assert dataset.status == "interrupted" and not dataset.building, (dataset.status, dataset.error)
+    assert f"training run #{run.pk}" in dataset.error and "Resume builds it again" in dataset.error
+    assert active_dataset_build() is None  # a new build may start at once, not once the sweeper finds this one stale
+    assert run.status == "interrupted" and run.error == "Interrupted: test"  # the run untouched by the old worker
+    assert runs.resume_run(run, dispatch=False).step == "build"
+    dataset.refresh_from_db()
+    assert dataset.status == "queued"
