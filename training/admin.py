@@ -72,10 +72,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         comparison = fresh_comparison(version)
         if comparison is None:  # comparing runs two models over the test split: a job, never this request
-            from petsite.jobs import dispatch_on_commit
-            from training import tasks
+            from training.promotion import dispatch_background_promotion
 
-            dispatch_on_commit(tasks.promote_version, version.pk, request.user.pk)
+            if not dispatch_background_promotion(version, request.user):
+                self.message_user(request, f"{version.name} is already being compared with the live model (a job is queued "
+                                  "or running); the result appears on its page when it is done.", messages.WARNING)
+                return
             self.message_user(request, f"Comparing {version.name} with the live model in the background; it is promoted if it passes "
                               "the rules. The result appears in its state here and under \"comparison with the live model\" on its "
                               "page in a few minutes.", messages.INFO)
@@ -324,6 +326,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         mark_interrupted_runs()
+        if request.method == "POST" and "_resume_run" in request.POST:
+            # The page offered Resume, but someone else resumed the run (or it ended) since: its form is read-only
+            # now (a bare 403 from the admin); say so instead.
+            run = TrainingRun.objects.filter(pk=object_id).first()
+            if run is not None and run.status != TrainingRun.Status.INTERRUPTED and self.has_view_permission(request, run):
+                kind = "Retrain" if run.retrain else "Training run"
+                self.message_user(request, f"{kind} #{run.pk} not resumed: it is not interrupted any more "
+                                  f"({run.get_status_display().lower()}); someone may have resumed it already.", messages.WARNING)
+                return HttpResponseRedirect(request.path)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def response_change(self, request, obj):

@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 from ingestion.labels import UNKNOWN, display_name
 from training.comparison import comparison_photo
 from training.models import ModelComparison
-from training.promotion import failed_comparison, is_current_comparison, outdated_metrics, promote
+from training.promotion import dispatch_background_promotion, failed_comparison, is_current_comparison, outdated_metrics, promote
 from training.registry import NoModelAvailable
 
 CHANGED_SHOWN = 200
@@ -281,10 +281,10 @@ class ModelComparisonAdmin(admin.ModelAdmin):
         if candidate.is_active:
             self.message_user(request, f"{candidate.name} is already the live model.")
             return HttpResponseRedirect(reverse("admin:training_modelcomparison_change", args=[comparison.pk]))
-        from petsite import jobs
-        from training import tasks
-
-        jobs.dispatch_on_commit(tasks.promote_version, candidate.pk, request.user.pk)
+        if not dispatch_background_promotion(candidate, request.user):
+            self.message_user(request, f"{candidate.name} is already being compared with the live model (a job is queued or "
+                              "running); its comparison appears on its model version page when it is done.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:training_modelversion_change", args=[candidate.pk]))
         self.message_user(request, f"Comparing {candidate.name} with the live model in the background; it is promoted if it "
                           "passes the rules. The new comparison appears on its model version page in a few minutes.", messages.INFO)
         return HttpResponseRedirect(reverse("admin:training_modelversion_change", args=[candidate.pk]))

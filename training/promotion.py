@@ -160,6 +160,34 @@ def is_current_comparison(comparison):
     return fresh is not None and fresh.pk == comparison.pk
 
 
+BACKGROUND_PROMOTION_TIMEOUT = 3600  # a compare-and-promote job whose worker died stops counting after an hour
+
+
+def _background_key(version_id):
+    return f"training:promote-job:{version_id}"
+
+
+def background_promotion_pending(version_id):
+    """Whether a compare-and-promote job for ModelVersion `version_id` is queued or running (the shared cache says)."""
+    from django.core.cache import cache
+
+    return cache.get(_background_key(version_id)) is not None
+
+
+def dispatch_background_promotion(version, user=None):
+    """Queue promote_in_background for `version` (training.tasks.promote_version) once the transaction commits, unless
+    one for it is already queued or running. Returns False (nothing queued) in that case."""
+    from django.core.cache import cache
+
+    from petsite import jobs
+    from training import tasks
+
+    if not cache.add(_background_key(version.pk), True, BACKGROUND_PROMOTION_TIMEOUT):
+        return False
+    jobs.dispatch_on_commit(tasks.promote_version, version.pk, user.pk if user is not None else None)
+    return True
+
+
 def promote_in_background(version_id, user_id=None):
     """The job behind the admin's promote action: compare ModelVersion `version_id` with the live model and promote it
     by the rules. When the comparison cannot run, a comparison recording why is stored (held back), so the version's
@@ -170,13 +198,18 @@ def promote_in_background(version_id, user_id=None):
     from training.models import ModelComparison, ModelVersion
     from training.registry import NoModelAvailable
 
-    candidate = ModelVersion.objects.filter(pk=version_id).first()
-    if candidate is None or candidate.is_active:
-        return None
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    from django.core.cache import cache
+
     try:
-        return promote(candidate, user=user)
-    except (ComparisonError, NoModelAvailable) as exc:
-        ModelComparison.objects.create(candidate=candidate, error=str(exc), rule_failures=[str(exc)],
-                                       decision=ModelComparison.Decision.HELD, decided_at=timezone.now())
-        return None
+        candidate = ModelVersion.objects.filter(pk=version_id).first()
+        if candidate is None or candidate.is_active:
+            return None
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+        try:
+            return promote(candidate, user=user)
+        except (ComparisonError, NoModelAvailable) as exc:
+            ModelComparison.objects.create(candidate=candidate, error=str(exc), rule_failures=[str(exc)],
+                                           decision=ModelComparison.Decision.HELD, decided_at=timezone.now())
+            return None
+    finally:
+        cache.delete(_background_key(version_id))  # the next Compare again may queue one

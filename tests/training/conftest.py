@@ -37,6 +37,16 @@ def tiny_other(tmp_path_factory):
     return root
 
 
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """The cache remembers queued compare-and-promote jobs by version id; ids repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def staff(client, django_user_model):
     """A superuser, logged in on `client`."""

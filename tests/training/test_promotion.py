@@ -501,3 +501,23 @@ def test_a_comparison_stored_before_the_metric_change_is_out_of_date(client, sta
     assert ">Promote…</a>" not in page and "before the metrics counted" in page and "Compare again or promote anyway…" in page
     form = client.get(reverse("admin:training_modelcomparison_promote", args=[comparison.pk])).content.decode()
     assert 'value="Compare again"' in form and 'value="Promote anyway"' in form
+
+
+def test_compare_again_queues_one_job_per_candidate_until_it_has_run(client, staff, models, monkeypatch):
+    from training import tasks
+    from training.comparison import compare_versions
+
+    activate(models["good"])
+    old = compare_versions(models["worse"])
+    activate(models["make"]("other", "fish"))
+    dispatched = []
+    monkeypatch.setattr("petsite.jobs.dispatch_on_commit", lambda task, *args: dispatched.append((task, args)))
+    url = reverse("admin:training_modelcomparison_compare_again", args=[old.pk])
+    assert "in the background" in client.post(url, follow=True).content.decode()
+    page = client.post(url, follow=True).content.decode()  # clicked again while the job waits or runs
+    assert "already being compared" in page and len(dispatched) == 1
+    [(task, args)] = dispatched
+    assert task is tasks.promote_version
+    task.apply(args=args).get()  # the job ran: a new click queues a new one
+    assert ModelComparison.objects.filter(candidate=models["worse"]).count() == 2
+    assert "in the background" in client.post(url, follow=True).content.decode() and len(dispatched) == 2

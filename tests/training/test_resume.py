@@ -593,3 +593,20 @@ def test_a_retrain_superseded_while_building_ends_its_build_interrupted_so_it_bl
     assert runs.resume_run(run, dispatch=False).step == "build"
     dataset.refresh_from_db()
     assert dataset.status == "queued"
+
+
+def test_a_resume_posted_after_someone_else_resumed_the_run_says_so_not_403(client, staff, loop_settings, tiny_dataset):
+    from training.runs import resume_run
+
+    run = tiny_run(loop_settings, tiny_dataset, staff)
+    TrainingRun.objects.filter(pk=run.pk).update(status="interrupted", in_progress=False, error="Interrupted: test")
+    url = f"{RUNS_URL}{run.pk}/change/"
+    assert 'name="_resume_run"' in client.get(url).content.decode()  # the page offers Resume
+    resume_run(run, dispatch=False)  # meanwhile, someone else resumes it
+    response = client.post(url, {"_resume_run": "Resume"})
+    assert response.status_code == 302 and response["Location"] == url
+    page = client.get(url).content.decode()
+    assert f"Training run #{run.pk} not resumed: it is not interrupted any more (queued)" in page
+    run.refresh_from_db()
+    assert run.status == "queued" and run.attempt == 1  # resumed once, not twice
+    assert client.post(url, {}).status_code == 403  # any other post to a run's read-only page is still refused

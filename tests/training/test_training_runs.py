@@ -82,9 +82,12 @@ def test_staff_start_a_run_a_second_is_refused_and_the_run_trains(client, staff,
     run.refresh_from_db()
     assert run.status == "succeeded" and not run.in_progress, run.error
     assert run.model_version.name == name and run.total_epochs == 2 and run.epoch >= 1
-    # measured on the version's test split (a 2-epoch tiny model may answer "not a pet" to all of them: accuracy 0)
+    # measured on the version's test split (a 2-epoch tiny model may answer "not a pet" to all of them: accuracy 0),
+    # every one of the 6 test photos counted once in the confusion matrix, "not a pet" answers included
     metrics = run.model_version.metrics
-    assert metrics["test_images"] == 6 and 0 <= metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 6
+    assert metrics["test_images"] == 6 and metrics["unknown"]["pets_images"] == 6 and len(metrics["confusion_matrix"]) == 6
+    assert sum(map(sum, metrics["confusion_matrix"])) == 6, metrics["confusion_matrix"]
+    assert metrics["accuracy"] == pytest.approx(sum(row[i] for i, row in enumerate(metrics["confusion_matrix"])) / 6)
     assert run.model_version.dataset_version == tiny_version and run.model_version.params["dataset_version"] == "tiny"
     # compared with the live model on the version's test split, but not promoted ("promote if better" was off)
     comparison = run.model_version.comparisons.get()
@@ -204,7 +207,7 @@ def test_a_finished_or_running_run_is_read_only_with_readable_metrics(client, st
     """No save buttons on a run that finished or is running; no empty "Run" row; metrics as a small table."""
     from training.models import TrainingRun
 
-    done = TrainingRun.objects.create(architecture="seed", status="done", in_progress=False, created_by=staff,
+    done = TrainingRun.objects.create(architecture="seed", status=TrainingRun.Status.SUCCEEDED, in_progress=False, created_by=staff,
                                       current_metrics={"loss": 0.123456, "accuracy": 0.9, "epoch": 3})
     page = client.get(f"/admin/training/trainingrun/{done.pk}/change/").content.decode()
     for button in ('name="_save"', 'name="_addanother"', 'name="_continue"'):
