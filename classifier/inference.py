@@ -32,7 +32,7 @@ class InferenceResult:
     label: str
     confidence: float
     probabilities: dict = field(default_factory=dict)
-    pet_score: float = 0.0
+    pet_score: float | None = 0.0  # None: the model has no pet-score output (its top share stood in for the threshold)
     model_version: str = ""
     inference_ms: float = 0.0
     # Where in the model's (fitted and padded) square it found its answer: the class map (S' x S') of the best pet
@@ -90,7 +90,9 @@ def _result(predictor, probabilities, pet_score, elapsed_ms, class_maps=None):
         label=label,
         confidence=confidence,
         probabilities={name: float(p) for name, p in zip(classes, probabilities)},
-        pet_score=float(pet_score),
+        # A model without a pet-score output (the top share stood in for it above) has no pet score to store: the
+        # result page then shows the plain shares, not share x share.
+        pet_score=float(pet_score) if getattr(predictor, "has_pet_score", True) else None,
         model_version=predictor.spec.version,
         inference_ms=elapsed_ms,
         class_map=None if class_maps is None else class_maps[..., best],

@@ -35,12 +35,14 @@ PREDICTION_FIELDS = {
     "label": _nullable({"type": "string", "enum": [*LABELS, None]},
                        f"The model's answer once done: one of {', '.join(CLASSES)}, or `{UNKNOWN}` (not a pet); null before."),
     "confidence": _nullable({"type": "number", "minimum": 0, "maximum": 1},
-                            "How sure the model is of `label`: its class probability, or for `unknown` 1 - `pet_score`."),
+                            "How sure the model is of `label`: its class probability, or for `unknown` 1 - `pet_score` "
+                            "(without a pet score: 1 - the top class probability)."),
     "probabilities": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
                       "description": "Each pet class's probability (they add up to 1); for `unknown`, the closest pets. Empty before done."},
     "pet_score": _nullable({"type": "number", "minimum": 0, "maximum": 1},
                            "The model's belief that the photo shows one of the pets at all; below the model's unknown threshold "
-                           "the answer is `unknown`."),
+                           "the answer is `unknown`. Null before done and for a model without a pet-score output (its top "
+                           "class probability stands in for the threshold)."),
     "model_version": _nullable({"type": "string"}, "The model version that answered."),
     "created_at": {"type": "string", "format": "date-time", "description": "When the photo was uploaded (ISO 8601)."},
     "completed_at": _nullable({"type": "string", "format": "date-time"}, "When the answer (or the failure) was recorded."),

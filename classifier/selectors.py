@@ -1,4 +1,5 @@
 """Reads of the classifier app: views, the API and the admin ask these instead of querying models themselves."""
+import math
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -133,7 +134,8 @@ class Answer:
     not_a_pet: bool  # the model's answer is "not a pet": class bars are only the closest pets
     borderline: bool  # the pet score is near the model's threshold
     bars: tuple = ()  # Bar rows of the result page, on the same scale as `figure` (the headline can't contradict them)
-    bars_among_pets: bool = False  # no pet score (an old row): the bars are shares among the six pets, and say so
+    bars_among_pets: bool = False  # no pet score (a model without one, or an old row): the bars are shares among the six pets, and say so
+    other: float | None = None  # a pet answer: 1 - pet score, the part that may be none of the six pets (None: under 1%)
     heatmap_caption: str = ""  # which class the heat map shows ("Where the model saw a hamster")
 
     @property
@@ -168,28 +170,32 @@ def _pet_shares(prediction):
 
 
 def answer_figure_and_bars(prediction):
-    """(figure, bars, bars_among_pets) of a finished prediction, all on one scale: how sure the model is overall.
+    """(figure, bars, bars_among_pets, other) of a finished prediction, all on one scale: how sure the model is overall.
 
     The stored `probabilities` are each pet's share among the six pets and `pet_score` the model's belief that the photo
     shows a pet at all, so a pet's overall probability is share x pet score and "not a pet" is 1 - pet score. A pet
     answer's figure is its class's overall probability (a guinea pig answered "Hamster" at share 0.9987 and pet score
-    0.661 reads "66% sure", not "over 99%"); its bars are the six pets on that scale plus a "Not a pet" bar. A "not a
-    pet" answer's figure is 1 - pet score; its bars are only the closest pets (greyed), on the same scale. Without a
-    pet score (rows from before it was stored) the figure is the stored confidence and the bars are the shares.
+    0.661 reads "66% sure", not "over 99%"); its bars are the six pets on that scale, so its own bar is always the
+    longest (no "Not a pet" bar: at pet score 0.48 it would outgrow the answer's), and `other` is the rest, 1 - pet
+    score, that the page names in one quiet line (None when it rounds under 1%). A "not a pet" answer's figure is
+    1 - pet score; its bars are only the closest pets (greyed), on the same scale. Without a pet score (a model without
+    a pet-score output, or a row from before it was stored) the figure is the stored confidence and the bars are the
+    shares. The highlighted bar is always the stored label's (two pets at the same share: the one answered).
     """
     shares = _pet_shares(prediction)
     pet_score = prediction.pet_score
     not_a_pet = prediction.label == UNKNOWN
     if pet_score is None:
         bars = tuple(Bar(label, display_name(label), p, label == prediction.label) for label, p in shares)
-        return prediction.confidence, bars, True
+        return prediction.confidence, bars, True, None
     pet_score = float(pet_score)
-    bars = [Bar(label, display_name(label), p * pet_score, label == prediction.label) for label, p in shares]
+    bars = tuple(Bar(label, display_name(label), p * pet_score, label == prediction.label) for label, p in shares)
     if not_a_pet:
-        return 1.0 - pet_score, tuple(bars), False
-    bars.append(Bar(UNKNOWN, display_name(UNKNOWN), 1.0 - pet_score, False))
+        return 1.0 - pet_score, bars, False, None
     figure = float(prediction.confidence if prediction.confidence is not None else 0.0) * pet_score
-    return figure, tuple(bars), False
+    other = 1.0 - pet_score
+    # Worded by the `percent` filter: under 1% is not worth a line.
+    return figure, bars, False, (other if math.floor(other * 100 + 0.5) >= 1 else None)
 
 
 def heatmap_caption(prediction):
@@ -213,9 +219,9 @@ def prediction_answer(prediction, with_borderline=True):
     model_label = prediction.label if done else ""
     label = prediction.true_label or model_label
     not_a_pet = model_label == UNKNOWN
-    figure, bars, among_pets = None, (), False
+    figure, bars, among_pets, other = None, (), False, None
     if done:
-        figure, bars, among_pets = answer_figure_and_bars(prediction)
+        figure, bars, among_pets, other = answer_figure_and_bars(prediction)
     borderline = False
     if with_borderline and done and prediction.pet_score is not None:
         threshold = unknown_threshold_of(prediction.model_version)
@@ -223,7 +229,7 @@ def prediction_answer(prediction, with_borderline=True):
     return Answer(
         status=prediction.status, label=label, name=display_name(label), reviewed=bool(prediction.true_label),
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
-        bars=bars, bars_among_pets=among_pets, heatmap_caption=heatmap_caption(prediction) if with_borderline else "",
+        bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction) if with_borderline else "",
     )
 
 
@@ -270,16 +276,17 @@ def _review_thresholds(versions):
     return {version: found.get(version) if found.get(version) is not None else DEFAULT_UNKNOWN_THRESHOLD for version in versions}
 
 
-def review_uncertainty(probabilities, pet_score, threshold):
-    """How sure the model was, lower is less sure. A "not a pet" answer (pet score under the unknown threshold): the
-    pet score's distance from the threshold only (its closest pets being close to each other says nothing about the
-    answer); a pet answer: the smaller of that distance and the margin between its two top classes."""
+def review_uncertainty(probabilities, pet_score, threshold, not_a_pet):
+    """How sure the model was, lower is less sure. A "not a pet" answer (`not_a_pet`: the stored label, not a pet score
+    compared again with a threshold the model may never have had): the pet score's distance from the threshold only
+    (its closest pets being close to each other says nothing about the answer); a pet answer: the smaller of that
+    distance and the margin between its two top classes. Without a pet score: the margin."""
     values = sorted((float(p) for p in (probabilities or {}).values()), reverse=True)
     margin = values[0] - values[1] if len(values) > 1 else 1.0
     if pet_score is None:
         return margin
     distance = abs(float(pet_score) - threshold)
-    if float(pet_score) < threshold:
+    if not_a_pet:
         return distance
     return min(margin, distance)
 
@@ -293,12 +300,13 @@ def review_candidates(*, label="", model_version="", since=None, until=None):
 def review_queue(*, skipped=(), include_reviewed=False, **filters):
     """Prediction ids in review order: unreviewed first (then, with `include_reviewed`, reviewed ones), each part
     most uncertain first (review_uncertainty), oldest first on ties; `skipped` ids go last within their part."""
-    rows = list(review_candidates(**filters).values_list("pk", "probabilities", "pet_score", "model_version", "true_label"))
+    rows = list(review_candidates(**filters).values_list("pk", "probabilities", "pet_score", "model_version", "true_label", "label"))
     thresholds = _review_thresholds({row[3] for row in rows})
     skipped = set(skipped)
     ordered = sorted(
         (row for row in rows if include_reviewed or not row[4]),
-        key=lambda row: (bool(row[4]), row[0] in skipped, review_uncertainty(row[1], row[2], thresholds[row[3]]), row[0]),
+        key=lambda row: (bool(row[4]), row[0] in skipped, review_uncertainty(row[1], row[2], thresholds[row[3]], row[5] == UNKNOWN),
+                         row[0]),
     )
     return [row[0] for row in ordered]
 

@@ -6,7 +6,8 @@ directly to measure a model as it will serve.
 Contract for every model this project saves: input (N, S, S, 3) float32 RGB in 0..255, the
 preprocessing (scaling) inside the model; output either the class probabilities (N, C), or a
 dict with "probabilities" (N, C) and "pet_score" (N, 1), the model's belief that the photo shows
-one of the pets at all. Without a pet score the top probability stands in for it. A model may also output
+one of the pets at all. Without a pet score the top probability stands in for it (`has_pet_score` False: the site
+then stores no pet score, see classifier.inference). A model may also output
 "class_maps" (N, S', S', C), where in the (fitted and padded) picture it found each class
 (training.architectures.with_class_maps); asked for with `with_maps=True`, None for a model without them.
 
@@ -113,8 +114,9 @@ class Predictor:
 
     def warm_up(self):
         size = self.spec.input_size
-        probabilities, _, maps = self.predict_arrays(np.zeros((1, size, size, 3), dtype="uint8"), with_maps=True)
+        probabilities, pet_scores, maps = self._run(np.zeros((1, size, size, 3), dtype="uint8"), with_maps=True)
         self.has_class_maps = maps is not None
+        self.has_pet_score = pet_scores is not None  # else predict_arrays stands the top probability in for it
         if probabilities.shape[1] != len(self.spec.classes):
             # A card that does not describe its model must fail at load, not label photos wrongly.
             raise ValueError(

@@ -77,7 +77,7 @@ def test_a_pet_answer_headlines_the_class_with_its_figure(client):
     html, headline, subline = answer_page(client, "dog", pet_score=0.99, confidence=0.97)
     assert (headline, subline) == ("Dog", "96% sure")  # 0.97 of the pets x pet score 0.99: how sure of "Dog" overall
     assert "<title>Dog · petsite</title>" in html and 'alt="Photo classified as dog"' in html
-    assert ">All classes</h2>" in html and "secondary" not in html.split('id="result"')[1]
+    assert ">The six pets</h2>" in html and "secondary" not in html.split('id="result"')[1]
     assert 'aria-live="polite"' in html
 
 
@@ -89,7 +89,7 @@ def bars_of(html):
 
 def test_a_non_pet_answered_as_a_pet_headlines_how_sure_the_model_is_overall(client):
     """A guinea pig answered "Hamster": 0.9987 of the pets' share but a pet score of only 0.661. The page must not say
-    "over 99% sure": the headline is share x pet score, and the bars are on that scale, with a "Not a pet" bar."""
+    "over 99% sure": the headline is share x pet score, and the bars are on that scale; the rest is one quiet line."""
     version(threshold=0.5)
     prediction = Prediction.objects.create(
         image="uploads/g.jpg", display_image="display/g.jpg", status="done", label="hamster", pet_score=0.661, confidence=0.9987,
@@ -100,7 +100,8 @@ def test_a_non_pet_answered_as_a_pet_headlines_how_sure_the_model_is_overall(cli
     assert "over 99%" not in visible(html)
     bars = bars_of(html)
     assert bars == [("Bird", "under 1%"), ("Cat", "under 1%"), ("Dog", "under 1%"), ("Bearded dragon", "under 1%"),
-                    ("Fish", "under 1%"), ("Hamster", "66%"), ("Not a pet", "34%")]
+                    ("Fish", "under 1%"), ("Hamster", "66%")]
+    assert text_of(html, "bars-other") == "The other 34%: it may be none of these six pets."
     assert '<li data-label="hamster" class="top">' in html  # the headline's bar is the highlighted one, with its figure
     # The API keeps its meanings: confidence is the share among the pets, pet_score the model's belief in a pet at all.
     body = client.get(reverse("api:prediction", args=[prediction.pk])).json()
@@ -122,6 +123,64 @@ def test_an_old_row_without_a_pet_score_labels_its_bars_as_shares_among_the_pets
     html, headline, subline = answer_page(client, "dog", pet_score=None, confidence=0.97)
     assert subline == "97% sure" and ">Among the six pets</h2>" in html
     assert bars_of(html)[2] == ("Dog", "97%") and "Not a pet" not in dict(bars_of(html))
+    assert 'id="bars-other"' not in html
+
+
+def test_a_pet_answer_near_the_threshold_never_has_a_bar_longer_than_its_own(client):
+    """Pet score 0.48 over a threshold of 0.453, Dog's share 0.9: "Dog 43% sure" must not sit above a 52% "Not a pet"
+    bar. The pets' bars stay on the headline's scale; the rest is one quiet line under them."""
+    version(threshold=0.453)
+    prediction = Prediction.objects.create(
+        image="uploads/d.jpg", display_image="display/d.jpg", status="done", label="dog", pet_score=0.48, confidence=0.9,
+        probabilities={"bird": 0.02, "cat": 0.04, "dog": 0.9, "dragon": 0.01, "fish": 0.01, "hamster": 0.02},
+        model_version="v-test", width=10, height=10, completed_at=timezone.now())
+    html = page(client, prediction)
+    assert (text_of(html, "headline"), text_of(html, "subline")) == ("Dog", "43% sure")
+    bars = bars_of(html)
+    assert [name for name, _ in bars] == ["Bird", "Cat", "Dog", "Bearded dragon", "Fish", "Hamster"]
+    assert dict(bars)["Dog"] == "43%" and 'data-label="unknown"' not in html
+    answer = selectors.prediction_answer(prediction)
+    assert max(answer.bars, key=lambda bar: bar.value).label == "dog" == next(bar.label for bar in answer.bars if bar.top)
+    assert text_of(html, "bars-other") == "The other 52%: it may be none of these six pets."
+
+
+def test_a_pet_answer_whose_rest_rounds_under_one_percent_has_no_line_for_it(client):
+    html, _, _ = answer_page(client, "dog", pet_score=0.996, confidence=0.97)
+    assert 'id="bars-other"' not in html
+    html = page(client, done("dog", pet_score=0.99, confidence=0.97))
+    assert text_of(html, "bars-other") == "The other 1%: it may be none of these six pets."
+
+
+def test_two_pets_at_the_same_share_headline_and_highlight_the_answered_one(client):
+    version()
+    for label in ("cat", "dog"):
+        prediction = Prediction.objects.create(
+            image="uploads/t.jpg", display_image="display/t.jpg", status="done", label=label, pet_score=0.9, confidence=0.5,
+            probabilities={"bird": 0.0, "cat": 0.5, "dog": 0.5, "dragon": 0.0, "fish": 0.0, "hamster": 0.0},
+            model_version="v-test", width=10, height=10, completed_at=timezone.now())
+        html = page(client, prediction)
+        assert text_of(html, "headline") == label.capitalize()
+        assert re.findall(r'<li data-label="(\w+)" class="top">', html) == [label]
+
+
+def test_a_model_without_a_pet_score_stores_none_and_its_page_shows_the_plain_shares(client, settings, tiny_model_path):
+    """The tiny model (like `seed`) has no pet-score output: its top share stood in for the pet score, so the page
+    said "49% sure" for a 0.70 share (share x share) beside a "Not a pet" bar it can never answer. No pet score is
+    stored now, and the page shows the shares among the six pets."""
+    from PIL import Image
+
+    from classifier.inference import classify_image, get_predictor
+
+    settings.PETSITE_MODEL_PATH = tiny_model_path
+    assert not get_predictor(use_database=False).has_pet_score
+    result = classify_image(Image.new("RGB", (40, 40), (140, 90, 90)), use_database=False)
+    assert result.label == "cat" and result.pet_score is None
+    prediction = done("cat", pet_score=result.pet_score, confidence=result.confidence, model_version=result.model_version)
+    html = page(client, prediction)
+    from classifier.templatetags.petsite import percent
+
+    assert text_of(html, "subline") == f"{percent(result.confidence)} sure"  # the share itself, not share x share
+    assert ">Among the six pets</h2>" in html and 'data-label="unknown"' not in html and 'id="bars-other"' not in html
 
 
 @pytest.mark.parametrize("label, pet_score, words", [

@@ -256,8 +256,8 @@ def test_a_confident_not_a_pet_answer_ranks_by_its_pet_score_alone(queue_rows):
     Prediction.objects.filter(pk=not_a_pet.pk).update(label="unknown", confidence=0.98)
     borderline_not_a_pet = done(top="dog", p_top=0.36, second="dragon", p_second=0.33, pet_score=0.46)  # 0.04
     Prediction.objects.filter(pk=borderline_not_a_pet.pk).update(label="unknown", confidence=0.54)
-    assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.02, 0.5) == pytest.approx(0.48)
-    assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.9, 0.5) == pytest.approx(0.03)
+    assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.02, 0.5, True) == pytest.approx(0.48)
+    assert selectors.review_uncertainty({"dog": 0.36, "dragon": 0.33}, 0.9, 0.5, False) == pytest.approx(0.03)
     # borderline_pet 0.02, borderline_not_a_pet 0.04, close_classes 0.05, not_a_pet 0.48, sure 0.49 (min(0.92, 0.49))
     assert selectors.review_queue() == [borderline_pet.pk, borderline_not_a_pet.pk, close_classes.pk, not_a_pet.pk, sure.pk]
 
@@ -370,3 +370,13 @@ def test_staff_pages_ask_for_no_favicon_file_and_keep_content_in_landmarks(live_
             assert "region" not in found, found.get("region")
         assert not [u for u in asked if u.endswith("/favicon.ico")], asked
         browser.close()
+
+
+def test_a_pet_answer_from_a_model_without_a_threshold_ranks_by_its_margin(queue_rows):
+    """A model without a threshold never answers "not a pet": its row (top share 0.45 standing in as pet score, second
+    0.44) is a pet answer with a margin of 0.01, not a "not a pet" 0.05 from the assumed 0.5. The stored label decides."""
+    sure, close_classes, borderline_pet, _ = queue_rows
+    unsure_pet = done(top="cat", p_top=0.45, second="dog", p_second=0.44, pet_score=0.45)
+    assert selectors.review_uncertainty(unsure_pet.probabilities, 0.45, 0.5, False) == pytest.approx(0.01)
+    # unsure_pet 0.01, borderline_pet 0.02, close_classes 0.05, sure 0.49
+    assert selectors.review_queue() == [unsure_pet.pk, borderline_pet.pk, close_classes.pk, sure.pk]

@@ -57,21 +57,22 @@ def test_upload_shows_classifying_then_the_result_without_reloading(page, sqlite
     api = wait_for_prediction(sqlite_stack.url, prediction_id)
     assert api["status"] == "done"
     expect(page.locator("#headline")).to_have_text(DISPLAY[api["label"]])
-    # How sure of the answer overall: its share among the pets (the API's confidence) x the pet score.
-    overall = api["confidence"] * api["pet_score"]
-    percent = round(overall * 100)
+    # The tiny model has no pet-score output: no pet score is stored and the page shows the plain shares (not share x
+    # share, nor a "Not a pet" bar it can never answer).
+    assert api["pet_score"] is None
+    percent = round(api["confidence"] * 100)
     expect(page.locator("#subline")).to_have_text(
         "over 99% sure" if percent >= 100 else "under 1% sure" if percent <= 0 else f"{percent}% sure")
     expect(page.locator("#result")).to_have_attribute("aria-live", "polite")
     expect(page).to_have_title(f"{DISPLAY[api['label']]} · petsite")
+    expect(page.locator("#bars-heading")).to_have_text("Among the six pets")
     bars = page.locator("#bars li")
-    expect(bars).to_have_count(7)  # the six pets and "Not a pet", on the headline's scale
-    assert bars.evaluate_all("els => els.map(e => e.dataset.label)") == [*DISPLAY, "unknown"]
+    expect(bars).to_have_count(6)
+    assert bars.evaluate_all("els => els.map(e => e.dataset.label)") == [*DISPLAY]
     expect(page.locator(f'#bars li.top[data-label="{api["label"]}"]')).to_have_count(1)
     expect(page.locator("#meta")).to_have_text("Model tiny-test")
     page.wait_for_timeout(600)  # the bars animate their width
-    for label, probability in [*((label, p * api["pet_score"]) for label, p in api["probabilities"].items()),
-                               ("unknown", 1 - api["pet_score"])]:
+    for label, probability in api["probabilities"].items():
         track = page.locator(f'#bars li[data-label="{label}"] .track').bounding_box()
         fill = page.locator(f'#bars li[data-label="{label}"] .fill').bounding_box()
         # The bar is really drawn, as long as its share of the track.

@@ -67,7 +67,10 @@ def test_upload_is_stored_classified_by_the_worker_and_shown(stack):
     assert page.status_code == 200
     assert 'data-status="done"' in page.text
     assert '<h1 id="headline">Cat</h1>' in page.text
-    assert page.text.count("<li data-label=") == len(CLASSES) + 1  # the pets and "Not a pet", on the headline's scale
+    # The tiny model has no pet score: none is stored and the page shows the six pets' shares, no "Not a pet" bar.
+    assert result["pet_score"] is None
+    assert page.text.count("<li data-label=") == len(CLASSES) and 'data-label="unknown"' not in page.text
+    assert ">Among the six pets</h2>" in page.text
 
     image = requests.get(f"{stack.url}/media/{stored['image']}", timeout=30)
     assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"

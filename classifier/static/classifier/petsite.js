@@ -277,14 +277,18 @@
 
     /* Several photos: a grid of tiles that fills in as answers arrive. */
     let tiles = [];
-    function clearBatch() {
+    function revokePreviews() {
       tiles.forEach(t => { const img = t.el.querySelector("img[src^='blob:']"); if (img) URL.revokeObjectURL(img.src); });
+    }
+    function clearBatch() {
+      revokePreviews();
       tiles = [];
       grid.innerHTML = "";
       batchStatus.textContent = "";
       batch.hidden = true;
     }
     function startBatch(files, go) {
+      revokePreviews();  // the previous batch's previews go with its grid
       batch.hidden = false;
       grid.innerHTML = "";
       tiles = files.map((file, i) => {
@@ -321,7 +325,11 @@
       if (go) runBatch();
     }
 
+    // A tile of a batch no longer shown (another photo was chosen since) stops asking and says nothing.
+    function shown(t) { return tiles.includes(t); }
+
     function updateBatchStatus() {
+      if (!tiles.length) return;
       const done = tiles.filter(t => t.finished).length;
       batchStatus.textContent = done === tiles.length ? "All " + tiles.length + " photos are done." : done + " of " + tiles.length + " photos answered…";
     }
@@ -329,9 +337,11 @@
     function pollTile(t, apiUrl, tileUrl) {
       let delay = 600;
       function poll() {
+        if (!shown(t)) return;
         fetch(apiUrl, {headers: {"Accept": "application/json"}}).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(data => {
           if (data.status === "pending") { delay = Math.min(delay * 1.3, 3000); setTimeout(poll, delay); return; }
           return fetch(tileUrl).then(r => r.text()).then(html => {
+            if (!shown(t)) return;
             const holder = document.createElement("div");
             holder.innerHTML = html.trim();
             const fresh = holder.firstElementChild;
@@ -341,6 +351,7 @@
             updateBatchStatus();
           });
         }).catch(status => {
+          if (!shown(t)) return;
           if (status !== 404) return setTimeout(poll, 3000);
           t.el.dataset.status = "deleted";  // deleted meanwhile: stop asking
           t.text.textContent = "This photo was deleted.";
