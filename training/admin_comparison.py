@@ -114,7 +114,7 @@ def changed_html(comparison):
 
 def rules_html(comparison):
     if comparison.rules_passed:
-        return format_html('<b style="color:#1a7f37">passed</b>')
+        return mark_safe('<b style="color:#1a7f37">passed</b>')  # a constant: nothing to escape
     return format_html('<b style="color:#c62828">failed</b><ul>{}</ul>',
                        format_html_join("", "<li>{}</li>", ((failure,) for failure in comparison.rule_failures)))
 

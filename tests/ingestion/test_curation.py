@@ -59,7 +59,8 @@ def test_scraped_photos_are_scored_by_the_live_model_when_stored(site):
     for stored in photos:
         assert stored.review_state == "pending" and not stored.auto_accepted
         assert stored.predicted_label in ("bird", "cat", "dog", "dragon", "fish", "hamster", "unknown")
-        assert 0 <= stored.predicted_confidence <= 1 and stored.pet_score is not None and stored.scored_with
+        # the tiny live model has no pet-score output, so none is stored (pages then show shares among the pets)
+        assert 0 <= stored.predicted_confidence <= 1 and stored.pet_score is None and stored.scored_with
 
 
 def test_auto_accept_only_where_the_model_agrees_above_the_jobs_confidence(site, settings):
