@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from petsite.admin_jobs import resume_one_at_a_time
+
 from . import selectors, services
 from .admin_photos import PhotoColumnsMixin
 from .admin_progress import PROGRESS_JS, ProgressEndpointMixin, live_cell
@@ -369,15 +371,7 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     @admin.action(description="Resume selected interrupted builds", permissions=["change"])
     def resume_builds(self, request, queryset):
         interrupted = list(queryset.filter(status=DatasetVersion.Status.INTERRUPTED).order_by("pk"))
-        if not interrupted:
-            self.message_user(request, "None of the selected builds is interrupted; only those can be resumed.", messages.WARNING)
-        # One build at a time: once the first is resumed the others wait for it (nothing is wrong with them); when it
-        # is refused (saying why), the others would be refused the same way.
-        if interrupted and self._resume(request, interrupted[0]):
-            for waiting in interrupted[1:]:
-                self.message_user(request, f"Build of {waiting.name} not resumed: another job is running (the build of "
-                                           f"{interrupted[0].name}, just resumed; one build at a time). Resume it once "
-                                           "that one has finished.", messages.WARNING)
+        resume_one_at_a_time(self, request, interrupted, self._resume, lambda version: f"Build of {version.name}", "build")
 
     def save_model(self, request, obj, form, change):
         if change:

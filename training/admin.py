@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from ingestion.admin_photos import photo_preview
 from ingestion.admin_progress import PROGRESS_JS, live_cell
 from ingestion.selectors import built_dataset_versions
+from petsite.admin_jobs import resume_one_at_a_time
 from training.admin_comparison import comparison_html, passes_now, rules_html
 from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
@@ -331,8 +332,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             # now (a bare 403 from the admin); say so instead.
             run = TrainingRun.objects.filter(pk=object_id).first()
             if run is not None and run.status != TrainingRun.Status.INTERRUPTED and self.has_view_permission(request, run):
-                kind = "Retrain" if run.retrain else "Training run"
-                self.message_user(request, f"{kind} #{run.pk} not resumed: it is not interrupted any more "
+                self.message_user(request, f"{run.kind} #{run.pk} not resumed: it is not interrupted any more "
                                   f"({run.get_status_display().lower()}); someone may have resumed it already.", messages.WARNING)
                 return HttpResponseRedirect(request.path)
         return super().change_view(request, object_id, form_url, extra_context)
@@ -345,28 +345,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def _resume(self, request, run):
         """Resume one interrupted run through the service; says what happened. True when it was resumed."""
-        kind = "Retrain" if run.retrain else "Training run"
         try:
             run = resume_run(run, user=request.user)
         except RunRefused as exc:
-            self.message_user(request, f"{kind} #{run.pk} not resumed: {exc}", messages.ERROR)
+            self.message_user(request, f"{run.kind} #{run.pk} not resumed: {exc}", messages.ERROR)
             return False
-        self.message_user(request, f"{kind} #{run.pk} resumed: it continues with step “{run.get_step_display()}”.", messages.SUCCESS)
+        self.message_user(request, f"{run.kind} #{run.pk} resumed: it continues with step “{run.get_step_display()}”.", messages.SUCCESS)
         return True
 
     @admin.action(description="Resume the selected interrupted runs (from the step that did not finish)", permissions=["change"])
     def resume_runs(self, request, queryset):
         interrupted = list(queryset.filter(status=TrainingRun.Status.INTERRUPTED).order_by("pk"))
-        if not interrupted:
-            self.message_user(request, "None of the selected runs is interrupted; only those can be resumed.", messages.WARNING)
-        # One run at a time: once the first is resumed the others wait for it (nothing is wrong with them); when it is
-        # refused (saying why), the others would be refused the same way.
-        if interrupted and self._resume(request, interrupted[0]):
-            for waiting in interrupted[1:]:
-                kind = "Retrain" if waiting.retrain else "Training run"
-                self.message_user(request, f"{kind} #{waiting.pk} not resumed: another job is running (#{interrupted[0].pk}, "
-                                           "just resumed; one run at a time). Resume it once that one has finished.",
-                                  messages.WARNING)
+        resume_one_at_a_time(self, request, interrupted, self._resume, lambda run: f"{run.kind} #{run.pk}", "run")
 
     def retrain_view(self, request):
         """Retrain now (POST): build a dataset version from everything accepted and reviewed, train, compare, promote."""

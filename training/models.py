@@ -131,6 +131,11 @@ class TrainingRun(models.Model):
         return f"Training run #{self.pk} ({self.architecture}, {self.status})"
 
     @property
+    def kind(self):
+        """What staff call this run: a "Retrain now" job, or a training run started by itself."""
+        return "Retrain" if self.retrain else "Training run"
+
+    @property
     def fraction(self):
         """Overall progress 0..1: feature extraction and epochs both count; a retrain's three steps share the bar."""
         if self.status == self.Status.SUCCEEDED:

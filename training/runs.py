@@ -219,7 +219,7 @@ def resume_run(run, user=None, dispatch=True):
     if run.status != TrainingRun.Status.INTERRUPTED:
         raise RunRefused(f"Run #{run.pk} is not interrupted ({run.get_status_display().lower()}); only an interrupted run can be resumed.")
     step = _resume_step(run)
-    kind = "Retrain" if run.retrain else "Training run"
+    kind = run.kind
     try:
         with transaction.atomic():
             if TrainingRun.objects.filter(in_progress=True).exists():
