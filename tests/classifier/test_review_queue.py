@@ -129,24 +129,16 @@ def test_staff_only_and_linked_from_the_admin(client, staff_client, queue_rows):
 def test_keys_in_chromium_label_advance_and_undo(live_server, client, django_user_model, monkeypatch):
     """Keyboard alone, in a real headless Chromium, on a phone-sized screen: 3 labels dog and moves on, Enter confirms,
     s skips, z undoes."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import staff_page
 
     first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
     second = done(p_top=0.5, p_second=0.4)
     third = done(p_top=0.95, p_second=0.01)
     user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
-    client.force_login(user)
-    session = client.cookies["sessionid"].value
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test reads the database while Playwright's loop runs
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with staff_page(live_server, client, user, monkeypatch, viewport={"width": 390, "height": 844}) as page:
         page.goto(live_server.url + reverse("review:queue"))
         queue = page.locator("#queue")
         expect(queue).to_have_attribute("data-prediction", str(first.pk))
@@ -182,7 +174,6 @@ def test_keys_in_chromium_label_advance_and_undo(live_server, client, django_use
         button.click()
         expect(page.locator("#done")).to_be_visible()
         assert Prediction.objects.get(pk=third.pk).true_label == "hamster"
-        browser.close()
     assert os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE") == "true"
 
 
@@ -191,16 +182,13 @@ def test_keys_in_chromium_label_advance_and_undo(live_server, client, django_use
 def test_the_fallback_post_keeps_the_decision_and_runs_only_on_network_errors(live_server, client, django_user_model, monkeypatch):
     """When fetch cannot reach the server the form is posted by the browser, with the pressed key's decision; an
     answer that came back (here an error page) is shown, never posted a second time."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import staff_page
 
     first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
     second = done(p_top=0.5, p_second=0.4)
     user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
-    client.force_login(user)
-    session = client.cookies["sessionid"].value
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     posts = []
     answer_with = {"fetch": "abort"}
 
@@ -215,12 +203,7 @@ def test_the_fallback_post_keeps_the_decision_and_runs_only_on_network_errors(li
         else:
             route.fulfill(status=500, content_type="text/html", body="<html><body><p id='oops'>Server error</p></body></html>")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context()
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with staff_page(live_server, client, user, monkeypatch) as page:
         page.route(lambda url: "/decide" in url, decide)
         page.goto(live_server.url + reverse("review:queue"))
         queue = page.locator("#queue")
@@ -237,7 +220,6 @@ def test_the_fallback_post_keeps_the_decision_and_runs_only_on_network_errors(li
         page.wait_for_timeout(500)
         assert [kind for kind, _ in posts] == ["fetch"]
         assert Prediction.objects.get(pk=second.pk).true_label == ""
-        browser.close()
 
 
 def test_the_queue_shows_the_display_copy_not_the_original(staff_client, queue_rows):
@@ -267,16 +249,13 @@ def test_a_confident_not_a_pet_answer_ranks_by_its_pet_score_alone(queue_rows):
 def test_enter_on_a_focused_button_or_link_does_that_controls_action(live_server, client, django_user_model, monkeypatch):
     """Enter on the Skip button reached with Tab skips (it does not confirm); Enter on a focused link follows it; the
     single-letter keys still work while a button has focus, but not while typing into a field."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import staff_page
 
     first = done(p_top=0.9, p_second=0.05, pet_score=0.51)
     second = done(p_top=0.5, p_second=0.4)
     user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
-    client.force_login(user)
-    session = client.cookies["sessionid"].value
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     def tab_to(page, selector):
         for _ in range(60):
@@ -285,12 +264,7 @@ def test_enter_on_a_focused_button_or_link_does_that_controls_action(live_server
                 return
         raise AssertionError(f"Tab never reached {selector}")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context()
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with staff_page(live_server, client, user, monkeypatch) as page:
         page.goto(live_server.url + reverse("review:queue"))
         queue = page.locator("#queue")
         expect(queue).to_have_attribute("data-prediction", str(first.pk))
@@ -326,7 +300,6 @@ def test_enter_on_a_focused_button_or_link_does_that_controls_action(live_server
         page.keyboard.press("Enter")
         page.wait_for_url("**/admin/classifier/prediction/")
         assert not Prediction.objects.exclude(true_label="").exists()
-        browser.close()
 
 
 def test_the_queue_says_over_99_and_under_1_percent_never_100_or_0(staff_client):
@@ -346,20 +319,10 @@ def test_staff_pages_ask_for_no_favicon_file_and_keep_content_in_landmarks(live_
     """The review queue and curation pages carry the site's icon (no /favicon.ico request, a 404) and axe finds no
     content outside landmarks ("region")."""
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import staff_page
 
     user = django_user_model.objects.create_superuser("keys", "k@example.com", "pw-for-tests")
-    client.force_login(user)
-    session = client.cookies["sessionid"].value
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context()
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with staff_page(live_server, client, user, monkeypatch) as page:
         asked = []
         page.on("request", lambda request: asked.append(request.url))
         for url in (reverse("review:queue"), reverse("ingestion_curation:curate")):
@@ -369,7 +332,6 @@ def test_staff_pages_ask_for_no_favicon_file_and_keep_content_in_landmarks(live_
             found = {v["id"]: v for v in Axe().run(page).response["violations"]}
             assert "region" not in found, found.get("region")
         assert not [u for u in asked if u.endswith("/favicon.ico")], asked
-        browser.close()
 
 
 def test_a_pet_answer_from_a_model_without_a_threshold_ranks_by_its_margin(queue_rows):

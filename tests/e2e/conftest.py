@@ -1,5 +1,7 @@
 """Session-scoped live stacks: the real site and a real Celery worker on real Redis, on SQLite or PostgreSQL; the
 headless Chromium the browser tests drive."""
+import contextlib
+
 import pytest
 
 import harness
@@ -7,6 +9,27 @@ import harness
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def staff_page(live_server, client, user, monkeypatch, viewport=None):
+    """A Chromium page on `live_server` logged in as `user` (the test client logs in; the browser carries its session
+    cookie), for the staff pages' browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test reads the database while Playwright's loop runs
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport=viewport) if viewport else browser.new_context()
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="session")

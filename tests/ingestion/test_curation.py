@@ -170,22 +170,14 @@ def test_curation_is_staff_only(client):
 def test_enter_on_a_focused_button_does_that_buttons_action_in_chromium(live_server, client, monkeypatch):
     """Tab to Skip and press Enter: the outline moves on and nothing is accepted ("accept as searched" is Enter only
     when no control has focus); Enter on a tick box accepts nothing either; keys still work with no focus."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import staff_page
 
     first, second = photo(1, predicted="dog"), photo(2, predicted="dog")
     user = get_user_model().objects.create_superuser("curator", "c@example.com", "pw-for-tests")
-    client.force_login(user)
-    session = client.cookies["sessionid"].value
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context()
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with staff_page(live_server, client, user, monkeypatch) as page:
         page.goto(live_server.url + reverse("ingestion_curation:curate"))
         tiles = page.locator(".tile")
         expect(tiles.nth(0)).to_have_class("tile cursor")
@@ -216,4 +208,3 @@ def test_enter_on_a_focused_button_does_that_buttons_action_in_chromium(live_ser
         page.keyboard.press("Enter")  # no control has focus: accept the outlined photo as searched
         expect(page.locator("#count-accepted")).to_have_text("1")
         assert ScrapedPhoto.objects.get(pk=second.pk).review_state == "accepted"
-        browser.close()
