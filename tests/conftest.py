@@ -13,6 +13,13 @@ PETS = SHARED / "data" / "pets"
 OTHER = SHARED / "data" / "other"
 
 
+def pytest_configure(config):
+    # The suite tests with real photos from ../shared (beside the checkout, as in CI; never committed): say so once
+    # instead of failing test by test.
+    if not PETS.is_dir():
+        pytest.exit(f"{PETS} not found: the tests need ../shared/data beside the checkout (as CI provides it).", returncode=4)
+
+
 def pet_photos(label, count):
     """The first `count` real photos of one class from ../shared/data/pets (sorted, so stable)."""
     photos = sorted((PETS / label).glob("*.jpg"))[:count]
