@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin_photos import PhotoColumnsMixin, photo_preview
-from ingestion.labels import CLASSES, display_name
+from ingestion.labels import CLASSES, UNKNOWN, display_name
 
 from . import selectors, services
 from .models import Prediction
@@ -89,9 +89,15 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
     def inference_time(self, obj):
         return f"{obj.inference_ms:.1f} ms" if obj.inference_ms is not None else "-"
 
-    @admin.display(description="Confidence", ordering="confidence")
+    @admin.display(description="Sure")
     def confidence_pct(self, obj):
-        return percent(obj.confidence) if obj.confidence is not None else "-"
+        """The figure the public pages show (share among the pets x pet score), then the share itself."""
+        sure = selectors.answer_sureness(obj)
+        if sure is None:
+            return "-"
+        if obj.pet_score is None or obj.confidence is None or obj.label == UNKNOWN:
+            return percent(sure)
+        return f"{percent(sure)} ({percent(obj.confidence)} among the six pets)"
 
     @admin.action(description="Mark as correct (confirm predicted label)", permissions=["change"])
     def mark_as_correct(self, request, queryset):

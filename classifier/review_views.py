@@ -72,6 +72,7 @@ def queue(request):
     undo = request.session.get(UNDO, [])
     context = {
         "prediction": prediction,
+        "sure": selectors.answer_sureness(prediction) if prediction else None,
         "history": selectors.label_history(prediction) if prediction else [],
         "counts": selectors.review_counts(skipped=skipped, user=request.user, **filters),
         "filters": filters,

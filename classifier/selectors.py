@@ -198,6 +198,15 @@ def answer_figure_and_bars(prediction):
     return figure, bars, False, (other if math.floor(other * 100 + 0.5) >= 1 else None)
 
 
+def answer_sureness(prediction):
+    """How sure the model is of its stored answer, as every page says it (answer_figure_and_bars' figure), or None
+    while the prediction is not finished. Staff pages show it beside the share among the six pets, so the admin, the
+    review queue and the public page never disagree about one prediction."""
+    if prediction.status != Prediction.Status.DONE or prediction.confidence is None and prediction.pet_score is None:
+        return None
+    return answer_figure_and_bars(prediction)[0]
+
+
 def heatmap_caption(prediction):
     """Which class the heat map shows: the model's answer, or for "not a pet" the closest pet (the worker maps the
     best pet class either way)."""

@@ -36,11 +36,12 @@ def test_changelist_shows_thumbnail_class_confidence_and_review_columns(staff_cl
     assert response.status_code == 200
     html = response.content.decode()
     assert prediction.thumbnail.url in html
-    for column in ("Photo", "Label", "Confidence", "True label", "Reviewed by", "Reviewed at"):
+    for column in ("Photo", "Label", "Sure", "True label", "Reviewed by", "Reviewed at"):
         assert column in html
+    from classifier.selectors import answer_sureness
     from classifier.templatetags.petsite import percent
 
-    assert f"<td class=\"field-confidence_pct\">{percent(prediction.confidence)}</td>" in html
+    assert f"<td class=\"field-confidence_pct\">{percent(answer_sureness(prediction))}" in html
 
 
 def test_admin_says_over_99_and_under_1_percent_never_100_or_0(staff_client, make_prediction):
@@ -52,7 +53,7 @@ def test_admin_says_over_99_and_under_1_percent_never_100_or_0(staff_client, mak
     probabilities["cat"] = 1.0
     Prediction.objects.filter(pk=prediction.pk).update(confidence=1.0, probabilities=probabilities, pet_score=0.9999)
     html = staff_client.get(CHANGELIST).content.decode()
-    assert '<td class="field-confidence_pct">over 99%</td>' in html and "100.0%" not in html
+    assert '<td class="field-confidence_pct">over 99% (over 99% among the six pets)</td>' in html and "100.0%" not in html
     page = staff_client.get(f"/admin/classifier/prediction/{prediction.pk}/change/").content.decode()
     assert '<span style="text-align:right">over 99%</span>' in page and '<span style="text-align:right">under 1%</span>' in page
     assert "100.0%</span>" not in page and ">0.0%<" not in page and "over 99% (below the model" in page

@@ -308,7 +308,7 @@ def test_the_queue_says_over_99_and_under_1_percent_never_100_or_0(staff_client)
     Prediction.objects.filter(pk=sure.pk).update(label="unknown", confidence=0.9999)
     page = staff_client.get(reverse("review:queue")).content.decode()
     assert f'data-prediction="{sure.pk}"' in page
-    assert '<span class="muted">over 99%</span>' in page and '<strong id="pet-score">under 1%</strong>' in page
+    assert '<span id="model-sure">over 99% sure</span>' in page and '<strong id="pet-score">under 1%</strong>' in page
     assert '<span class="pct">over 99%</span>' in page and '<span class="pct">under 1%</span>' in page
     assert ">100%<" not in page and ">0%<" not in page
 

@@ -1,0 +1,37 @@
+"""One prediction, one "how sure": the admin, the review queue and the public page say the same figure."""
+from django.urls import reverse
+
+from classifier.models import Prediction
+
+
+def hamster_for_a_guinea_pig(prediction):
+    """What the model does with a guinea pig: nearly all of the pets' share on hamster, but a pet score of 0.661."""
+    probabilities = dict.fromkeys(prediction.probabilities, 0.0002)
+    probabilities["hamster"] = 0.9990
+    Prediction.objects.filter(pk=prediction.pk).update(label="hamster", confidence=0.9990, probabilities=probabilities, pet_score=0.661)
+    prediction.refresh_from_db()
+    return prediction
+
+
+def test_admin_review_queue_and_result_page_agree(staff_client, make_prediction):
+    prediction = hamster_for_a_guinea_pig(make_prediction())
+    changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
+    assert '<td class="field-confidence_pct">66% (over 99% among the six pets)</td>' in changelist
+    queue = staff_client.get(reverse("review:queue") + f"?id={prediction.pk}").content.decode()
+    assert '<span id="model-sure">66% sure</span>' in queue and "(over 99% among the six pets)" in queue
+    assert "66%" in staff_client.get(reverse("classifier:prediction", args=[prediction.pk])).content.decode()
+
+
+def test_not_a_pet_is_as_sure_as_its_pet_score_is_low(staff_client, make_prediction):
+    prediction = make_prediction()
+    Prediction.objects.filter(pk=prediction.pk).update(label="unknown", confidence=0.7, pet_score=0.2)
+    changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
+    assert '<td class="field-confidence_pct">80%</td>' in changelist
+    queue = staff_client.get(reverse("review:queue") + f"?id={prediction.pk}").content.decode()
+    assert '<span id="model-sure">80% sure</span>' in queue and "among the six pets" not in queue
+
+
+def test_unfinished_prediction_has_no_figure(staff_client, make_prediction):
+    make_prediction(classify=False)
+    changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
+    assert '<td class="field-confidence_pct">-</td>' in changelist
