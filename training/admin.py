@@ -123,7 +123,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="training curves")
     def curves_preview(self, obj):
-        return photo_preview(obj.curves_image, max_width="720px", max_height=None)
+        preview = photo_preview(obj.curves_image, max_width="720px", max_height=None)
+        if not obj.curves_image:
+            return preview
+        # The curves' accuracy is the training objective's, not the test metrics' above: say so, or 93% beside 99% puzzles.
+        return format_html(
+            '{}<p class="help">Per epoch while training, on the training and validation photos. For the default architecture '
+            "the accuracy counts every class its head learns: the six pets and each kind of non-pet photo (rabbit, "
+            "vehicles, ...), so it sits below the test accuracy above, which scores the site's answer on the test split.</p>",
+            preview,
+        )
 
     @admin.display(description="confusion matrix")
     def confusion_preview(self, obj):
