@@ -10,12 +10,14 @@ from ingestion.images import ACCEPTED_FORMATS_TEXT, VALIDATION_DRAFT_BOX, ImageE
 
 
 class UploadError(ValueError):
-    """A refused upload; `message` is shown to the person, `status` is the HTTP status to answer."""
+    """A refused upload; `message` is the API's answer, `status` the HTTP status to answer and `page_message` the words
+    for a person on the site's pages (the same unless the API's names a developer detail, such as the form field)."""
 
-    def __init__(self, message, status=400):
+    def __init__(self, message, status=400, page_message=None):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.page_message = page_message or message
 
 
 class ValidatedUpload:
@@ -79,7 +81,8 @@ def clean_filename(name):
 def validate_upload(uploaded_file):
     """Return a ValidatedUpload for a Django UploadedFile, or raise UploadError."""
     if uploaded_file is None:
-        raise UploadError(f"No file was sent. Choose a {ACCEPTED_FORMATS_TEXT} photo (form field 'image').")
+        raise UploadError(f"No file was sent. Choose a {ACCEPTED_FORMATS_TEXT} photo (form field 'image').",
+                          page_message=f"No file was sent. Choose a {ACCEPTED_FORMATS_TEXT} photo.")
     limit = settings.PETSITE_MAX_UPLOAD_BYTES
     if uploaded_file.size is not None and uploaded_file.size > limit:
         raise UploadError(f"The file is too big ({uploaded_file.size / 1e6:.1f} MB); the limit is {limit / 1e6:.0f} MB.", status=413)

@@ -1,3 +1,5 @@
+import math
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -33,6 +35,17 @@ def _owns(request, prediction_id):
     return prediction_id in request.session.get(OWN_UPLOADS, [])
 
 
+def _missing_photo(request, pk):
+    """The site's own 404 page for a prediction that is not there (deleted, or never made): in the site's style even
+    while DEBUG is on (Django's technical 404 page is for developers, and a deleted photo's link is an ordinary case)."""
+    return render(request, "404.html", {"missing_photo": True}, status=404)
+
+
+def _prediction_or_none(pk):
+    """The prediction `pk`, or None (an id past the database's integers is no prediction either)."""
+    return Prediction.objects.filter(pk=pk).first() if pk < 2**63 else None
+
+
 def _may_retry(request, prediction_id):
     """Trying a failed photo again is its uploader's (this browser session) or staff's."""
     return _owns(request, prediction_id) or request.user.is_staff
@@ -55,10 +68,10 @@ def home(request):
             upload = uploaded_image(request)
             prediction = services.submit_upload(upload)
         except UploadError as exc:
-            upload_error = problem = exc.message
+            upload_error = problem = exc.page_message  # a person's words (the API's may name the form field)
             status = exc.status
             if upload is not None and upload.name:
-                upload_error = f"{clean_filename(upload.name)}: {exc.message}"
+                upload_error = f"{clean_filename(upload.name)}: {problem}"
         else:
             _remember_upload(request, prediction)
             if _wants_json(request):
@@ -93,14 +106,37 @@ MAX_FILES_AT_ONCE = 20
 
 @require_safe
 def prediction_detail(request, pk):
-    prediction = get_object_or_404(Prediction, pk=pk)
+    prediction = _prediction_or_none(pk)
+    if prediction is None:
+        return _missing_photo(request, pk)
     services.ensure_display_copy(prediction)
     answer = selectors.prediction_answer(prediction)
+    closest = _closest_pets(answer)
     return render(request, "classifier/prediction.html", {
-        "prediction": prediction, "answer": answer, "own": _owns(request, prediction.pk), "can_retry": _may_retry(request, prediction.pk),
+        "prediction": prediction, "answer": answer, "closest": closest,
+        "heatmap_caption": closest["heatmap_caption"] if closest else answer.heatmap_caption,
+        "own": _owns(request, prediction.pk), "can_retry": _may_retry(request, prediction.pk),
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })
+
+
+def _under_one_percent(value):
+    """Whether `percent` words the value "under 1%" (the same rounding)."""
+    return math.floor(float(value) * 100 + 0.5) <= 0
+
+
+def _closest_pets(answer):
+    """A "not a pet" answer's closest pets as the page shows them, or None for any other answer: `bars` highest first,
+    `faint` when every pet is under 1% (the page then says it saw no sign of any of them instead of six "under 1%"
+    rows) and `heatmap_caption`: where the photo looked most like the closest pet, or "" (no heat map) when even that
+    pet is under 1%, so the page never claims the model saw a pet it did not."""
+    if not answer.not_a_pet or not answer.bars:
+        return None
+    bars = sorted(answer.bars, key=lambda bar: bar.value, reverse=True)  # stable: equal values keep the six pets' order
+    faint = all(_under_one_percent(bar.value) for bar in bars)
+    caption = "" if faint else f"Where the photo looked most like a {bars[0].name.lower()}"
+    return {"bars": bars, "faint": faint, "heatmap_caption": caption}
 
 
 @require_safe
@@ -112,7 +148,8 @@ def prediction_tile(request, pk):
 
 @require_POST
 def retry_prediction(request, pk):
-    get_object_or_404(Prediction, pk=pk)
+    if _prediction_or_none(pk) is None:
+        return _missing_photo(request, pk)
     if not _may_retry(request, pk):
         messages.error(request, "Only the person who uploaded a photo (from the browser they uploaded it with) or our team can "
                                 "try it again.")
@@ -131,7 +168,9 @@ def delete_prediction(request, pk):
 
     Two steps, with or without JavaScript: the page's "Delete my photo…" button asks for this page (GET), which asks
     to confirm; only its POST with confirm=yes deletes (any other POST shows the question again)."""
-    prediction = get_object_or_404(Prediction, pk=pk)
+    prediction = _prediction_or_none(pk)
+    if prediction is None:
+        return _missing_photo(request, pk)
     if not _owns(request, prediction.pk):
         messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
         return redirect(prediction)

@@ -1,9 +1,10 @@
-"""Template helpers of the public pages: `percent` (every printed probability), `answer` (what a prediction says) and
-`inline_code` (the API docs' `code` spans)."""
+"""Template helpers of the public pages: `percent` (every printed probability), `answer` (what a prediction says),
+`inline_code` (the API docs' `code` spans) and, for the API docs, `without_server_settings` and `rate_limits`."""
 import math
 import re
 
 from django import template
+from django.conf import settings
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -44,3 +45,41 @@ def answer(prediction):
     """{% answer prediction as a %}: the selectors.Answer of a prediction, for a grid's tile (so no "borderline",
     which would look up the model's threshold once per tile; the prediction's own page says it)."""
     return selectors.prediction_answer(prediction, with_borderline=False)
+
+
+@register.filter
+def without_server_settings(text):
+    """The description without its sentences that name the server's settings ("... unless PETSITE_RATELIMIT_UPLOAD /
+    PETSITE_RATELIMIT_API are set."): words for whoever runs the server, not for an API user. The docs page says the
+    limits in force instead (`rate_limits`)."""
+    text = str(text or "")
+    if "PETSITE_" not in text:
+        return text
+    sentences = re.split(r"(?<=\.)\s+", text)
+    return " ".join(sentence for sentence in sentences if "PETSITE_" not in sentence)
+
+
+def _per(limit, what):
+    """((30, 60), "uploads") -> "30 uploads a minute"; ((10, 5), "uploads") -> "10 uploads every 5 seconds"."""
+    count, period = limit
+    unit = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}.get(period)
+    return f"{count} {what} a {unit}" if unit else f"{count} {what} every {period} seconds"
+
+
+@register.simple_tag
+def rate_limits():
+    """The API's rate limits on this server, as an API user reads them (from the settings in force: none by default in
+    development, 30 uploads and 600 other requests a minute by default in production). `code` spans: the page renders
+    it with inline_code."""
+    from petsite.ratelimit import parse_rate
+
+    uploads = parse_rate(settings.PETSITE_RATELIMIT_UPLOAD)
+    reads = parse_rate(settings.PETSITE_RATELIMIT_API)
+    if uploads is None and reads is None:
+        return "This server does not limit how often you call the API."
+    upload_words = (f"up to {_per(uploads, 'uploads')} (`POST /api/predictions/`, counted together with the site's upload form)"
+                    if uploads else "any number of uploads")
+    read_words = (f"up to {_per(reads, 'requests')} that read predictions (`GET /api/predictions/` and `GET /api/predictions/{{id}}/`)"
+                  if reads else "any number of requests that read predictions")
+    return (f"Each client (IP address) may make {upload_words} and {read_words}. Past that the answer is 429, with a "
+            "Retry-After header saying how many seconds to wait.")

@@ -27,11 +27,16 @@
 
     function showHeatmap(url) {
       const toggle = document.getElementById("heatmap-toggle"), overlay = document.getElementById("heatmap");
-      if (!url || !toggle || !overlay) return;
+      const caption = document.getElementById("heatmap-caption"), key = document.getElementById("heatmap-key");
+      // No caption: nothing worth showing (a "not a pet" answer whose closest pet is under 1%).
+      if (!url || !toggle || !overlay || !caption || !caption.textContent.trim() || !toggle.hidden) return;
       overlay.src = url;
       toggle.hidden = false;
       const sw = document.getElementById("heatmap-switch");
-      sw.addEventListener("change", () => { overlay.hidden = !sw.checked; });
+      // The caption and the colour key belong to the heat map: shown with it, hidden with it.
+      const update = () => { overlay.hidden = !sw.checked; if (key) key.hidden = !sw.checked; };
+      sw.addEventListener("change", update);
+      update();
     }
 
     function swapIn() {
@@ -70,8 +75,8 @@
             const waiting = document.getElementById("photo-waiting");
             if (waiting) waiting.hidden = true;
           }
-          showHeatmap(data.heatmap_url);
-          return swapIn().catch(schedule);
+          // The fresh copy brings the heat map's caption (it says whether there is one worth showing).
+          return swapIn().then(() => showHeatmap(data.heatmap_url), schedule);
         })
         .catch(status => status === 404 ? deleted() : schedule());
     }
@@ -270,6 +275,12 @@
         button.disabled = false;
         button.textContent = "Upload and classify";
         progressBox.hidden = true;
+        // The server decided: a note that the browser could not open the file ("we will check it") is stale now.
+        if (previewName.classList.contains("warning")) {
+          preview.hidden = true;
+          previewName.textContent = "";
+          previewName.classList.remove("warning");
+        }
         showError((file.name || "The pasted image") + ": " + result.error);
         input.focus();
       });
