@@ -69,9 +69,9 @@ def openapi_document(request=None):
             "description": "Upload a photo and learn whether it shows a bird, cat, dog, bearded dragon, fish or hamster, or "
                            "none of them (`unknown`, \"Not a pet\"). Classification happens in the background: an upload answers "
                            "202 at once, then its prediction is polled until `status` is `done` or `failed`. Every error is "
-                           "JSON: `{\"error\": \"...\"}`. No authentication. In production (DEBUG off) uploads and API calls are "
-                           "rate-limited per client (429 with Retry-After); the development default has no limits unless "
-                           "PETSITE_RATELIMIT_UPLOAD / PETSITE_RATELIMIT_API are set.",
+                           "JSON: `{\"error\": \"...\"}`. No authentication. A server may limit how often each client (IP address) "
+                           "uploads and reads; past a limit the answer is 429 with a Retry-After header (the docs page, "
+                           "/api/docs/, says this server's limits).",
         },
         "servers": [{"url": server or "/"}],
         "paths": {

@@ -1,5 +1,5 @@
 """Template helpers of the public pages: `percent` (every printed probability), `answer` (what a prediction says),
-`inline_code` (the API docs' `code` spans) and, for the API docs, `without_server_settings` and `rate_limits`."""
+`inline_code` (the API docs' `code` spans) and, for the API docs, `rate_limits`."""
 import math
 import re
 
@@ -45,18 +45,6 @@ def answer(prediction):
     """{% answer prediction as a %}: the selectors.Answer of a prediction, for a grid's tile (so no "borderline",
     which would look up the model's threshold once per tile; the prediction's own page says it)."""
     return selectors.prediction_answer(prediction, with_borderline=False)
-
-
-@register.filter
-def without_server_settings(text):
-    """The description without its sentences that name the server's settings ("... unless PETSITE_RATELIMIT_UPLOAD /
-    PETSITE_RATELIMIT_API are set."): words for whoever runs the server, not for an API user. The docs page says the
-    limits in force instead (`rate_limits`)."""
-    text = str(text or "")
-    if "PETSITE_" not in text:
-        return text
-    sentences = re.split(r"(?<=\.)\s+", text)
-    return " ".join(sentence for sentence in sentences if "PETSITE_" not in sentence)
 
 
 def _per(limit, what):

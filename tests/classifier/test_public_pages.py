@@ -144,3 +144,5 @@ def test_the_api_docs_say_the_rate_limits_in_force_without_server_settings(clien
     limits = re.search(r'<p id="rate-limits">(.*?)</p>', html, re.S).group(1)
     assert re.sub(r"<[^>]+>", "", limits).replace("&#x27;", "'") == "Rate limits. " + words
     assert "No authentication." in html  # the rest of the description stays
+    schema = client.get(reverse("api:schema")).content.decode()  # the machine-readable description names no settings either
+    assert "PETSITE_" not in schema and "DEBUG" not in schema
