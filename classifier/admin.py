@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin_photos import PhotoColumnsMixin, photo_preview
-from ingestion.labels import CLASSES, UNKNOWN, display_name
+from ingestion.labels import CLASSES, display_name
 
 from . import selectors, services
 from .models import Prediction
@@ -92,12 +92,10 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
     @admin.display(description="Sure")
     def confidence_pct(self, obj):
         """The figure the public pages show (share among the pets x pet score), then the share itself."""
-        sure = selectors.answer_sureness(obj)
+        sure, share = selectors.answer_sureness(obj), selectors.answer_share(obj)
         if sure is None:
             return "-"
-        if obj.pet_score is None or obj.confidence is None or obj.label == UNKNOWN:
-            return percent(sure)
-        return f"{percent(sure)} ({percent(obj.confidence)} among the six pets)"
+        return percent(sure) if share is None else f"{percent(sure)} ({percent(share)} among the six pets)"
 
     @admin.action(description="Mark as correct (confirm predicted label)", permissions=["change"])
     def mark_as_correct(self, request, queryset):

@@ -35,8 +35,9 @@ PREDICTION_FIELDS = {
     "label": _nullable({"type": "string", "enum": [*LABELS, None]},
                        f"The model's answer once done: one of {', '.join(CLASSES)}, or `{UNKNOWN}` (not a pet); null before."),
     "confidence": _nullable({"type": "number", "minimum": 0, "maximum": 1},
-                            "How sure the model is of `label`: its class probability, or for `unknown` 1 - `pet_score` "
-                            "(without a pet score: 1 - the top class probability)."),
+                            "For a pet `label`: its share among the six pets (its entry in `probabilities`); the site's "
+                            "pages say how sure the model is overall, `confidence` x `pet_score`. For `unknown`: "
+                            "1 - `pet_score` (without a pet score: 1 - the top class probability)."),
     "probabilities": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
                       "description": "Each pet class's probability (they add up to 1); for `unknown`, the closest pets. Empty before done."},
     "pet_score": _nullable({"type": "number", "minimum": 0, "maximum": 1},

@@ -73,6 +73,7 @@ def queue(request):
     context = {
         "prediction": prediction,
         "sure": selectors.answer_sureness(prediction) if prediction else None,
+        "share": selectors.answer_share(prediction) if prediction else None,
         "history": selectors.label_history(prediction) if prediction else [],
         "counts": selectors.review_counts(skipped=skipped, user=request.user, **filters),
         "filters": filters,

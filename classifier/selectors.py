@@ -135,6 +135,7 @@ class Answer:
     borderline: bool  # the pet score is near the model's threshold
     bars: tuple = ()  # Bar rows of the result page, on the same scale as `figure` (the headline can't contradict them)
     bars_among_pets: bool = False  # no pet score (a model without one, or an old row): the bars are shares among the six pets, and say so
+    faint: bool = False  # "not a pet" and every closest pet words as "under 1%": the page says it saw no sign of any
     other: float | None = None  # a pet answer: 1 - pet score, the part that may be none of the six pets (None: under 1%)
     heatmap_caption: str = ""  # which class the heat map shows ("Where the model saw a hamster")
 
@@ -190,12 +191,18 @@ def answer_figure_and_bars(prediction):
         return prediction.confidence, bars, True, None
     pet_score = float(pet_score)
     bars = tuple(Bar(label, display_name(label), p * pet_score, label == prediction.label) for label, p in shares)
-    if not_a_pet:
-        return 1.0 - pet_score, bars, False, None
+    if not_a_pet:  # the closest pets, most alike first (stable: equal values keep the six pets' order)
+        return 1.0 - pet_score, tuple(sorted(bars, key=lambda bar: bar.value, reverse=True)), False, None
     figure = float(prediction.confidence if prediction.confidence is not None else 0.0) * pet_score
     other = 1.0 - pet_score
     # Worded by the `percent` filter: under 1% is not worth a line.
-    return figure, bars, False, (other if math.floor(other * 100 + 0.5) >= 1 else None)
+    return figure, bars, False, (other if percent_points(other) >= 1 else None)
+
+
+def percent_points(probability):
+    """The whole percent every page prints for `probability` (halves round up, as the pages' script's Math.round):
+    the `percent` filter words 0 as "under 1%" and 100 as "over 99%"."""
+    return math.floor(float(probability) * 100 + 0.5)
 
 
 def answer_sureness(prediction):
@@ -204,21 +211,31 @@ def answer_sureness(prediction):
     review queue and the public page never disagree about one prediction."""
     if prediction.status != Prediction.Status.DONE or prediction.confidence is None and prediction.pet_score is None:
         return None
+    if prediction.label != UNKNOWN and prediction.confidence is None:
+        return None  # a pet answer without its share: no figure, not "under 1%"
     return answer_figure_and_bars(prediction)[0]
 
 
+def answer_share(prediction):
+    """A pet answer's share among the six pets (the API's `confidence`), which staff pages show beside the figure when
+    it differs from it (a pet score to multiply by); None otherwise."""
+    if prediction.label == UNKNOWN or prediction.confidence is None or prediction.pet_score is None:
+        return None
+    return prediction.confidence
+
+
 def heatmap_caption(prediction):
-    """Which class the heat map shows: the model's answer, or for "not a pet" the closest pet (the worker maps the
-    best pet class either way)."""
+    """What the heat map shows: where the model saw its answer, or for "not a pet" where the photo looked most like the
+    closest pet (the worker maps the best pet class either way); "" (no heat map) when even that pet is under 1%, so
+    the page never claims the model saw a pet it did not."""
     if prediction.status != Prediction.Status.DONE:
         return ""
     if prediction.label != UNKNOWN:
         return f"Where the model saw a {display_name(prediction.label).lower()}"
-    shares = _pet_shares(prediction)
-    if not shares:
+    _, bars, _, _ = answer_figure_and_bars(prediction)
+    if not bars or percent_points(bars[0].value) <= 0:
         return ""
-    closest = max(shares, key=lambda item: item[1])[0]
-    return f"Where the model saw the closest pet, a {display_name(closest).lower()}"
+    return f"Where the photo looked most like a {bars[0].name.lower()}"
 
 
 def prediction_answer(prediction, with_borderline=True):
@@ -239,6 +256,7 @@ def prediction_answer(prediction, with_borderline=True):
         status=prediction.status, label=label, name=display_name(label), reviewed=bool(prediction.true_label),
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
         bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction) if with_borderline else "",
+        faint=not_a_pet and bool(bars) and all(percent_points(bar.value) <= 0 for bar in bars),
     )
 
 

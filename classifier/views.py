@@ -1,5 +1,3 @@
-import math
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -35,7 +33,7 @@ def _owns(request, prediction_id):
     return prediction_id in request.session.get(OWN_UPLOADS, [])
 
 
-def _missing_photo(request, pk):
+def _missing_photo(request):
     """The site's own 404 page for a prediction that is not there (deleted, or never made): in the site's style even
     while DEBUG is on (Django's technical 404 page is for developers, and a deleted photo's link is an ordinary case)."""
     return render(request, "404.html", {"missing_photo": True}, status=404)
@@ -108,35 +106,15 @@ MAX_FILES_AT_ONCE = 20
 def prediction_detail(request, pk):
     prediction = _prediction_or_none(pk)
     if prediction is None:
-        return _missing_photo(request, pk)
+        return _missing_photo(request)
     services.ensure_display_copy(prediction)
     answer = selectors.prediction_answer(prediction)
-    closest = _closest_pets(answer)
     return render(request, "classifier/prediction.html", {
-        "prediction": prediction, "answer": answer, "closest": closest,
-        "heatmap_caption": closest["heatmap_caption"] if closest else answer.heatmap_caption,
+        "prediction": prediction, "answer": answer,
         "own": _owns(request, prediction.pk), "can_retry": _may_retry(request, prediction.pk),
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })
-
-
-def _under_one_percent(value):
-    """Whether `percent` words the value "under 1%" (the same rounding)."""
-    return math.floor(float(value) * 100 + 0.5) <= 0
-
-
-def _closest_pets(answer):
-    """A "not a pet" answer's closest pets as the page shows them, or None for any other answer: `bars` highest first,
-    `faint` when every pet is under 1% (the page then says it saw no sign of any of them instead of six "under 1%"
-    rows) and `heatmap_caption`: where the photo looked most like the closest pet, or "" (no heat map) when even that
-    pet is under 1%, so the page never claims the model saw a pet it did not."""
-    if not answer.not_a_pet or not answer.bars:
-        return None
-    bars = sorted(answer.bars, key=lambda bar: bar.value, reverse=True)  # stable: equal values keep the six pets' order
-    faint = all(_under_one_percent(bar.value) for bar in bars)
-    caption = "" if faint else f"Where the photo looked most like a {bars[0].name.lower()}"
-    return {"bars": bars, "faint": faint, "heatmap_caption": caption}
 
 
 @require_safe
@@ -149,7 +127,7 @@ def prediction_tile(request, pk):
 @require_POST
 def retry_prediction(request, pk):
     if _prediction_or_none(pk) is None:
-        return _missing_photo(request, pk)
+        return _missing_photo(request)
     if not _may_retry(request, pk):
         messages.error(request, "Only the person who uploaded a photo (from the browser they uploaded it with) or our team can "
                                 "try it again.")
@@ -170,7 +148,7 @@ def delete_prediction(request, pk):
     to confirm; only its POST with confirm=yes deletes (any other POST shows the question again)."""
     prediction = _prediction_or_none(pk)
     if prediction is None:
-        return _missing_photo(request, pk)
+        return _missing_photo(request)
     if not _owns(request, prediction.pk):
         messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
         return redirect(prediction)

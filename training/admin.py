@@ -124,7 +124,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="training curves")
     def curves_preview(self, obj):
         preview = photo_preview(obj.curves_image, max_width="720px", max_height=None)
-        if not obj.curves_image:
+        if not obj.curves_image or obj.architecture != "default":
             return preview
         # The curves' accuracy is the training objective's, not the test metrics' above: say so, or 93% beside 99% puzzles.
         return format_html(

@@ -1,6 +1,5 @@
 """Template helpers of the public pages: `percent` (every printed probability), `answer` (what a prediction says),
 `inline_code` (the API docs' `code` spans) and, for the API docs, `rate_limits`."""
-import math
 import re
 
 from django import template
@@ -21,7 +20,7 @@ def percent(probability):
     """
     if probability in (None, ""):
         return ""
-    value = math.floor(float(probability) * 100 + 0.5)  # halves round up, as the script's Math.round does
+    value = selectors.percent_points(probability)
     if value >= 100:
         return "over 99%"
     if value <= 0:

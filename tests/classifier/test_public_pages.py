@@ -102,7 +102,7 @@ def test_the_heat_map_caption_is_hidden_with_the_heat_map_and_has_a_colour_key(c
     key = re.search(r'<div class="heatmap-key" id="heatmap-key" hidden>(.*?)</div>', html, re.S)
     assert key, "the caption and the key sit in one hidden box"
     assert 'id="heatmap-caption">Where the model saw a fish</p>' in key.group(1)
-    assert "The warmer the colour, the more it saw there" in visible(key.group(1))
+    assert "The warmer the colour, the more that part of the photo counted" in visible(key.group(1))
     assert "{#" not in html and "#}" not in html and "{%" not in html  # no template comment leaks onto the page
 
 

@@ -83,7 +83,7 @@ def test_the_heat_map_caption_and_key_show_with_the_heat_map_only(live_server, c
         page.check("#heatmap-switch")
         expect(page.locator("#heatmap")).to_be_visible()
         expect(page.locator("#heatmap-caption")).to_have_text("Where the model saw a fish")
-        expect(page.locator("#heatmap-legend")).to_contain_text("The warmer the colour, the more it saw there")
+        expect(page.locator("#heatmap-legend")).to_contain_text("The warmer the colour, the more that part of the photo counted")
         shot(page, f"{size}-heatmap-on")
         page.uncheck("#heatmap-switch")
         expect(page.locator("#heatmap")).to_be_hidden()

@@ -19,7 +19,8 @@ def test_admin_review_queue_and_result_page_agree(staff_client, make_prediction)
     assert '<td class="field-confidence_pct">66% (over 99% among the six pets)</td>' in changelist
     queue = staff_client.get(reverse("review:queue") + f"?id={prediction.pk}").content.decode()
     assert '<span id="model-sure">66% sure</span>' in queue and "(over 99% among the six pets)" in queue
-    assert "66%" in staff_client.get(reverse("classifier:prediction", args=[prediction.pk])).content.decode()
+    page = staff_client.get(reverse("classifier:prediction", args=[prediction.pk])).content.decode()
+    assert '<p class="figure" id="subline">66% sure</p>' in page
 
 
 def test_not_a_pet_is_as_sure_as_its_pet_score_is_low(staff_client, make_prediction):
@@ -33,5 +34,12 @@ def test_not_a_pet_is_as_sure_as_its_pet_score_is_low(staff_client, make_predict
 
 def test_unfinished_prediction_has_no_figure(staff_client, make_prediction):
     make_prediction(classify=False)
+    changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
+    assert '<td class="field-confidence_pct">-</td>' in changelist
+
+
+def test_a_pet_answer_without_its_share_has_no_figure(staff_client, make_prediction):
+    prediction = make_prediction()
+    Prediction.objects.filter(pk=prediction.pk).update(label="cat", confidence=None, pet_score=0.9)
     changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
     assert '<td class="field-confidence_pct">-</td>' in changelist
