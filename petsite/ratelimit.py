@@ -18,6 +18,14 @@ PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 8
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]*)\s*$")
 
 
+PERIOD_UNITS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+
+
+def period_words(period):
+    """60 -> "minute", 5 -> "5 seconds": a rate's period as the pages word it."""
+    return PERIOD_UNITS.get(period, f"{period} seconds")
+
+
 @dataclass
 class RateLimited:
     scope: str
@@ -27,7 +35,7 @@ class RateLimited:
 
     @property
     def message(self):
-        period = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}.get(self.period, f"{self.period} seconds")
+        period = period_words(self.period)
         what = "uploads" if self.scope == "upload" else "requests"
         return (
             f"Too many {what} from your address: the limit is {self.limit} per {period}. "

@@ -48,9 +48,10 @@ def answer(prediction):
 
 def _per(limit, what):
     """((30, 60), "uploads") -> "30 uploads a minute"; ((10, 5), "uploads") -> "10 uploads every 5 seconds"."""
+    from petsite.ratelimit import PERIOD_UNITS, period_words
+
     count, period = limit
-    unit = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}.get(period)
-    return f"{count} {what} a {unit}" if unit else f"{count} {what} every {period} seconds"
+    return f"{count} {what} a {period_words(period)}" if period in PERIOD_UNITS else f"{count} {what} every {period_words(period)}"
 
 
 @register.simple_tag

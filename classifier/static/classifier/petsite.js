@@ -152,7 +152,7 @@
         const problem = body && (body.problem || body.error);
         if (xhr.status === 202 && body) resolve({ok: true, body: body});
         else if (xhr.status === 413) resolve({ok: false, error: problem || "The file is too big."});
-        else resolve({ok: false, error: problem || "The upload failed (error " + xhr.status + "). Please try again."});
+        else resolve({ok: false, status: xhr.status, error: problem || "The upload failed (error " + xhr.status + "). Please try again."});
       });
       xhr.addEventListener("error", () => resolve({ok: false, error: "The upload did not reach us (connection lost). Please try again."}));
       xhr.send(data);
@@ -275,8 +275,9 @@
         button.disabled = false;
         button.textContent = "Upload and classify";
         progressBox.hidden = true;
-        // The server decided: a note that the browser could not open the file ("we will check it") is stale now.
-        if (previewName.classList.contains("warning")) {
+        // The server refused the file itself (400): a note that the browser could not open it ("we will check it") is
+        // stale now. A full server, a rate limit or a lost connection judged nothing, so the note stays.
+        if (result.status === 400 && previewName.classList.contains("warning")) {
           preview.hidden = true;
           previewName.textContent = "";
           previewName.classList.remove("warning");
