@@ -14,7 +14,7 @@ backbone features; the features are computed once per photo and mirrored view an
 How near-miss animals are folded matters more than any head change measured here:
   grouped  each source repository in one fold, so a held-out source can take a whole kind away (every ferret
            comes from one source): the estimate for kinds the model has never seen;
-  kinds    grouped by (source, kind), except that a source holding most of a kind's photos is split at random:
+  kinds    grouped by (source, kind), except that a source holding over 60% of a kind's photos is split at random:
            new sources of kinds seen in training, the situation of photos users upload;
   random   photos split at random: seen sources (optimistic).
 
@@ -73,14 +73,18 @@ def fold_groups(items, near_miss="grouped"):
 
 
 def assign_folds(items, folds, near_miss="grouped", seed=0):
-    """Groups to folds, largest first onto the lightest fold; photos without a group at random."""
+    """Groups to folds, largest first onto the lightest fold, home sources first and balanced on their own (so the
+    near-miss scheme never changes the home folds), then near-miss groups; a near-miss source that also gave home
+    photos (`grouped`) follows them into their fold. Photos without a group at random."""
     rng = np.random.RandomState(seed)
     grouped = fold_groups(items, near_miss)
-    sizes = collections.Counter(g for g in grouped if g)
-    fold_of, load = {}, [0] * folds
-    for group in sorted(sizes, key=lambda g: (-sizes[g], g)):
-        fold_of[group] = int(np.argmin(load))
-        load[fold_of[group]] += sizes[group]
+    fold_of = {}
+    for pool in ("pets-home", "nearmiss"):
+        sizes = collections.Counter(g for g, item in zip(grouped, items) if g and item[1] == pool)
+        load = [0] * folds
+        for group in sorted(sizes, key=lambda g: (g not in fold_of, -sizes[g], g)):  # already placed ones first
+            fold_of.setdefault(group, int(np.argmin(load)))
+            load[fold_of[group]] += sizes[group]
     return np.array([fold_of[g] if g else rng.randint(folds) for g in grouped])
 
 

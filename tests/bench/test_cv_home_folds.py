@@ -47,3 +47,17 @@ def test_random_folds_near_miss_animals_photo_by_photo():
     fold = assign_folds(items, 4, "random")
     assert len(folds_of(items, fold, "nearmiss", group="meadows")) > 1
     assert np.bincount(fold, minlength=4).min() > 0
+
+
+def test_home_folds_do_not_depend_on_how_near_miss_animals_are_folded():
+    items = photos()
+    home = [i for i, item in enumerate(items) if item[1] == "pets-home"]
+    folds = {scheme: assign_folds(items, 4, scheme)[home].tolist() for scheme in ("grouped", "kinds", "random")}
+    assert folds["grouped"] == folds["kinds"] == folds["random"]
+    assert sorted(set(folds["grouped"])) == [0, 1, 2, 3]  # four home sources of five photos: one per fold
+
+
+def test_grouped_keeps_a_source_of_home_photos_and_near_miss_animals_in_one_fold():
+    items = photos() + [("pets-home/cat/m.jpg", "pets-home", "cat", "meadows")]
+    fold = assign_folds(items, 4, "grouped")
+    assert len({int(f) for (_, _, _, g), f in zip(items, fold) if g == "meadows"}) == 1
