@@ -224,15 +224,14 @@ def answer_share(prediction):
     return prediction.confidence
 
 
-def heatmap_caption(prediction):
+def heatmap_caption(prediction, bars):
     """What the heat map shows: where the model saw its answer, or for "not a pet" where the photo looked most like the
     closest pet (the worker maps the best pet class either way); "" (no heat map) when even that pet is under 1%, so
-    the page never claims the model saw a pet it did not."""
+    the page never claims the model saw a pet it did not. `bars`: answer_figure_and_bars' (closest pet first)."""
     if prediction.status != Prediction.Status.DONE:
         return ""
     if prediction.label != UNKNOWN:
         return f"Where the model saw a {display_name(prediction.label).lower()}"
-    _, bars, _, _ = answer_figure_and_bars(prediction)
     if not bars or percent_points(bars[0].value) <= 0:
         return ""
     return f"Where the photo looked most like a {bars[0].name.lower()}"
@@ -255,7 +254,7 @@ def prediction_answer(prediction, with_borderline=True):
     return Answer(
         status=prediction.status, label=label, name=display_name(label), reviewed=bool(prediction.true_label),
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
-        bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction) if with_borderline else "",
+        bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction, bars) if with_borderline else "",
         faint=not_a_pet and bool(bars) and all(percent_points(bar.value) <= 0 for bar in bars),
     )
 

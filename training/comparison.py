@@ -54,11 +54,10 @@ def candidate_data_dir(candidate):
                           "compare it on a dataset folder (--data).")
 
 
-def answers(probabilities, pet_scores, classes, threshold):
-    """The site's answer for each photo: the top class, or "unknown" when the pet score is under the threshold
-    (metrics.site_predictions, the same answers the accuracy, recall and confusion matrix count)."""
+def answer_names(predictions, classes):
+    """metrics.site_predictions' class indices as names: the classes, and "unknown" for the index past them."""
     names = list(classes) + [UNKNOWN]
-    return [names[i] for i in M.site_predictions(probabilities, pet_scores, threshold)]
+    return [names[i] for i in predictions]
 
 
 def _side(spec, photos, other_paths, batch_size):
@@ -127,8 +126,7 @@ def compare_specs(candidate_spec, live_spec, data_dir, benchmark_dir="", other_d
     other_held = pipeline.split_other(other_dirs, seed=seed)[2]
     live, live_p, live_pred = _side(live_spec, photos, other_held, batch_size)
     candidate, cand_p, cand_pred = _side(candidate_spec, photos, other_held, batch_size)
-    names = list(classes) + [UNKNOWN]
-    live_a, cand_a = [names[i] for i in live_pred], [names[i] for i in cand_pred]
+    live_a, cand_a = answer_names(live_pred, classes), answer_names(cand_pred, classes)
     difference = {
         "accuracy": candidate["accuracy"] - live["accuracy"],
         "ece": candidate["ece"] - live["ece"],

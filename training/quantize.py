@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .litert import LiteRTRunner, file_digest, keras_outputs, quiet_native_output, read_export_record
+from .metrics import site_predictions
 
 MIN_AGREEMENT = 0.995
 MAX_ACCURACY_DROP_POINTS = 0.2
@@ -67,14 +68,6 @@ def top1(probabilities):
     return np.asarray(probabilities).argmax(axis=1)
 
 
-def answers(probabilities, pet_scores, threshold):
-    """Answers as the site gives them: the top class index, or -1 ("not a pet") under the pet-score threshold."""
-    top = top1(probabilities)
-    if threshold is None or pet_scores is None:
-        return top
-    return np.where(np.asarray(pet_scores) < threshold, -1, top)
-
-
 def _finite(value):
     """A float for the JSON record; None for NaN or infinity (a broken copy), which JSON cannot hold."""
     value = float(value)
@@ -96,8 +89,8 @@ def verify_int8(keras_probabilities, int8_probabilities, labels, keras_scores=No
         "int8_accuracy": round(int8_accuracy, 6),
         "accuracy_drop_points": drop,
         "max_probability_difference": _finite(np.abs(np.asarray(keras_probabilities) - np.asarray(int8_probabilities)).max()),
-        "answer_agreement": round(float((answers(keras_probabilities, keras_scores, threshold)
-                                         == answers(int8_probabilities, int8_scores, threshold)).mean()), 6),
+        "answer_agreement": round(float((site_predictions(keras_probabilities, keras_scores, threshold)
+                                         == site_predictions(int8_probabilities, int8_scores, threshold)).mean()), 6),
         "required": {"min_top1_agreement": MIN_AGREEMENT, "max_accuracy_drop_points": MAX_ACCURACY_DROP_POINTS},
         "verified": agreement >= MIN_AGREEMENT and drop <= MAX_ACCURACY_DROP_POINTS,
     }

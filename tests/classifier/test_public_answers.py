@@ -32,10 +32,10 @@ def version(name="v-test", threshold=0.5):
     return ModelVersion.objects.create(name=name, architecture="tiny", file_path="/nowhere.keras", unknown_threshold=threshold)
 
 
-def done(label, pet_score, confidence, model_version="v-test", **extra):
+def done(label, pet_score, confidence, model_version="v-test", probabilities=PROBABILITIES, **extra):
     return Prediction.objects.create(
         image="uploads/x.jpg", display_image="display/x.jpg", status="done", label=label, pet_score=pet_score, confidence=confidence,
-        probabilities=PROBABILITIES, model_version=model_version, width=10, height=10, completed_at=timezone.now(), **extra,
+        probabilities=probabilities, model_version=model_version, width=10, height=10, completed_at=timezone.now(), **extra,
     )
 
 
@@ -91,10 +91,8 @@ def test_a_non_pet_answered_as_a_pet_headlines_how_sure_the_model_is_overall(cli
     """A guinea pig answered "Hamster": 0.9987 of the pets' share but a pet score of only 0.661. The page must not say
     "over 99% sure": the headline is share x pet score, and the bars are on that scale; the rest is one quiet line."""
     version(threshold=0.5)
-    prediction = Prediction.objects.create(
-        image="uploads/g.jpg", display_image="display/g.jpg", status="done", label="hamster", pet_score=0.661, confidence=0.9987,
-        probabilities={"bird": 0.0001, "cat": 0.0005, "dog": 0.0004, "dragon": 0.0001, "fish": 0.0002, "hamster": 0.9987},
-        model_version="v-test", width=10, height=10, completed_at=timezone.now())
+    prediction = done("hamster", pet_score=0.661, confidence=0.9987,
+                      probabilities={"bird": 0.0001, "cat": 0.0005, "dog": 0.0004, "dragon": 0.0001, "fish": 0.0002, "hamster": 0.9987})
     html = page(client, prediction)
     assert (text_of(html, "headline"), text_of(html, "subline")) == ("Hamster", "66% sure")
     assert "over 99%" not in visible(html)
@@ -130,10 +128,8 @@ def test_a_pet_answer_near_the_threshold_never_has_a_bar_longer_than_its_own(cli
     """Pet score 0.48 over a threshold of 0.453, Dog's share 0.9: "Dog 43% sure" must not sit above a 52% "Not a pet"
     bar. The pets' bars stay on the headline's scale; the rest is one quiet line under them."""
     version(threshold=0.453)
-    prediction = Prediction.objects.create(
-        image="uploads/d.jpg", display_image="display/d.jpg", status="done", label="dog", pet_score=0.48, confidence=0.9,
-        probabilities={"bird": 0.02, "cat": 0.04, "dog": 0.9, "dragon": 0.01, "fish": 0.01, "hamster": 0.02},
-        model_version="v-test", width=10, height=10, completed_at=timezone.now())
+    prediction = done("dog", pet_score=0.48, confidence=0.9,
+                      probabilities={"bird": 0.02, "cat": 0.04, "dog": 0.9, "dragon": 0.01, "fish": 0.01, "hamster": 0.02})
     html = page(client, prediction)
     assert (text_of(html, "headline"), text_of(html, "subline")) == ("Dog", "43% sure")
     bars = bars_of(html)
@@ -154,10 +150,8 @@ def test_a_pet_answer_whose_rest_rounds_under_one_percent_has_no_line_for_it(cli
 def test_two_pets_at_the_same_share_headline_and_highlight_the_answered_one(client):
     version()
     for label in ("cat", "dog"):
-        prediction = Prediction.objects.create(
-            image="uploads/t.jpg", display_image="display/t.jpg", status="done", label=label, pet_score=0.9, confidence=0.5,
-            probabilities={"bird": 0.0, "cat": 0.5, "dog": 0.5, "dragon": 0.0, "fish": 0.0, "hamster": 0.0},
-            model_version="v-test", width=10, height=10, completed_at=timezone.now())
+        prediction = done(label, pet_score=0.9, confidence=0.5,
+                          probabilities={"bird": 0.0, "cat": 0.5, "dog": 0.5, "dragon": 0.0, "fish": 0.0, "hamster": 0.0})
         html = page(client, prediction)
         assert text_of(html, "headline") == label.capitalize()
         assert re.findall(r'<li data-label="(\w+)" class="top">', html) == [label]
