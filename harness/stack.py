@@ -34,6 +34,7 @@ def site_env(media_root, model_path, database_url=None, sqlite_path=None, broker
         TF_NUM_INTRAOP_THREADS=env.get("TF_NUM_INTRAOP_THREADS", "1"),
         TF_NUM_INTEROP_THREADS=env.get("TF_NUM_INTEROP_THREADS", "1"),
         CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", ""),
+        PETSITE_TRAINING_ABSTRACT_PICTURES=env.get("PETSITE_TRAINING_ABSTRACT_PICTURES", "6"),  # tiny retrains stay tiny
     )
     if database_url:
         env["DATABASE_URL"] = database_url

@@ -334,6 +334,9 @@ PETSITE_TRAINING_OTHER_DIRS = [
         f"{BASE_DIR.parent / 'shared' / 'data' / 'other'},{BASE_DIR.parent / 'shared' / 'data' / 'nearmiss'}",
     ).split(",") if part.strip()
 ]
+# Abstract pictures (flat colours, gradients, blurred colour blobs, noise: ingestion.synthetic) the default recipe
+# adds beside the non-pet folders as one more kind of non-pet photo, written once under the training cache; 0: none.
+PETSITE_TRAINING_ABSTRACT_PICTURES = env_int("PETSITE_TRAINING_ABSTRACT_PICTURES", 150)
 # Cached backbone features (reused across runs on the same files); default MEDIA_ROOT/training-cache.
 PETSITE_TRAINING_CACHE_DIR = os.environ.get("PETSITE_TRAINING_CACHE_DIR", "")
 # A run that reports no progress for this long lost its worker: it is marked interrupted (staff may resume it from the

@@ -62,4 +62,5 @@ def isolated_media(settings, tmp_path, tiny_model_path):
     settings.MEDIA_ROOT.mkdir()
     settings.PETSITE_MODEL_PATH = tiny_model_path
     settings.CELERY_BROKER_URL = ""
+    settings.PETSITE_TRAINING_ABSTRACT_PICTURES = 6  # a tiny kind of abstract pictures, like the tiny datasets
     yield

@@ -13,7 +13,8 @@ from ingestion.labels import CLASSES
 from training import heads, metrics as M, pipeline
 from training.registry import ModelSpec, active_spec, spec_from_file
 
-# At most this share of validation pets may fall under the unknown threshold (the target on test is <= 1%).
+# At most this share of the held-out pets of each source folder (base, at home) may fall under the unknown threshold
+# (the targets on test: base <= 0.5%, at home <= 1.5%).
 MAX_PET_UNKNOWN_RATE = 0.008
 
 
@@ -50,23 +51,27 @@ def evaluate_predictor(predictor, spec, test, other_paths, batch_size=32):
     return results
 
 
-def evaluate_trained(model_path, name, options, val, test):
-    """(unknown threshold or None, metrics) of a freshly saved model; `options` are its resolved TrainingOptions."""
+def evaluate_trained(model_path, name, options, val, test, chosen=None, threshold_fit=None):
+    """(unknown threshold or None, metrics) of a freshly saved model; `options` are its resolved TrainingOptions.
+
+    The threshold is `chosen` (with `threshold_fit` saying how) when the recipe chose it, else fitted here on the
+    validation pets and the 'threshold' part of the non-pet photos, scored through the serving path.
+    """
     from training.predictor import Predictor
 
     size, batch_size, other_dirs = options.input_size, options.batch_size, options.other_dirs
     predictor = Predictor(ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=None))
     _other_fit, other_threshold, other_held = pipeline.split_other(other_dirs, seed=options.seed)
-    _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, size, batch_size)
-    _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, size, batch_size)
-    threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE) if other_threshold else None
+    threshold = chosen
+    if threshold is None and other_threshold:
+        _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, size, batch_size)
+        _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, size, batch_size)
+        threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE)
+        threshold_fit = {"validation_pets": len(val), "other_threshold_images": len(other_threshold),
+                         "other_threshold_unknown_rate": M.unknown_rate(other_scores, threshold)}
     spec = ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=threshold)
     results = evaluate_predictor(predictor, spec, test, other_held, batch_size)
-    results["unknown"]["threshold_fit"] = {
-        "validation_pets": len(val),
-        "other_threshold_images": len(other_threshold),
-        "other_threshold_unknown_rate": M.unknown_rate(other_scores, threshold),
-    }
+    results["unknown"]["threshold_fit"] = threshold_fit or {}
     return threshold, results
 
 

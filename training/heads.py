@@ -3,7 +3,8 @@
 fit_class_head     softmax head (the pets and the non-pet kinds), class-weighted, early stopping on validation
                    loss, best weights kept
 fit_temperature    temperature scaling on validation photos (folded into the head's kernel and bias)
-choose_threshold   the unknown threshold from validation pets and the 'threshold' part of other photos
+cross_fitted_logits  each training photo's logits from a head fitted without it (k folds of photos)
+choose_threshold   the unknown threshold from held-out pets (every source folder on its own) and non-pet photos
 """
 import numpy as np
 
@@ -51,6 +52,29 @@ def fit_class_head(x_train, y_train, x_val, y_val, num_classes, epochs=60, batch
     return kernel, bias, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+def cross_fitted_logits(x_train, y_train, photo, x_val, y_val, num_classes, folds=4, seed=0, fold_done=None, **fit_options):
+    """Logits (n_photos, C) of each training photo's first row from a head fitted on the other folds' photos.
+
+    `photo[i]` says which photo row i shows (a photo's mirror image and other views share its fold), so every photo
+    is scored by a head that never saw any view of it: thresholds chosen on these scores see thousands of photos
+    instead of the validation split alone. `fold_done(k)` is called after each fold (progress).
+    """
+    photo = np.asarray(photo)
+    n_photos = int(photo.max()) + 1
+    fold = np.random.RandomState(seed).permutation(n_photos) % folds
+    first_row = np.full(n_photos, -1)
+    first_row[photo[::-1]] = np.arange(len(photo))[::-1]
+    logits = np.zeros((n_photos, num_classes), dtype="float32")
+    for k in range(folds):
+        rows = fold[photo] != k
+        kernel, bias, _ = fit_class_head(x_train[rows], y_train[rows], x_val, y_val, num_classes, seed=seed, **fit_options)
+        held = np.flatnonzero(fold == k)
+        logits[held] = x_train[first_row[held]] @ kernel + bias
+        if fold_done:
+            fold_done(k)
+    return logits
+
+
 def fit_temperature(logits, labels, grid=None):
     """The temperature T minimising validation NLL of softmax(logits / T); 1.0 without data."""
     labels = np.asarray(labels, dtype=int)
@@ -66,19 +90,27 @@ def fit_temperature(logits, labels, grid=None):
     return best
 
 
-def choose_threshold(pet_scores, other_scores, max_pet_rate=0.005, target_other_rate=0.97):
+def choose_threshold(pet_scores, other_scores, max_pet_rate=0.005, target_other_rate=0.97, pet_groups=None):
     """The unknown threshold: below it, a photo is 'unknown'.
 
-    high = the largest threshold that turns at most `max_pet_rate` of validation pets into unknown;
-    low  = the smallest threshold that turns `target_other_rate` of the threshold-fitting other photos
-    into unknown. When low <= high, take the midpoint (in logit space) of the two; otherwise high (pets first).
-    Returns None without validation pets.
+    high = the largest threshold that turns at most `max_pet_rate` of held-out pets into unknown, all together and
+           in every group of `pet_groups` (the pets' source folders: base photos and pets at home each keep to the
+           rate) large enough to measure it (at least 1 / max_pet_rate photos);
+    low  = the smallest threshold that turns `target_other_rate` of the held-out other photos into unknown.
+    When low <= high, take the midpoint (in logit space) of the two; otherwise high (pets first).
+    Returns None without held-out pets.
     """
-    pet_scores = np.sort(np.asarray(pet_scores, dtype="float64"))
+    pet_scores = np.asarray(pet_scores, dtype="float64")
     if len(pet_scores) == 0:
         return None
-    allowed = int(np.floor(max_pet_rate * len(pet_scores)))
-    high = float(pet_scores[allowed])  # scores strictly below this are unknown: `allowed` pets at most
+    groups = np.zeros(len(pet_scores), int) if pet_groups is None else np.asarray(pet_groups)
+
+    def largest_allowed(scores):
+        scores = np.sort(scores)
+        return float(scores[int(np.floor(max_pet_rate * len(scores)))])  # strictly below it: the allowed pets at most
+
+    measurable = [g for g in np.unique(groups) if (groups == g).sum() * max_pet_rate >= 1]
+    high = min([largest_allowed(pet_scores), *(largest_allowed(pet_scores[groups == g]) for g in measurable)])
     other_scores = np.sort(np.asarray(other_scores, dtype="float64"))
     if len(other_scores) == 0:
         return high

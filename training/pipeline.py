@@ -27,6 +27,7 @@ from ingestion.labels import CLASSES
 class Split:
     paths: list = field(default_factory=list)
     labels: list = field(default_factory=list)
+    sources: list | None = None  # each photo's source folder (source_names), where known
 
     def __len__(self):
         return len(self.paths)
@@ -36,7 +37,8 @@ class Split:
         return {name: counter.get(i, 0) for i, name in enumerate(classes)}
 
     def subset(self, indices):
-        return Split([self.paths[i] for i in indices], [self.labels[i] for i in indices])
+        sources = None if self.sources is None else [self.sources[i] for i in indices]
+        return Split([self.paths[i] for i in indices], [self.labels[i] for i in indices], sources)
 
 
 def image_files(folder):
@@ -70,12 +72,10 @@ def read_dataset(data_dir, classes=CLASSES, require_test=True):
     return train, test
 
 
-def split_by_source(data_dir, split):
-    """{source folder name: Split} of `split`'s photos, by the folder each came from (the manifest's "source").
-
-    A dataset built from ../shared/data/pets and ../shared/data/pets-home gives {"pets": ..., "pets-home": ...};
-    photos the manifest does not know (or reviewed predictions) fall under "other sources".
-    """
+def source_names(data_dir, split):
+    """The source folder each of `split`'s photos came from (the manifest's "source"): "pets", "pets-home", ... for a
+    dataset built from ../shared/data/pets and ../shared/data/pets-home; "other sources" for photos the manifest does
+    not know (or reviewed predictions)."""
     try:
         files = json.loads((Path(data_dir) / "manifest.json").read_text()).get("files", [])
     except (OSError, ValueError):
@@ -85,10 +85,14 @@ def split_by_source(data_dir, split):
         source = Path(entry.get("source", ""))
         # <source folder>/<class>/<photo>: the source folder is two levels up.
         origin[entry.get("file")] = source.parent.parent.name if entry.get("origin") == "folder" and source.parent.parent.name else "other sources"
+    return [origin.get(Path(path).relative_to(data_dir).as_posix(), "other sources") for path in split.paths]
+
+
+def split_by_source(data_dir, split):
+    """{source folder name: Split} of `split`'s photos, by the folder each came from (source_names)."""
     parts = {}
-    for path, label in zip(split.paths, split.labels):
-        relative = Path(path).relative_to(data_dir).as_posix()
-        part = parts.setdefault(origin.get(relative, "other sources"), Split())
+    for path, label, source in zip(split.paths, split.labels, source_names(data_dir, split)):
+        part = parts.setdefault(source, Split())
         part.paths.append(path)
         part.labels.append(label)
     return dict(sorted(parts.items()))

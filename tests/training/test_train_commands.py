@@ -18,7 +18,7 @@ def _train(tiny_dataset, tiny_other, arch="default", *extra):
     return out.getvalue()
 
 
-def test_train_default_registers_a_version_with_metrics_and_pictures(tiny_dataset, tiny_other):
+def test_train_default_registers_a_version_with_metrics_and_pictures(tiny_dataset, tiny_other, settings):
     output = _train(tiny_dataset, tiny_other, "default", "--activate")
     version = ModelVersion.objects.get()
     assert version.is_active and version.architecture == "default" and version.input_size == 64
@@ -30,6 +30,11 @@ def test_train_default_registers_a_version_with_metrics_and_pictures(tiny_datase
     assert metrics["per_class"]["cat"]["support"] == 2 and metrics["per_class"]["hamster"]["support"] == 0
     assert len(metrics["confusion_matrix"]) == 6
     assert metrics["unknown"]["other_images"] > 0 and version.unknown_threshold is not None
+    # abstract pictures (PETSITE_TRAINING_ABSTRACT_PICTURES, 6 in tests) joined the non-pet photos as a kind of their own
+    abstract = settings.MEDIA_ROOT / "training-cache" / "abstract"
+    assert version.params["other_kinds"] == ["abstract", "food", "vehicles"]
+    assert version.params["other_dirs"] == [str(tiny_other), str(abstract)]
+    assert len(list((abstract / "abstract").glob("*.png"))) == 6
     assert version.class_counts["test"]["cat"] == 2 and version.class_counts["train"]["hamster"] == 0
     assert version.dataset_digest.startswith("sha256:")
     assert version.training_seconds > 0 and version.params["epochs"] == 2
@@ -104,6 +109,7 @@ def test_default_can_fine_tune_the_top_block_without_other_photos(tiny_dataset):
     version = train_model(tiny_dataset, options, progress=lambda phase, done, total, metrics: seen.append(phase))
     assert version.params["finetune_epochs"] == 1 and version.params["finetuned_from"] == "block14_add"
     assert version.unknown_threshold is None and version.metrics["unknown"]["other_unknown_rate"] is None
+    assert version.params["other_kinds"] == []  # no non-pet folders: no abstract pictures either
     assert any(p.startswith("fine-tune epoch") for p in seen) and "epoch" in seen
     assert not version.is_active
 

@@ -20,6 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--activate", action="store_true", help="Make the new version the active model.")
         parser.add_argument("--other", action="append", default=None,
                             help="A folder of non-pet photos (<kind>/*), repeatable (default: PETSITE_TRAINING_OTHER_DIRS; '' for none).")
+        parser.add_argument("--abstract-pictures", type=int, default=None,
+                            help="default arch: abstract pictures added as a non-pet kind (default: PETSITE_TRAINING_ABSTRACT_PICTURES; 0 for none).")
         parser.add_argument("--input-size", type=int, default=None, help="Override the input size (tests use tiny sizes).")
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--seed", type=int, default=0)
@@ -39,6 +41,7 @@ class Command(BaseCommand):
             architecture=options["arch"], epochs=options["epochs"], input_size=options["input_size"], seed=options["seed"],
             batch_size=options["batch_size"], augment_rounds=options["augment_rounds"], finetune_epochs=options["finetune_epochs"],
             other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS if options["other"] is None else options["other"], name=options["name"],
+            abstract_pictures=options["abstract_pictures"],
         )
         data_dir = options["data"]
         if options["dataset"]:
