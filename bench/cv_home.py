@@ -6,7 +6,7 @@ both trained on and validated on; base pets (../shared/data/pets) and other phot
 The head is the default recipe's open-set head (training.recipes / training.architectures) on frozen
 backbone features; the features are computed once per photo and mirrored view and cached.
 
-    .venv/bin/python bench/cv_home.py [--folds 4] [--backbone lite0 --size 288] [--thresholds 0.25,0.35,0.5]
+    .venv/bin/python bench/cv_home.py [--folds 4] [--backbone lite0 --size 352] [--thresholds 0.25,0.35,0.5]
     .venv/bin/python bench/cv_home.py --near-miss kinds    # near-miss sources held out, but every kind still trained on
     .venv/bin/python bench/cv_home.py --near-miss random   # near-miss animals split at random
     .venv/bin/python bench/cv_home.py --second lite1:240   # the head reads a second backbone's features too
@@ -92,7 +92,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--backbone", default="lite0", choices=("lite0", "lite1", "lite2"))
-    parser.add_argument("--size", type=int, default=288)
+    parser.add_argument("--size", type=int, default=None, help="input size (default: the default architecture's)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--thresholds", default="0.25,0.35,0.5")
     parser.add_argument("--near-miss", choices=NEAR_MISS_SCHEMES, default="grouped", help="how near-miss animals are folded")
@@ -107,8 +107,9 @@ def main():
 
     from ingestion.labels import CLASSES
     from training import heads, pipeline
-    from training.architectures import head_inputs, imagenet_backbone
+    from training.architectures import DEFAULT_INPUT_SIZE, head_inputs, imagenet_backbone
 
+    args.size = args.size or DEFAULT_INPUT_SIZE
     items = photos()
     paths = [p for p, *_ in items]
     pool = np.array([i[1] for i in items])

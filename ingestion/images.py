@@ -52,7 +52,7 @@ HEIF_FAMILY_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"h
 STILLS_WITH_MANY_IMAGES = frozenset({"HEIF"})
 DEFAULT_MAX_PIXELS = 40_000_000
 PAD_COLOR = (0, 0, 0)
-# Above every model input size the project trains (at most 320 px), so nothing a model sees is lost;
+# Above every model input size the project trains (at most 352 px), so nothing a model sees is lost;
 # datasets store photos at this size, so they serve every model without a rebuild.
 STORED_MAX_SIDE = 512
 

@@ -4,6 +4,7 @@ No photo folder shows the model such pictures, and before it learned them as one
 a blurred blob of colour "fish, 99%" (the base fish photos are soft reef-video crops). The training recipe writes them
 once into a folder and treats them like any other non-pet kind (training.recipes.abstract_folder).
 """
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,9 @@ def abstract_image(rng, style=None):
 
 
 def write_abstract_folder(folder, count, seed=0):
-    """`count` abstract pictures as folder/abstract/abstract<n>.png (the styles in turn), written once: the same
-    folder, count and seed always hold the same pictures. Returns the folder (a non-pet folder of one kind)."""
+    """`count` abstract pictures as folder/abstract/abstract<n>.png (the styles in turn), written once: a folder
+    written with the same seed holds the same first `count` pictures whatever count it had before. Returns the folder
+    (a non-pet folder of one kind)."""
     kind_dir = Path(folder) / ABSTRACT_KIND
     kind_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.RandomState(seed)
@@ -56,7 +58,7 @@ def write_abstract_folder(folder, count, seed=0):
         picture = abstract_image(rng, STYLES[n % len(STYLES)])  # drawn even when the file exists: same pictures
         path = kind_dir / f"{ABSTRACT_KIND}{n}.png"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # another process may be writing the same folder
             picture.save(tmp, format="PNG")
             tmp.replace(path)
     for path in kind_dir.glob(f"{ABSTRACT_KIND}*.png"):  # left by a larger count

@@ -17,10 +17,11 @@ Only built-in layers are used, so files load with keras.models.load_model(path, 
 from ingestion.labels import CLASSES
 
 SEED_INPUT_SIZE = 240
-# Lite0 at 288 px won the comparison on pets-at-home photos (source-grouped cross-validation): Lite1 at 240 and
-# Lite2 at 260 scored lower and cost more CPU per photo (numbers in training/default_model/MODEL_CARD.md).
+# Lite0 won the comparison on pets-at-home photos (source-grouped cross-validation): Lite1 at 240 and Lite2 at 260
+# scored lower and cost more CPU per photo; Lite0 at 352 px beat 288 px on pets at home and near-miss animals for ~1.35x
+# the CPU (serving latency on two hosts and the numbers in training/default_model/MODEL_CARD.md).
 DEFAULT_BACKBONE = "lite0"
-DEFAULT_INPUT_SIZE = 288  # Lite0 is trained at 224; 288 measured +0.3-0.5% test accuracy here (cats, small pets)
+DEFAULT_INPUT_SIZE = 352  # Lite0 is trained at 224; small pets in cages and tanks gain from the extra pixels
 ARCHITECTURES = ("seed", "default")
 
 

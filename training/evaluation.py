@@ -3,8 +3,9 @@
 resolve_spec()      the ONE place a model reference (ModelVersion name, .keras path, or None for the live model)
                     becomes a ModelSpec; `evaluate`, `export_litert` and bench/bench_models.py use it.
 evaluate_model()    metrics of any version or file on a dataset's test split (+ unknown rate on other photos).
-evaluate_trained()  for a model just trained: the unknown threshold (validation pets vs the threshold part of the
-                    other photos) and its metrics, both through the saved file (training.predictor), as it will serve.
+evaluate_trained()  for a model just trained: its metrics through the saved file (training.predictor), as it will
+                    serve, with the unknown threshold its recipe chose (the default: cross-fitted, training.recipes)
+                    or, when it chose none, one fitted here on validation pets vs the threshold part of the others.
 """
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def evaluate_trained(model_path, name, options, val, test, chosen=None, threshol
     if threshold is None and other_threshold:
         _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, size, batch_size)
         _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, size, batch_size)
-        threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE)
+        threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE, pet_groups=val.sources)
         threshold_fit = {"validation_pets": len(val), "other_threshold_images": len(other_threshold),
                          "other_threshold_unknown_rate": M.unknown_rate(other_scores, threshold)}
     spec = ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=threshold)

@@ -1,10 +1,10 @@
 """Training the default architecture's heads on precomputed backbone features (no Django).
 
-fit_class_head     softmax head (the pets and the non-pet kinds), class-weighted, early stopping on validation
-                   loss, best weights kept
-fit_temperature    temperature scaling on validation photos (folded into the head's kernel and bias)
+fit_class_head       softmax head (the pets and the non-pet kinds), class-weighted, early stopping on validation
+                     loss, best weights kept
+fit_temperature      temperature scaling on validation photos (folded into the head's kernel and bias)
 cross_fitted_logits  each training photo's logits from a head fitted without it (k folds of photos)
-choose_threshold   the unknown threshold from held-out pets (every source folder on its own) and non-pet photos
+choose_threshold     the unknown threshold from held-out pets (every source folder on its own) and non-pet photos
 """
 import numpy as np
 
@@ -62,8 +62,7 @@ def cross_fitted_logits(x_train, y_train, photo, x_val, y_val, num_classes, fold
     photo = np.asarray(photo)
     n_photos = int(photo.max()) + 1
     fold = np.random.RandomState(seed).permutation(n_photos) % folds
-    first_row = np.full(n_photos, -1)
-    first_row[photo[::-1]] = np.arange(len(photo))[::-1]
+    _, first_row = np.unique(photo, return_index=True)  # photos are numbered 0..n_photos-1
     logits = np.zeros((n_photos, num_classes), dtype="float32")
     for k in range(folds):
         rows = fold[photo] != k

@@ -70,12 +70,13 @@ class TrainingOptions:
         )
 
     def with_abstract_folder(self):
-        """These (resolved) options with the folder of abstract pictures beside the non-pet folders (none without
-        any), written if needed."""
+        """These (resolved) options with the folder of abstract pictures beside the non-pet folders (none when those
+        hold no photos), written if needed. The pictures are one fixed set (seed 0), whatever the training seed."""
         folder = cache_dir() / ABSTRACT_KIND
-        if not self.abstract_pictures or not self.other_dirs or folder in self.other_dirs:
+        has_photos = any(pipeline.folder_images(d) for d in self.other_dirs)
+        if not self.abstract_pictures or not has_photos or folder.resolve() in {Path(d).resolve() for d in self.other_dirs}:
             return self
-        return replace(self, other_dirs=(*self.other_dirs, write_abstract_folder(folder, self.abstract_pictures, seed=self.seed)))
+        return replace(self, other_dirs=(*self.other_dirs, write_abstract_folder(folder, self.abstract_pictures)))
 
 
 def cache_dir():
@@ -151,6 +152,8 @@ def train_default(train, val, options, progress, should_stop):
        weighted equally (the few guinea pigs count as much as the 800 birds), early stopping on validation.
     3. Optional: fine-tune the top block with the head on cached activations below it.
     4. Temperature on the validation photos, folded into the head.
+    5. The unknown threshold on cross-fitted scores of every training photo and the validation photos
+       (cross_fitted_threshold); with a fine-tuned top block, evaluation fits it on validation photos instead.
     """
     import keras
 
@@ -236,9 +239,9 @@ def train_default(train, val, options, progress, should_stop):
 
 
 def cross_fitted_threshold(held_out_logits, val_logits, temperature, train, val):
-    """{"unknown_threshold", "threshold_fit"}: the threshold chosen on every training photo's cross-fitted pet score
-    (pets, then the non-pet photos, as `held_out_logits` holds them) and the validation photos' (pets, then non-pets),
-    each pet source folder (base, at home) kept to evaluation.MAX_PET_UNKNOWN_RATE on its own."""
+    """{"unknown_threshold", "threshold_fit"}: heads.choose_threshold on every training photo's cross-fitted pet score
+    (pets, then the non-pet photos, as `held_out_logits` holds them) and the validation photos' (pets, then non-pets):
+    the pets of each source folder (base, at home) kept to evaluation.MAX_PET_UNKNOWN_RATE on their own."""
     def pet_scores(logits):
         return heads.softmax(logits / temperature)[:, : len(CLASSES)].sum(axis=1)
 
@@ -297,13 +300,14 @@ def train_model(data_dir, options, activate=False, progress=None, should_stop=No
     """Train, evaluate and register one model. Returns the new ModelVersion (active only if `activate`)."""
     from training import metrics as M
 
-    options = options.resolved().with_abstract_folder()
+    options = options.resolved()
     progress = progress or no_progress
     should_stop = should_stop or never_stop
     data_dir = Path(data_dir)
     if options.name is not None:
         registry.check_new_version_name(options.name)  # before training: a reused name would overwrite a model's files
     train_all, test = pipeline.read_dataset(data_dir)
+    options = options.with_abstract_folder()  # after the checks above: a refused run writes nothing
     train_all.sources = pipeline.source_names(data_dir, train_all)  # thresholds keep each source to the pet rate
     keep, held = pipeline.stratified_split(train_all, options.validation_fraction, options.seed)
     train, val = train_all.subset(keep), train_all.subset(held)

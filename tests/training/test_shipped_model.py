@@ -39,14 +39,19 @@ def test_plain_keras_loads_it_with_the_serving_contract():
     assert out["probabilities"].shape == (1, 6) and out["pet_score"].shape == (1, 1)
 
 
-def _label(predictor, path):
-    from ingestion.images import open_image
+def _labels(predictor, images):
+    """The site's answer for each image: a class, or unknown below the card's threshold."""
     from ingestion.labels import UNKNOWN
 
-    probabilities, scores, _ms = predictor.predict_images([open_image(path)])
-    if scores[0] < predictor.spec.unknown_threshold:
-        return UNKNOWN
-    return predictor.spec.classes[int(probabilities[0].argmax())]
+    probabilities, scores, _ms = predictor.predict_images(images)
+    return [UNKNOWN if score < predictor.spec.unknown_threshold else predictor.spec.classes[int(p.argmax())]
+            for p, score in zip(probabilities, scores)]
+
+
+def _label(predictor, path):
+    from ingestion.images import open_image
+
+    return _labels(predictor, [open_image(path)])[0]
 
 
 @pytest.mark.parametrize("label", ["bird", "cat", "dog", "dragon", "fish", "hamster"])
@@ -81,3 +86,13 @@ def test_the_served_litert_copy_is_verified_for_this_exact_model_file():
     from training.registry import spec_from_file
 
     assert usable_export(spec_from_file(SHIPPED)) == SHIPPED.with_suffix(".tflite")
+
+
+def test_pictures_with_nothing_in_them_are_not_a_pet(predictor):
+    from ingestion.labels import UNKNOWN
+    from ingestion.synthetic import STYLES, abstract_image
+
+    rng = np.random.RandomState(12345)  # training drew its abstract pictures with seed 0: these are new ones
+    pictures = [abstract_image(rng, style) for style in STYLES for _ in range(2)]
+    labels = _labels(predictor, pictures)
+    assert labels.count(UNKNOWN) >= len(pictures) - 1, list(zip([s for s in STYLES for _ in range(2)], labels))

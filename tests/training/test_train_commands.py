@@ -18,7 +18,9 @@ def _train(tiny_dataset, tiny_other, arch="default", *extra):
     return out.getvalue()
 
 
-def test_train_default_registers_a_version_with_metrics_and_pictures(tiny_dataset, tiny_other, settings):
+def test_train_default_registers_a_version_with_metrics_and_pictures(tiny_dataset, tiny_other):
+    from training.recipes import cache_dir
+
     output = _train(tiny_dataset, tiny_other, "default", "--activate")
     version = ModelVersion.objects.get()
     assert version.is_active and version.architecture == "default" and version.input_size == 64
@@ -31,10 +33,15 @@ def test_train_default_registers_a_version_with_metrics_and_pictures(tiny_datase
     assert len(metrics["confusion_matrix"]) == 6
     assert metrics["unknown"]["other_images"] > 0 and version.unknown_threshold is not None
     # abstract pictures (PETSITE_TRAINING_ABSTRACT_PICTURES, 6 in tests) joined the non-pet photos as a kind of their own
-    abstract = settings.MEDIA_ROOT / "training-cache" / "abstract"
+    abstract = cache_dir() / "abstract"
     assert version.params["other_kinds"] == ["abstract", "food", "vehicles"]
     assert version.params["other_dirs"] == [str(tiny_other), str(abstract)]
     assert len(list((abstract / "abstract").glob("*.png"))) == 6
+    # the threshold was chosen on cross-fitted scores of every training photo and the validation photos
+    fit = metrics["unknown"]["threshold_fit"]
+    assert fit["method"].startswith("cross-fitted")
+    assert fit["pets"] == sum(version.class_counts["train"].values()) + sum(version.class_counts["validation"].values())
+    assert fit["other_images"] == version.params["other_fit_images"] + version.params["other_validation_images"]
     assert version.class_counts["test"]["cat"] == 2 and version.class_counts["train"]["hamster"] == 0
     assert version.dataset_digest.startswith("sha256:")
     assert version.training_seconds > 0 and version.params["epochs"] == 2
