@@ -2,7 +2,7 @@
 
 No photo folder shows the model such pictures, and before it learned them as one more kind of "not a pet" it answered
 a blurred blob of colour "fish, 99%" (the base fish photos are soft reef-video crops). The training recipe writes them
-once into a folder and treats them like any other non-pet kind (training.recipes.abstract_folder).
+once into a folder and treats them like any other non-pet kind (training.recipes.TrainingOptions.with_abstract_folder).
 """
 import os
 from pathlib import Path

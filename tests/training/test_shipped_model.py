@@ -40,12 +40,13 @@ def test_plain_keras_loads_it_with_the_serving_contract():
 
 
 def _labels(predictor, images):
-    """The site's answer for each image: a class, or unknown below the card's threshold."""
+    """The site's answer for each image (training.metrics.site_predictions): a class, or unknown."""
     from ingestion.labels import UNKNOWN
+    from training.metrics import site_predictions
 
     probabilities, scores, _ms = predictor.predict_images(images)
-    return [UNKNOWN if score < predictor.spec.unknown_threshold else predictor.spec.classes[int(p.argmax())]
-            for p, score in zip(probabilities, scores)]
+    names = [*predictor.spec.classes, UNKNOWN]
+    return [names[i] for i in site_predictions(probabilities, scores, predictor.spec.unknown_threshold)]
 
 
 def _label(predictor, path):
