@@ -71,6 +71,13 @@ def test_not_a_pet_headlines_how_sure_it_is_not_a_pet_and_greys_the_closest_pets
     assert 'alt="Photo classified as not a pet"' in html
     assert "100%" not in visible(html) and " 0%" not in visible(html)
     assert 'id="borderline"' not in html  # 0.2 is far from the threshold 0.5
+    # A rabbit owner reads why: "not a pet" means none of the six pets the site knows.
+    assert text_of(html, "six-pets").startswith("This site knows six pets: birds, cats, dogs, bearded dragons, fish and hamsters.")
+
+
+def test_a_pet_answer_does_not_explain_not_a_pet(client):
+    html, headline, _ = answer_page(client, "dog", pet_score=0.97, confidence=0.97)
+    assert headline == "Dog" and 'id="six-pets"' not in html
 
 
 def test_a_pet_answer_headlines_the_class_with_its_figure(client):
@@ -205,6 +212,7 @@ def test_reviewed_prediction_headlines_the_reviewed_label_and_keeps_the_models_a
     assert text_of(html, "headline") == "Checked by our team: Dog"
     assert text_of(html, "model-answer") == "Our model said: Not a pet (80% sure it is not a pet)."
     assert "<title>Dog · petsite</title>" in html
+    assert 'id="six-pets"' not in html  # the answer shown is a pet
 
 
 def test_pending_page_says_when_it_is_taking_longer_than_usual(client, make_prediction):
