@@ -24,6 +24,7 @@ from ingestion.images import ImageError, open_image
 from ingestion.labels import CLASSES, UNKNOWN, display_name
 from petsite.jobs import dispatch, dispatch_on_commit, queued_classifications
 
+from . import selectors
 from .heatmap import heatmap_png
 from .inference import NoModelAvailable, classify_image
 from .models import Prediction
@@ -316,10 +317,19 @@ def _classify_claimed(prediction, attempts):
     return stored
 
 
+def _shows_heatmap(result):
+    """Whether the result page would offer a heat map for `result`: not for a "not a pet" answer whose closest pet is
+    under 1% (selectors.heatmap_caption, the page's rule), so no file is written that nobody can see."""
+    answered = Prediction(status=Prediction.Status.DONE, label=result.label, confidence=result.confidence,
+                          probabilities=result.probabilities, pet_score=result.pet_score)
+    return bool(selectors.heatmap_caption(answered, selectors.answer_figure_and_bars(answered)[1]))
+
+
 def _store_heatmap(prediction, image, result):
     """Store where the model looked for `result` (classifier.heatmap) as the prediction's overlay; returns its file
-    name, "" when the model has no class maps. Never raises: a photo without its heat map is still answered."""
-    if result.class_map is None:
+    name, "" when the model has no class maps or the page would show none. Never raises: a photo without its heat
+    map is still answered."""
+    if result.class_map is None or not _shows_heatmap(result):
         return ""
     try:
         started = time.perf_counter()

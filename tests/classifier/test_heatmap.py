@@ -122,3 +122,19 @@ def test_no_evidence_gives_a_clear_overlay():
     image = heatmap.heatmap_image(np.full((9, 9), -3.0, "float32"), (400, 300), (128, 96))
     assert image.size == (128, 96)
     assert np.asarray(image.convert("RGBA"))[..., 3].max() == 0
+
+
+@pytest.mark.parametrize("pet_score, stored", [(0.003, False), (0.3, True)])
+def test_no_heat_map_file_for_a_not_a_pet_answer_that_saw_no_pet(maps_model, monkeypatch, settings, pet_score, stored):
+    """Every closest pet under 1% (pet score 0.003): the page offers no heat map, so the worker writes none."""
+    from classifier.inference import InferenceResult
+
+    shares = {"bird": 0.1, "cat": 0.5, "dog": 0.1, "dragon": 0.1, "fish": 0.1, "hamster": 0.1}
+    result = InferenceResult(label="unknown", confidence=1 - pet_score, probabilities=shares, pet_score=pet_score,
+                             model_version="tiny", class_map=np.ones((4, 4), dtype="float32"))
+    monkeypatch.setattr(services, "classify_image", lambda image: result)
+    prediction = classify((200, 100))
+    assert prediction.status == "done" and prediction.label == "unknown"
+    assert bool(prediction.heatmap) is stored
+    written = list((settings.MEDIA_ROOT / "heatmaps").iterdir()) if (settings.MEDIA_ROOT / "heatmaps").exists() else []
+    assert len(written) == int(stored)
