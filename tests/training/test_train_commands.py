@@ -121,6 +121,30 @@ def test_default_can_fine_tune_the_top_block_without_other_photos(tiny_dataset):
     assert not version.is_active
 
 
+def test_a_cancel_during_the_cross_fitted_heads_stops_within_the_first_fold(tiny_dataset, tiny_other):
+    """The four threshold heads train for minutes on real data: a cancel must not wait for a fold to end."""
+    from training.progress import TrainingCancelled
+    from training.recipes import TrainingOptions, train_model
+
+    seen, epochs_heard = [], []
+
+    def progress(phase, done, total, metrics):
+        seen.append((phase, done))
+
+    def should_stop():
+        if ("threshold: cross-fitted heads", 0) not in seen:
+            return False
+        epochs_heard.append(1)
+        return True  # asked once the cross-fitted heads have started
+
+    options = TrainingOptions("default", epochs=5, input_size=64, other_dirs=(str(tiny_other),))
+    with pytest.raises(TrainingCancelled):
+        train_model(tiny_dataset, options, progress=progress, should_stop=should_stop)
+    assert ("threshold: cross-fitted heads", 1) not in seen  # heard during the first fold, not after it
+    assert len(epochs_heard) == 1
+    assert not ModelVersion.objects.exists()
+
+
 def test_train_refuses_a_reused_or_unsafe_version_name_before_training(tmp_path, tiny_model_path):
     from django.core.management.base import CommandError
 
