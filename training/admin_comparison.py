@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 
 from ingestion.labels import UNKNOWN, display_name
 from training.comparison import comparison_photo
+from training.metrics import matrix_columns
 from training.models import ModelComparison
 from training.promotion import dispatch_background_promotion, failed_comparison, is_current_comparison, outdated_metrics, promote
 from training.registry import NoModelAvailable
@@ -44,8 +45,8 @@ def _diff(value, higher_is_better=True):
 def _confusion_table(title, matrix, classes):
     """Rows: the true classes; columns: the site's answers, the classes then "Not a pet" (when the model has a
     threshold: a row longer than the classes has that last column)."""
-    columns = list(classes) + ([UNKNOWN] if matrix and len(matrix[0]) > len(classes) else [])
-    header = format_html_join("", "<th>{}</th>", ((display_name(name) if name == UNKNOWN else name,) for name in columns))
+    columns = matrix_columns(matrix, classes)
+    header = format_html_join("", "<th>{}</th>", ((name if name in classes else display_name(UNKNOWN),) for name in columns))
     rows = format_html_join(
         "", "<tr><th>{}</th>{}</tr>",
         ((name, format_html_join("", '<td style="text-align:right{}">{}</td>',
