@@ -191,7 +191,7 @@ def get_prediction(request, pk):
     """One indexed query for the row's own columns. A finished prediction carries an ETag (its review state included)
     and `Cache-Control: no-cache`, so a poller that sends If-None-Match gets 304 without a body; a pending one is
     `no-store` (it changes when the worker answers)."""
-    row = selectors.prediction_values(pk) if pk < 2**63 else None
+    row = selectors.prediction_values(pk)
     if row is None:
         return JsonResponse({"error": f"No prediction with id {pk}."}, status=404)
     etag = prediction_etag(row)

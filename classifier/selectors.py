@@ -27,8 +27,18 @@ PREDICTION_FIELDS = (
 )
 
 
+MAX_ID = 2**63 - 1  # a URL's id past the database's 64-bit integers is no prediction (and would overflow the query)
+
+
+def prediction_or_none(prediction_id):
+    """The prediction `prediction_id`, or None."""
+    return Prediction.objects.filter(pk=prediction_id).first() if prediction_id <= MAX_ID else None
+
+
 def prediction_values(prediction_id):
     """The API's columns (PREDICTION_FIELDS) of one prediction as a dict, or None: one primary-key lookup."""
+    if prediction_id > MAX_ID:
+        return None
     rows = list(Prediction.objects.filter(pk=prediction_id).order_by().values(*PREDICTION_FIELDS)[:1])
     return rows[0] if rows else None
 

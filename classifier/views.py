@@ -39,11 +39,6 @@ def _missing_photo(request):
     return render(request, "404.html", {"missing_photo": True}, status=404)
 
 
-def _prediction_or_none(pk):
-    """The prediction `pk`, or None (an id past the database's integers is no prediction either)."""
-    return Prediction.objects.filter(pk=pk).first() if pk < 2**63 else None
-
-
 def _may_retry(request, prediction_id):
     """Trying a failed photo again is its uploader's (this browser session) or staff's."""
     return _owns(request, prediction_id) or request.user.is_staff
@@ -104,7 +99,7 @@ MAX_FILES_AT_ONCE = 20
 
 @require_safe
 def prediction_detail(request, pk):
-    prediction = _prediction_or_none(pk)
+    prediction = selectors.prediction_or_none(pk)
     if prediction is None:
         return _missing_photo(request)
     services.ensure_display_copy(prediction)
@@ -126,7 +121,7 @@ def prediction_tile(request, pk):
 
 @require_POST
 def retry_prediction(request, pk):
-    if _prediction_or_none(pk) is None:
+    if selectors.prediction_or_none(pk) is None:
         return _missing_photo(request)
     if not _may_retry(request, pk):
         messages.error(request, "Only the person who uploaded a photo (from the browser they uploaded it with) or our team can "
@@ -146,7 +141,7 @@ def delete_prediction(request, pk):
 
     Two steps, with or without JavaScript: the page's "Delete my photo…" button asks for this page (GET), which asks
     to confirm; only its POST with confirm=yes deletes (any other POST shows the question again)."""
-    prediction = _prediction_or_none(pk)
+    prediction = selectors.prediction_or_none(pk)
     if prediction is None:
         return _missing_photo(request)
     if not _owns(request, prediction.pk):

@@ -34,7 +34,7 @@ def bar_labels(html):
 # 1. A deleted or unknown photo's link: the site's own page, status 404, even with DEBUG on (the dev server's).
 
 @pytest.mark.parametrize("method, name", [("get", "prediction"), ("get", "delete"), ("post", "delete"), ("post", "retry")])
-@pytest.mark.parametrize("pk", [424242, 2**64])
+@pytest.mark.parametrize("pk", [424242, 2**63, 2**64])
 def test_a_deleted_or_unknown_photo_gets_the_sites_own_404_page(client, settings, method, name, pk):
     settings.DEBUG = True  # Django's yellow technical page is what DEBUG shows for a raised Http404
     response = getattr(client, method)(reverse(f"classifier:{name}", args=[pk]))
