@@ -15,6 +15,8 @@ from ingestion.images import open_image
 from ingestion.labels import UNKNOWN
 from training.registry import NoModelAvailable, active_spec
 
+from .selectors import answer_sureness, unsaved_answer
+
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _predictor = None
@@ -123,5 +125,7 @@ def score_photo(image):
     Named in settings.PETSITE_SCRAPED_PHOTO_SCORER: ingestion calls it by name (it never imports the classifier).
     """
     result = classify_image(image)
-    return {"label": result.label, "confidence": result.confidence, "pet_score": result.pet_score,
+    # "confidence" is how sure the model is overall, as the pages say it (a pet's share x the pet score), not the share
+    # among the six pets: a job's auto-accept threshold compares against it.
+    return {"label": result.label, "confidence": answer_sureness(unsaved_answer(result)), "pet_score": result.pet_score,
             "model_version": result.model_version}

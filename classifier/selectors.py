@@ -226,6 +226,13 @@ def answer_sureness(prediction):
     return answer_figure_and_bars(prediction)[0]
 
 
+def unsaved_answer(result):
+    """An unsaved finished Prediction holding an inference result's answer, so the pages' rules (answer_sureness,
+    heatmap_caption) can read a result before it is stored, or one that never is (a scraped photo's score)."""
+    return Prediction(status=Prediction.Status.DONE, label=result.label, confidence=result.confidence,
+                      probabilities=result.probabilities, pet_score=result.pet_score)
+
+
 def answer_share(prediction):
     """A pet answer's share among the six pets (the API's `confidence`), which staff pages show beside the figure when
     it differs from it (a pet score to multiply by); None otherwise."""

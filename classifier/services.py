@@ -320,8 +320,7 @@ def _classify_claimed(prediction, attempts):
 def _shows_heatmap(result):
     """Whether the result page would offer a heat map for `result`: not for a "not a pet" answer whose closest pet is
     under 1% (selectors.heatmap_caption, the page's rule), so no file is written that nobody can see."""
-    answered = Prediction(status=Prediction.Status.DONE, label=result.label, confidence=result.confidence,
-                          probabilities=result.probabilities, pet_score=result.pet_score)
+    answered = selectors.unsaved_answer(result)
     return bool(selectors.heatmap_caption(answered, selectors.answer_figure_and_bars(answered)[1]))
 
 

@@ -117,7 +117,7 @@ class ScrapedPhoto(models.Model):
 
     # The live model's answer when the photo was stored (blank: it could not be scored).
     predicted_label = models.CharField(max_length=20, choices=LABEL_CHOICES, blank=True)
-    predicted_confidence = models.FloatField(null=True, blank=True)
+    predicted_confidence = models.FloatField(null=True, blank=True)  # how sure overall, as the public pages say it
     pet_score = models.FloatField(null=True, blank=True)
     scored_with = models.CharField(max_length=80, blank=True, help_text="The model version that scored it.")
     # Curation.

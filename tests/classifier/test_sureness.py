@@ -43,3 +43,24 @@ def test_a_pet_answer_without_its_share_has_no_figure(staff_client, make_predict
     Prediction.objects.filter(pk=prediction.pk).update(label="cat", confidence=None, pet_score=0.9)
     changelist = staff_client.get(reverse("admin:classifier_prediction_changelist")).content.decode()
     assert '<td class="field-confidence_pct">-</td>' in changelist
+
+
+def test_a_scraped_photos_score_is_as_sure_as_the_page_would_say(monkeypatch):
+    """A scrape job auto-accepts photos at its confidence: the guinea pig's "hamster" at share 0.999 and pet score
+    0.661 is 66% sure, as every page says, so a 0.95 job does not accept it; "not a pet" is 1 - pet score; a model
+    without a pet score keeps its share."""
+    import pytest
+
+    from classifier import inference
+    from classifier.inference import InferenceResult
+
+    shares = {"bird": 0.0002, "cat": 0.0002, "dog": 0.0002, "dragon": 0.0002, "fish": 0.0002, "hamster": 0.999}
+    for result, figure in [
+        (InferenceResult("hamster", 0.999, shares, pet_score=0.661, model_version="m"), 0.999 * 0.661),
+        (InferenceResult("unknown", 0.8, shares, pet_score=0.2, model_version="m"), 0.8),
+        (InferenceResult("hamster", 0.999, shares, pet_score=None, model_version="m"), 0.999),
+    ]:
+        monkeypatch.setattr(inference, "classify_image", lambda image, result=result: result)
+        score = inference.score_photo(b"any bytes")
+        assert score["confidence"] == pytest.approx(figure) and score["label"] == result.label
+        assert score["pet_score"] == result.pet_score and score["model_version"] == "m"
