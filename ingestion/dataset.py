@@ -1,8 +1,8 @@
 """Rebuild the training dataset: class folders + reviewed predictions -> a clean, deduplicated, leak-free split.
 
-Input: `<source>/<class>/*` folders (the layout of ../shared/data/pets and of MEDIA_ROOT/scraped) and the
-(path, label) examples of the functions named in settings.PETSITE_DATASET_EXTRA_SOURCES (reviewed predictions;
-their label wins).
+Input: `<source>/<class>/*` folders (the layout of ../shared/data/pets) and the (path, label) examples of the
+functions named in settings.PETSITE_DATASET_EXTRA_SOURCES (reviewed predictions, their label wins; accepted scraped
+photos: MEDIA_ROOT/scraped is never a source folder, its pending and rejected photos would come along).
 Output: `<dest>/train/<class>/<class><n>.png`, `<dest>/test/<class>/...` and `<dest>/manifest.json`.
 
 - Every photo goes through images.open_image + normalize (long side at most 512 px), the first steps training and

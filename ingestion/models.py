@@ -83,7 +83,8 @@ class ScrapeJob(models.Model):
 
 
 def scraped_upload_to(instance, filename):
-    # <MEDIA_ROOT>/scraped/<label>/ is the `<dir>/<class>/*` layout that rebuild_dataset reads.
+    # <MEDIA_ROOT>/scraped/<label>/: one folder per job label. Only accepted photos enter datasets (through
+    # PETSITE_DATASET_EXTRA_SOURCES); rebuild_dataset refuses the folder itself as a source.
     return f"scraped/{instance.label}/{filename}"
 
 

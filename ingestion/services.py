@@ -384,6 +384,12 @@ def validate_dataset_version(name, folders):
         raise BuildRefused("The name must be 1-80 letters, digits, - or _, starting with a letter or digit.")
     if DatasetVersion.objects.filter(name=name).exists() or selectors.version_folder(name).exists():
         raise BuildRefused(f"A dataset version named {name!r} already exists; versions are never rebuilt, choose a new name.")
+    check_source_folders(folders)
+
+
+def check_source_folders(folders):
+    """Raise BuildRefused when a source folder is (inside) MEDIA_ROOT/scraped: scraped photos enter datasets only
+    through curation (accepted ones, PETSITE_DATASET_EXTRA_SOURCES), never with the pending and rejected ones."""
     scraped = (Path(settings.MEDIA_ROOT) / "scraped").resolve()
     for folder in folders:
         resolved = Path(folder).resolve()

@@ -187,9 +187,15 @@ def test_a_failed_build_says_why_and_leaves_the_previous_version(tmp_path, monke
         selectors.dataset_version_path("v2")
 
 
-def test_scraped_folder_is_refused_as_a_source(settings):
+def test_scraped_folder_is_refused_as_a_source(settings, tmp_path):
     with pytest.raises(services.BuildRefused, match="curation"):
         services.create_dataset_version("v1", [str(Path(settings.MEDIA_ROOT) / "scraped")])
+    # the plain folder build too: pending and rejected scraped photos must not come along
+    make_source(Path(settings.MEDIA_ROOT) / "scraped", per_class=1)
+    with pytest.raises(CommandError, match="curation"):
+        call_command("rebuild_dataset", "--source", str(Path(settings.MEDIA_ROOT) / "scraped" / "cat" / ".."),
+                     "--dest", str(tmp_path / "out"), verbosity=0)
+    assert not (tmp_path / "out").exists()
 
 
 def test_delete_an_unused_version_with_its_files_and_refuse_one_in_use(tmp_path, settings, django_capture_on_commit_callbacks):

@@ -47,6 +47,10 @@ class Command(BaseCommand):
             finally:
                 bar.close()
         try:
+            services.check_source_folders(options["source"])
+        except services.BuildRefused as exc:
+            raise CommandError(str(exc)) from exc
+        try:
             report = build_dataset(
                 options["source"], options["dest"], test_ratio=options["test_ratio"], seed=options["seed"],
                 size=options["size"], workers=options["workers"], progress=progress,
