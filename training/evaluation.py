@@ -14,11 +14,6 @@ from ingestion.labels import CLASSES
 from training import heads, metrics as M, pipeline
 from training.registry import ModelSpec, active_spec, spec_from_file
 
-# At most this share of the held-out pets of each source folder (base, at home) may fall under the unknown threshold
-# (the targets on test: base <= 0.5%, at home <= 1.5%).
-MAX_PET_UNKNOWN_RATE = 0.008
-
-
 def resolve_spec(model=None):
     """The spec `model` names: a ModelVersion name, a .keras path (with its card), or (None) the active/shipped model."""
     from training.models import ModelVersion
@@ -67,7 +62,7 @@ def evaluate_trained(model_path, name, options, val, test, chosen=None, threshol
     if threshold is None and other_threshold:
         _, val_scores = pipeline.predict_paths(predictor.predict_arrays, val.paths, size, batch_size)
         _, other_scores = pipeline.predict_paths(predictor.predict_arrays, other_threshold, size, batch_size)
-        threshold = heads.choose_threshold(val_scores, other_scores, max_pet_rate=MAX_PET_UNKNOWN_RATE, pet_groups=val.sources)
+        threshold = heads.choose_threshold(val_scores, other_scores, pet_groups=val.sources)
         threshold_fit = {"validation_pets": len(val), "other_threshold_images": len(other_threshold),
                          "other_threshold_unknown_rate": M.unknown_rate(other_scores, threshold)}
     spec = ModelSpec(version=name, path=model_path, classes=CLASSES, input_size=size, unknown_threshold=threshold)

@@ -244,14 +244,14 @@ def train_default(train, val, options, progress, should_stop):
 def cross_fitted_threshold(held_out_logits, val_logits, temperature, train, val):
     """{"unknown_threshold", "threshold_fit"}: heads.choose_threshold on every training photo's cross-fitted pet score
     (pets, then the non-pet photos, as `held_out_logits` holds them) and the validation photos' (pets, then non-pets):
-    the pets of each source folder (base, at home) kept to evaluation.MAX_PET_UNKNOWN_RATE on their own."""
+    the pets of each source folder (base, at home) kept to heads.MAX_PET_UNKNOWN_RATE on their own."""
     def pet_scores(logits):
         return heads.softmax(logits / temperature)[:, : len(CLASSES)].sum(axis=1)
 
     pets = np.concatenate([pet_scores(held_out_logits[: len(train)]), pet_scores(val_logits[: len(val)])])
     others = np.concatenate([pet_scores(held_out_logits[len(train):]), pet_scores(val_logits[len(val):])])
     sources = [*(train.sources or ["dataset"] * len(train)), *(val.sources or ["dataset"] * len(val))]
-    threshold = heads.choose_threshold(pets, others, max_pet_rate=evaluation.MAX_PET_UNKNOWN_RATE, pet_groups=sources)
+    threshold = heads.choose_threshold(pets, others, pet_groups=sources)
     counts = collections.Counter(sources)
     return {
         "unknown_threshold": threshold,
