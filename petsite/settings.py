@@ -323,7 +323,8 @@ PETSITE_DATASET_VERSION_USERS = ["training.selectors.dataset_version_use"]
 
 # Training ---------------------------------------------------------------------------------------
 # Owned by the training app; each setting is read from the environment variable of the same name. The defaults live here only.
-# Dataset folder (train/<class>/, test/<class>/, manifest.json) that train/evaluate and admin runs default to
+# Dataset folder (train/<class>/, test/<class>/, manifest.json) that the train, evaluate and add_class_maps commands
+# default to; admin runs always name a dataset version instead
 # (`manage.py rebuild_dataset --source ../shared/data/pets --dest data/pets` writes it; /data/ is git-ignored).
 PETSITE_TRAINING_DATA_DIR = Path(os.environ.get("PETSITE_TRAINING_DATA_DIR", BASE_DIR / "data" / "pets"))
 # Non-pet photo folders (<kind>/ subfolders: other things, animals owners keep that are none of the pets), comma
@@ -358,7 +359,8 @@ PETSITE_RETRAIN_OPTIONS = json.loads(os.environ.get("PETSITE_RETRAIN_OPTIONS", "
 # End of training ---------------------------------------------------------------------------------
 
 # Serving ----------------------------------------------------------------------------------------
-# auto: the verified LiteRT copy beside the model file when there is one, else Keras; keras / litert force one.
+# auto: the verified int8 LiteRT copy beside the model file when there is one (manage.py export_litert --int8), else
+# the verified float LiteRT copy, else Keras; keras / litert / litert-int8 force one.
 PETSITE_INFERENCE_BACKEND = os.environ.get("PETSITE_INFERENCE_BACKEND", "auto")
 # Threads per inference call; 0 (default) sizes them from the cores and the worker's concurrency
 # (cores // pool processes, at least 1: see classifier.inference), any other number forces it.

@@ -51,7 +51,8 @@ def imagenet_backbone(input_size=DEFAULT_INPUT_SIZE, variant=DEFAULT_BACKBONE):
 
 
 def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4, learning_rate=1e-3):
-    """The trainable 6-class head on pooled features (the part that trains for many epochs)."""
+    """The trainable softmax head on the head inputs (the pets, then any non-pet kinds: `num_classes` outputs), the
+    part that trains for many epochs."""
     import keras
     from keras import layers
 

@@ -6,8 +6,9 @@ where `history` maps metric names to per-epoch values and `params` records what 
 the version's card). RECIPES names them by architecture:
 
 seed     the original baseline CNN, trained end to end on images.
-default  EfficientNet-Lite0 (ImageNet, frozen) + a calibrated class head + a pet-score head, trained on
-         backbone features computed once (see training.architectures).
+default  EfficientNet-Lite0 (ImageNet, frozen) + one temperature-calibrated open-set softmax over the pets and the
+         non-pet kinds (the pet score is its mass on the pets), trained on backbone features computed once (see
+         training.architectures).
 
 train_model() reads the dataset, holds out validation, runs the recipe, saves the file and its LiteRT copy,
 evaluates it through the serving path (training.evaluation) and registers a ModelVersion (training.registry), linked to

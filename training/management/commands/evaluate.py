@@ -1,4 +1,4 @@
-"""python manage.py evaluate --data DIR [--model <version>] [--json]"""
+"""python manage.py evaluate --data DIR [--model <version>] [--other DIR ...] [--other-split held-out|all] [--by-source] [--json]"""
 import json
 
 from django.conf import settings
