@@ -32,7 +32,7 @@ class Command(BaseCommand):
             "default: photos stored whole, long side at most 512 px.",
         )
         parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="Decoding threads.")
-        parser.add_argument("--no-reviewed", action="store_true", help="Leave out the extra sources (reviewed predictions).")
+        parser.add_argument("--no-reviewed", action="store_true", help="Leave out the extra sources (PETSITE_DATASET_EXTRA_SOURCES: reviewed predictions and accepted scraped photos).")
 
     def handle(self, *args, **options):
         bar = tqdm(unit="photo", desc="rebuild", disable=options["verbosity"] == 0)
