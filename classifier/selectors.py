@@ -127,6 +127,8 @@ def unknown_threshold_of(model_version):
 
 # A pet score this close to the model's threshold is a borderline answer, and the page says so.
 BORDERLINE_MARGIN = 0.1
+# A pet answer less sure than this overall names what else it may be (another pet, or none of the six).
+UNSURE_BELOW = 0.75
 PENDING_SLOW_SECONDS = 20  # after this, a pending prediction's page says it is taking longer than usual
 
 
@@ -148,6 +150,7 @@ class Answer:
     faint: bool = False  # "not a pet" and every closest pet words as "under 1%": the page says it saw no sign of any
     other: float | None = None  # a pet answer: 1 - pet score, the part that may be none of the six pets (None: under 1%)
     heatmap_caption: str = ""  # which class the heat map shows ("Where the model saw a hamster")
+    alternative: "Bar | None" = None  # an unsure pet answer (under UNSURE_BELOW): the likeliest other answer (label UNKNOWN: none of the six)
 
     @property
     def title(self):
@@ -254,6 +257,18 @@ def heatmap_caption(prediction, bars):
     return f"Where the photo looked most like a {bars[0].name.lower()}"
 
 
+def likeliest_alternative(label, figure, bars, other):
+    """For a pet answer under UNSURE_BELOW overall: the likeliest other answer as a Bar, the next pet or, when the
+    part that may be none of the six pets (`other`) is larger, UNKNOWN; None for a surer answer. A guinea pig
+    answered "Hamster" at 57% has 42% on "none of the six": the page says so instead of looking sure."""
+    if label == UNKNOWN or figure is None or figure >= UNSURE_BELOW:
+        return None
+    runner_up = max((bar for bar in bars if bar.label != label), key=lambda bar: bar.value, default=None)
+    if other is not None and (runner_up is None or other >= runner_up.value):
+        return Bar(UNKNOWN, display_name(UNKNOWN), other, False)
+    return runner_up
+
+
 def prediction_answer(prediction, with_borderline=True):
     """The Answer the public pages show for `prediction`. `with_borderline=False` (the grids' tiles, which never
     say "borderline") leaves `borderline` False without looking up the model's threshold (a query, maybe a file)."""
@@ -264,15 +279,16 @@ def prediction_answer(prediction, with_borderline=True):
     figure, bars, among_pets, other = None, (), False, None
     if done:
         figure, bars, among_pets, other = answer_figure_and_bars(prediction)
-    borderline = False
-    if with_borderline and done and prediction.pet_score is not None:
+    borderline, reviewed = False, bool(prediction.true_label)
+    if with_borderline and done and not reviewed and prediction.pet_score is not None:  # staff checked it: no doubt left
         threshold = unknown_threshold_of(prediction.model_version)
         borderline = threshold is not None and abs(prediction.pet_score - threshold) < BORDERLINE_MARGIN
     return Answer(
-        status=prediction.status, label=label, name=display_name(label), reviewed=bool(prediction.true_label),
+        status=prediction.status, label=label, name=display_name(label), reviewed=reviewed,
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
         bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction, bars) if with_borderline else "",
         faint=not_a_pet and bool(bars) and all(percent_points(bar.value) <= 0 for bar in bars),
+        alternative=None if reviewed or not with_borderline else likeliest_alternative(model_label, figure, bars, other),
     )
 
 

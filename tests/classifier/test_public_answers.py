@@ -184,14 +184,52 @@ def test_a_model_without_a_pet_score_stores_none_and_its_page_shows_the_plain_sh
     assert ">Among the six pets</h2>" in html and 'data-label="unknown"' not in html and 'id="bars-other"' not in html
 
 
-@pytest.mark.parametrize("label, pet_score, words", [
-    ("dog", 0.55, "only just sure enough that this shows a pet"),
-    ("unknown", 0.45, "close to being counted as a pet"),
+@pytest.mark.parametrize("label, threshold, pet_score, words", [
+    ("dog", 0.8, 0.85, "only just sure enough that this shows a pet"),  # 84% sure overall: not "unsure", but near a high threshold
+    ("unknown", 0.5, 0.45, "close to being counted as a pet"),
 ])
-def test_borderline_answers_say_so_in_words(client, label, pet_score, words):
+def test_borderline_answers_say_so_in_words(client, label, threshold, pet_score, words):
+    version(threshold=threshold)
+    html = page(client, done(label, pet_score=pet_score, confidence=0.99 if label == "dog" else 0.55))
+    assert "Borderline" in text_of(html, "borderline") and words in html and 'id="unsure"' not in html
+
+
+def test_a_borderline_answer_checked_by_staff_is_not_called_borderline(client):
     version(threshold=0.5)
-    html = page(client, done(label, pet_score=pet_score, confidence=0.6))
-    assert "Borderline" in text_of(html, "borderline") and words in html
+    html = page(client, done("unknown", pet_score=0.45, confidence=0.55, true_label="unknown"))
+    assert text_of(html, "headline") == "Checked by our team: Not a pet"
+    assert 'id="borderline"' not in html and 'id="unsure"' not in html
+
+
+def shares(**pets):
+    return {**dict.fromkeys(("bird", "cat", "dog", "dragon", "fish", "hamster"), 0.0002), **pets}
+
+
+def test_an_unsure_pet_answer_says_it_may_be_none_of_the_six_pets(client):
+    """A guinea pig answered "Hamster": nearly all the pets' share, but a pet score of 0.57, so 43% may be none of them."""
+    version(threshold=0.3)
+    html = page(client, done("hamster", pet_score=0.57, confidence=0.999, probabilities=shares(hamster=0.999)))
+    assert (text_of(html, "headline"), text_of(html, "subline")) == ("Hamster", "57% sure")
+    assert text_of(html, "unsure") == ("Not sure: 43% that it is none of the six pets. Animals this site does not know, "
+                                       "such as guinea pigs, rabbits or ferrets, are often taken for one of them.")
+    assert 'id="borderline"' not in html
+
+
+def test_an_unsure_pet_answer_names_the_next_pet(client):
+    """A husky puppy: dog 54%, cat 44%."""
+    version(threshold=0.3)
+    html = page(client, done("dog", pet_score=0.99, confidence=0.55, probabilities=shares(dog=0.55, cat=0.445)))
+    assert text_of(html, "unsure") == "Not sure: it may be a cat (44%)."
+
+
+@pytest.mark.parametrize("fields", [
+    {"pet_score": 0.9, "confidence": 0.9},  # 81% sure: sure enough
+    {"pet_score": 0.57, "confidence": 0.999, "true_label": "hamster"},  # staff checked it
+])
+def test_sure_or_checked_pet_answers_have_no_doubt_notice(client, fields):
+    version(threshold=0.3)
+    html = page(client, done("hamster", probabilities=shares(hamster=0.999), **fields))
+    assert 'id="unsure"' not in html
 
 
 def test_the_threshold_comes_from_the_model_version_or_the_shipped_models_card(settings, tmp_path):
