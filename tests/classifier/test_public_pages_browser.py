@@ -146,6 +146,8 @@ def test_on_a_phone_the_bars_use_the_width_and_history_tiles_keep_one_height(liv
         page.goto(live_server.url + classified.get_absolute_url())
         page.wait_for_timeout(600)  # the bars animate their width
         card = page.locator("#result").bounding_box()
+        assert card["y"] < page.locator("#photo").bounding_box()["y"], "a phone shows the answer above the photo"
+        assert page.locator("#headline").bounding_box()["y"] < 844
         for track in page.locator("#bars .track").all():
             assert track.bounding_box()["width"] > 0.8 * card["width"], "a phone's bar spans the card"
         shot(page, "phone-result-bars")
