@@ -73,6 +73,9 @@ DRAFT_BOX = (1024, 1024)
 VALIDATION_DRAFT_BOX = (1, 1)
 
 
+SMALLER_COPY = "Please upload a smaller copy of the photo (a phone's share or export option usually makes one)."
+
+
 def open_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX):
     """Decode `source` (path, bytes or file object) into an upright RGB PIL image, or raise ImageError."""
     return decode_image(source, max_pixels=max_pixels, allow_animated=allow_animated, draft=draft)[0]
@@ -93,9 +96,7 @@ def decode_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX)
             image = Image.open(source, formats=ALLOWED_FORMATS)
             width, height = image.size
             if width * height > limit:
-                raise ImageError(
-                    f"The image is too large ({width}x{height} pixels); the limit is {limit:,} pixels."
-                )
+                raise ImageError(f"The image is too large ({width}x{height} pixels); the limit is {limit:,} pixels. {SMALLER_COPY}")
             if width < 1 or height < 1:
                 raise ImageError("The image has no pixels.")
             # pillow-heif counts every top-level image of a HEIF file as a frame (an iPhone's stereo pair, a burst) and
@@ -117,7 +118,8 @@ def decode_image(source, max_pixels=None, allow_animated=False, draft=DRAFT_BOX)
             if _heif_family_brand(source, start):
                 raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
             raise ImageError(f"This file is not a {ACCEPTED_FORMATS_TEXT} image.") from exc
-        raise ImageError("The image is too large to decode safely.") from exc
+        # Pillow's own decompression-bomb guard spoke first (its limit is far above ours): the same words as ours.
+        raise ImageError(f"The image is too large; the limit is {limit:,} pixels. {SMALLER_COPY}") from exc
     except Exception as exc:  # damaged data can surface as any error inside a decoder or the EXIF parser
         raise ImageError("The image file is damaged or truncated and cannot be decoded.") from exc
     return to_rgb(image), image_format, (width, height)

@@ -62,8 +62,8 @@ REFUSED = {
     "animated png (APNG)": (c.animated("PNG"), "anim.png", "image/png", "animated"),
     "animated webp": (c.animated("WEBP"), "anim.webp", "image/webp", "animated"),
     "multi-page tiff": (c.multipage_tiff(), "pages.tif", "image/tiff", ""),
-    "png header bomb (10 gigapixels)": (c.png_header_bomb(), "bomb.png", "image/png", "too large"),
-    "jpeg header bomb (3.6 gigapixels)": (c.jpeg_header_bomb(), "bomb.jpg", "image/jpeg", "too large"),
+    "png header bomb (10 gigapixels)": (c.png_header_bomb(), "bomb.png", "image/png", "too large; the limit is 40,000,000 pixels. Please upload a smaller copy"),
+    "jpeg header bomb (3.6 gigapixels)": (c.jpeg_header_bomb(), "bomb.jpg", "image/jpeg", "the limit is 40,000,000 pixels"),
 }
 
 
