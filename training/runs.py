@@ -302,7 +302,8 @@ def _cancel_requested(run):
 
 
 # Options a run may set besides architecture and epochs (tests use tiny input sizes).
-RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_epochs", "validation_fraction", "abstract_pictures")
+RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_epochs", "validation_fraction", "abstract_pictures",
+               "pet_head_hidden")
 
 
 def execute_run(run_id):
