@@ -39,7 +39,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "metrics_table", "curves_preview", "confusion_preview", "tradeoff_preview", "params", "metrics", "training_seconds", "is_active",
         "created_at", "activated_at", "dataset_version", "comparison",
     )
-    exclude = ("curves_image", "confusion_image")
+    # The raw card (thousands of numbers) folds away; the tables and pictures above it say what it holds.
+    fieldsets = (
+        (None, {"fields": ("name", "architecture", "is_active", "created_at", "activated_at", "dataset_version", "comparison")}),
+        ("Test results", {"fields": ("metrics_table", "tradeoff_preview", "confusion_preview", "curves_preview")}),
+        ("Model", {"fields": ("classes", "input_size", "file_path", "unknown_threshold", "dataset_digest", "class_counts",
+                              "training_seconds")}),
+        ("Raw card: parameters and every metric (JSON)", {"classes": ["collapse"], "fields": ("params", "metrics")}),
+    )
 
     @admin.display(description="state")
     def state(self, obj):

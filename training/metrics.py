@@ -187,15 +187,22 @@ def tradeoff_png(curves, chosen=None, title='"Not a pet": pets rejected vs non-p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     figure, ax = plt.subplots(figsize=(6, 4.2))
     for label, curve in curves.items():
         x, y = np.array(curve["pets_rejected"]) * 100, np.array(curve["others_caught"]) * 100
-        (line,) = ax.plot(x, y, label=label)
+        (line,) = ax.plot(x, y)
         if chosen is not None and curve["threshold"]:
             i = int(np.argmin(np.abs(np.array(curve["threshold"]) - chosen)))
             ax.plot([x[i]], [y[i]], "o", color=line.get_color())
-            ax.annotate(f"{x[i]:.1f}% / {y[i]:.1f}%", (x[i], y[i]), textcoords="offset points", xytext=(6, -12), fontsize=8)
-    ax.set_xscale("symlog", linthresh=1.0)
+            label = f"{label}: at the dot {x[i]:.1f}% pets rejected, {y[i]:.1f}% caught"  # in the key: dots often overlap
+        line.set_label(label)
+    ax.set_xscale("symlog", linthresh=1.0)  # the interesting part is 0-2% of pets rejected
+    ticks = [0, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 101)
     ax.set_xlabel("pets answered 'not a pet' (%)")
