@@ -4,6 +4,7 @@ Thin: every action calls a service in training.registry or training.runs; live p
 ingestion's shared admin_progress.js.
 """
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -19,7 +20,7 @@ from training.admin_comparison import comparison_html, passes_now, rules_html
 from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
 from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote
-from training.registry import NoModelAvailable, activate, roll_back
+from training.registry import NoModelAvailable, activate, active_spec, roll_back
 from training.runs import RunRefused, check_run_request, mark_interrupted_runs, request_cancel, resume_run, start_retrain, start_run
 
 
@@ -375,9 +376,27 @@ class TrainingRunAdmin(admin.ModelAdmin):
         resume_one_at_a_time(self, request, interrupted, self._resume, lambda run: f"{run.kind} #{run.pk}", "run")
 
     def retrain_view(self, request):
-        """Retrain now (POST): build a dataset version from everything accepted and reviewed, train, compare, promote."""
-        if request.method != "POST" or not self.has_add_permission(request):
+        """Retrain now: GET asks first (what it does, how long, what it may change); POST builds a dataset version from
+        the base folders and everything accepted and reviewed, trains, compares and promotes."""
+        if not self.has_add_permission(request):
             return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
+        if request.method != "POST":
+            from django.template.response import TemplateResponse
+
+            from training.promotion import rules
+
+            try:
+                live = active_spec().version
+            except NoModelAvailable:
+                live = None
+            limits = rules()
+            return TemplateResponse(request, "admin/training/trainingrun/retrain_confirm.html", {
+                **self.admin_site.each_context(request), "title": "Retrain now?", "opts": self.model._meta,
+                "base_folders": settings.PETSITE_DATASET_BASE_FOLDERS, "live": live,
+                "rules": [f"accuracy falls by at most {limits['max_accuracy_drop']:.1%}",
+                          f"no class's recall falls by more than {limits['max_recall_drop']:.1%}",
+                          f"pets answered \"not a pet\" rise by at most {limits['max_pet_unknown_rise']:.1%}"],
+            })
         try:
             run = start_retrain(user=request.user)
         except RunRefused as exc:

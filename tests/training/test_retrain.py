@@ -38,7 +38,12 @@ def test_retrain_now_builds_trains_compares_and_promotes_on_the_embedded_worker(
     # rules any model passes (the tiny colour model is no fair opponent): the point is the pipeline
     loop_settings.PETSITE_PROMOTION_MAX_ACCURACY_DROP = loop_settings.PETSITE_PROMOTION_MAX_RECALL_DROP = 1.0
     loop_settings.PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE = 1.0
-    assert b"Retrain now" in client.get("/admin/training/trainingrun/").content
+    assert f'href="{RETRAIN_URL}"'.encode() in client.get("/admin/training/trainingrun/").content
+    # the button asks first: what it does, from which folders, against which live model, by which rules; nothing starts
+    confirm = client.get(RETRAIN_URL).content.decode()
+    assert "Build a dataset version" in confirm and str(loop_settings.PETSITE_DATASET_BASE_FOLDERS[0]) in confirm
+    assert "Compare</b> the new model with the live one" in confirm and "accuracy falls by at most 100.0%" in confirm
+    assert 'id="start-retrain"' in confirm and not TrainingRun.objects.exists()
     with held_long_jobs():
         response = client.post(RETRAIN_URL, follow=True)
         run = TrainingRun.objects.get()
