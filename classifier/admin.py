@@ -91,11 +91,14 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
     @admin.display(description="Sure")
     def confidence_pct(self, obj):
-        """The figure the public pages show (share among the pets x pet score), then the share itself."""
+        """The figure the public pages show (share among the pets x pet score), then the share itself when it words
+        differently."""
         sure, share = selectors.answer_sureness(obj), selectors.answer_share(obj)
         if sure is None:
             return "-"
-        return percent(sure) if share is None else f"{percent(sure)} ({percent(share)} among the six pets)"
+        if share is None or percent(share) == percent(sure):
+            return percent(sure)
+        return f"{percent(sure)} ({percent(share)} among the six pets)"
 
     @admin.action(description="Mark as correct (confirm predicted label)", permissions=["change"])
     def mark_as_correct(self, request, queryset):

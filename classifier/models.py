@@ -61,7 +61,8 @@ class Prediction(models.Model):
         indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self):
-        return f"Prediction {self.pk} ({self.status}{': ' + self.label if self.label else ''})"
+        checked = f", checked as {self.get_true_label_display().lower()}" if self.true_label else ""  # the admin's messages after a relabel
+        return f"Prediction {self.pk} ({self.status}{': ' + self.label if self.label else ''}{checked})"
 
     def created_at_prefix(self):
         from django.utils import timezone

@@ -53,7 +53,7 @@ def test_admin_says_over_99_and_under_1_percent_never_100_or_0(staff_client, mak
     probabilities["cat"] = 1.0
     Prediction.objects.filter(pk=prediction.pk).update(confidence=1.0, probabilities=probabilities, pet_score=0.9999)
     html = staff_client.get(CHANGELIST).content.decode()
-    assert '<td class="field-confidence_pct">over 99% (over 99% among the six pets)</td>' in html and "100.0%" not in html
+    assert '<td class="field-confidence_pct">over 99%</td>' in html and "100.0%" not in html  # the share words the same: once
     page = staff_client.get(f"/admin/classifier/prediction/{prediction.pk}/change/").content.decode()
     assert '<span style="text-align:right">over 99%</span>' in page and '<span style="text-align:right">under 1%</span>' in page
     assert "100.0%</span>" not in page and ">0.0%<" not in page and "over 99% (below the model" in page
@@ -86,6 +86,8 @@ def test_single_relabel_on_the_change_form_records_reviewer_and_time(staff_clien
     assert response.status_code == 302, response.content.decode()[:2000]
     assert_reviewed(prediction, "dog", staff_user)
     assert prediction.label == "cat"  # the prediction itself is untouched
+    # the saved message names the new label, not only the model's answer
+    assert f"Prediction {prediction.pk} (done: cat, checked as dog)" in staff_client.get(response["Location"]).content.decode()
 
 
 def test_clearing_the_label_on_the_change_form_clears_the_review(staff_client, staff_user, make_prediction):
