@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from ingestion.labels import CLASSES, UNKNOWN, display_name
+from ingestion.labels import CLASS_KEYS, CLASSES, UNKNOWN, display_name
 
 from . import selectors, services
 
@@ -21,7 +21,6 @@ SKIPPED = "review_skipped"
 UNDO = "review_undo"
 UNDO_DEPTH = 50
 # Keys: 1-6 the classes in their order (bird, cat, dog, dragon, fish, hamster), 0 or u "not a pet".
-CLASS_KEYS = [(str(number), label, display_name(label)) for number, label in enumerate(CLASSES, start=1)]
 
 
 def _filters(params):

@@ -11,13 +11,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from . import selectors, services
-from .labels import CLASSES, display_name
+from .labels import CLASS_KEYS, CLASSES, display_name
 from .models import ScrapedPhoto
 
 UNDO = "curation_undo"
 UNDO_DEPTH = 30
 PAGE = 60
-CLASS_KEYS = [(str(number), label, display_name(label)) for number, label in enumerate(CLASSES, start=1)]
 
 
 def _wants_json(request):

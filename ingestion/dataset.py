@@ -34,6 +34,10 @@ from .hashing import default_distance, near_duplicate_pairs, perceptual_hash, sh
 from .images import STORED_MAX_SIDE, ImageError, fit_and_pad, normalize, open_image
 from .labels import CLASSES
 
+# The split every build uses unless told otherwise: the same seed keeps every photo in its split across builds.
+DEFAULT_TEST_RATIO = 0.25
+DEFAULT_SPLIT_SEED = 1
+
 MANIFEST = "manifest.json"
 SPLITS = ("train", "test")
 MANIFEST_VERSION = 2
@@ -201,7 +205,7 @@ def _keeper(group):
     return min(group, key=lambda item: (not item.reviewed, -item.pixels, item.order))
 
 
-def build_dataset(sources, dest, *, test_ratio=0.25, seed=1, size=None, examples=None, workers=1, progress=None,
+def build_dataset(sources, dest, *, test_ratio=DEFAULT_TEST_RATIO, seed=DEFAULT_SPLIT_SEED, size=None, examples=None, workers=1, progress=None,
                   distance=None, known_splits=None, min_per_class=0, example_sources=None, before_swap=None):
     """Build the dataset into a temporary directory and swap it in at `dest`. Returns a BuildReport.
 

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from .dataset import DEFAULT_SPLIT_SEED, DEFAULT_TEST_RATIO
 from .labels import CLASS_CHOICES, LABEL_CHOICES, display_name
 
 
@@ -181,8 +182,8 @@ class DatasetVersion(models.Model):
         help_text="Blank: photos stored whole (long side at most 512 px, PNG), serving every model. "
         "A number: the old fit-and-pad view, each photo padded into a square of this many pixels.",
     )
-    test_ratio = models.FloatField(default=0.25)
-    seed = models.IntegerField(default=1)
+    test_ratio = models.FloatField(default=DEFAULT_TEST_RATIO)
+    seed = models.IntegerField(default=DEFAULT_SPLIT_SEED)
     # What it holds (filled when built).
     inputs_by_source = models.JSONField(default=dict, blank=True, help_text="Photos each folder and source gave.")
     counts = models.JSONField(default=dict, blank=True, help_text="{class: {train: n, test: n}}.")

@@ -17,7 +17,9 @@ from django.utils.module_loading import import_string
 from petsite.jobs import JobSuperseded, dispatch_on_commit
 
 from . import selectors
-from .dataset import SPLITS, DatasetError, build_dataset, declared_example_sources, read_manifest
+from .dataset import (
+    DEFAULT_SPLIT_SEED, DEFAULT_TEST_RATIO, SPLITS, DatasetError, build_dataset, declared_example_sources, read_manifest,
+)
 from .hashing import NearDuplicateIndex, default_distance
 from .images import ImageError
 from .labels import CLASSES
@@ -418,7 +420,8 @@ def mark_interrupted_builds():
     return marked
 
 
-def create_dataset_version(name, folders=None, user=None, *, frame=None, test_ratio=0.25, seed=1, extra_sources=None):
+def create_dataset_version(name, folders=None, user=None, *, frame=None, test_ratio=DEFAULT_TEST_RATIO, seed=DEFAULT_SPLIT_SEED,
+                           extra_sources=None):
     """Save a queued DatasetVersion (not started; run it with run_dataset_build or start_dataset_version).
 
     `folders`: base photo folders (default settings.PETSITE_DATASET_BASE_FOLDERS); `extra_sources`: dotted paths of

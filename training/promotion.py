@@ -167,13 +167,6 @@ def _background_key(version_id):
     return f"training:promote-job:{version_id}"
 
 
-def background_promotion_pending(version_id):
-    """Whether a compare-and-promote job for ModelVersion `version_id` is queued or running (the shared cache says)."""
-    from django.core.cache import cache
-
-    return cache.get(_background_key(version_id)) is not None
-
-
 def dispatch_background_promotion(version, user=None):
     """Queue promote_in_background for `version` (training.tasks.promote_version) once the transaction commits, unless
     one for it is already queued or running. Returns False (nothing queued) in that case."""

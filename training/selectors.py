@@ -29,7 +29,3 @@ def dataset_version_use(version):
         return f"training run #{run.pk} is using it"
     return ""
 
-
-def comparisons_of(version):
-    """Comparisons of a ModelVersion as candidate, newest first."""
-    return version.comparisons.select_related("live", "decided_by", "dataset_version").order_by("-created_at", "-id")

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ingestion import services
-from ingestion.dataset import DatasetError, build_dataset
+from ingestion.dataset import DEFAULT_SPLIT_SEED, DEFAULT_TEST_RATIO, DatasetError, build_dataset
 from ingestion.labels import CLASSES
 from ingestion.models import DatasetVersion
 
@@ -24,8 +24,8 @@ class Command(BaseCommand):
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--name", help="Build dataset version NAME (recorded as a DatasetVersion row; never rebuilt).")
         target.add_argument("--dest", help="Dataset directory to (re)build, without a version row.")
-        parser.add_argument("--test-ratio", type=float, default=0.25, help="Share of each class in test (default 0.25).")
-        parser.add_argument("--seed", type=int, default=1, help="Seed of the split (default 1).")
+        parser.add_argument("--test-ratio", type=float, default=DEFAULT_TEST_RATIO, help="Share of each class in test (default %(default)s).")
+        parser.add_argument("--seed", type=int, default=DEFAULT_SPLIT_SEED, help="Seed of the split (default %(default)s).")
         parser.add_argument(
             "--frame", "--size", dest="size", type=int, default=None,
             help="Fit and pad each photo into a square of this side (the original project's 240 px view); "
