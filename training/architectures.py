@@ -50,24 +50,14 @@ def imagenet_backbone(input_size=DEFAULT_INPUT_SIZE, variant=DEFAULT_BACKBONE):
     return efficientnet_lite_imagenet(variant, include_top=True, input_size=input_size)
 
 
-# The pet score's head: a hidden ReLU layer of this many units (dropout HIDDEN_DROPOUT after it) before the open-set
-# softmax. In the source-grouped cross-validation it caught ~4 points more near-miss animals than the linear head at
-# the same share of home pets answered "not a pet", over three seeds; wider ones overfit (the model card).
-PET_HEAD_HIDDEN = 256
-HIDDEN_DROPOUT = 0.5
-
-
-def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4, learning_rate=1e-3, hidden=0):
+def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4, learning_rate=1e-3):
     """The trainable softmax head on the head inputs (the pets, then any non-pet kinds: `num_classes` outputs), the
-    part that trains for many epochs; `hidden` > 0 puts a hidden ReLU layer ("hidden") of that many units before it."""
+    part that trains for many epochs."""
     import keras
     from keras import layers
 
     inputs = keras.Input((feature_dim,), name="features")
     x = layers.Dropout(dropout, name="head_dropout")(inputs)
-    if hidden:
-        x = layers.Dense(hidden, activation="relu", kernel_regularizer=keras.regularizers.l2(l2), name="hidden")(x)
-        x = layers.Dropout(HIDDEN_DROPOUT, name="hidden_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=keras.regularizers.l2(l2), name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="class_head")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
@@ -94,7 +84,7 @@ def head_inputs(full, pooled):
     return np.concatenate([pooled, IMAGENET_SCALE * imagenet_probabilities(full, pooled)], axis=1).astype("float32")
 
 
-def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2, name="default", pet_layers=None):
+def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2, name="default"):
     """One flat functional model: the ImageNet EfficientNet-Lite `full` + the open-set head.
 
     The head (kernel (D + 1000, K), bias (K,), temperature folded in) is a softmax over the pets (its first
@@ -102,40 +92,26 @@ def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2,
     read from [pooled, IMAGENET_SCALE x ImageNet probabilities]. The model outputs
     probabilities  the softmax over the pet outputs alone (= the open-set pet probabilities renormalized), and
     pet_score      the open-set mass on the pets: how sure it is that the photo shows one of them at all.
-    `pet_layers` (heads.fit_head's layers with a hidden layer, temperature folded in) gives the pet score its own
-    open-set softmax with a hidden ReLU layer ("pet_hidden"), reading the same inputs; the class probabilities (and
-    the class maps) stay the linear head's. Only built-in layers: the pet score is a bias-free Dense summing the pet
-    outputs.
+    Only built-in layers: the pet score is a bias-free Dense summing the pet outputs.
     """
     import keras
     import numpy as np
     from keras import layers
 
-    def scaled(first_kernel):  # the head was trained on IMAGENET_SCALE x ImageNet probabilities; the model feeds them raw
-        folded = np.array(first_kernel, dtype="float32")
-        folded[folded.shape[0] - 1000:] *= IMAGENET_SCALE
-        return folded
-
-    folded = scaled(kernel)
+    dim = kernel.shape[0] - 1000
+    folded = np.array(kernel, dtype="float32")
+    folded[dim:] *= IMAGENET_SCALE
     pooled = full.get_layer("avg_pool").output
     imagenet = full.get_layer("predictions").output  # after a Dropout that is inactive when serving
     x = layers.Concatenate(name="head_inputs")([pooled, imagenet])
     x = layers.Dropout(dropout, name="head_dropout")(x)
-    if pet_layers:
-        (hidden_kernel, hidden_bias), (open_kernel, open_bias) = pet_layers
-        open_set = layers.Dense(open_kernel.shape[1], activation="softmax", name="open_set")(
-            layers.Dense(hidden_kernel.shape[1], activation="relu", name="pet_hidden")(x))
-        open_weights = {"pet_hidden": [scaled(hidden_kernel), hidden_bias], "open_set": [open_kernel, open_bias]}
-    else:
-        open_set = layers.Dense(kernel.shape[1], activation="softmax", name="open_set")(x)
-        open_weights = {"open_set": [folded, bias]}
+    open_set = layers.Dense(kernel.shape[1], activation="softmax", name="open_set")(x)
     probabilities = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     pet_score = layers.Dense(1, use_bias=False, name="pet_score")(open_set)
     model = keras.Model(full.input, {"probabilities": probabilities, "pet_score": pet_score}, name=name)
-    for layer_name, weights in open_weights.items():
-        model.get_layer(layer_name).set_weights([np.asarray(w, dtype="float32") for w in weights])
+    model.get_layer("open_set").set_weights([folded, np.asarray(bias, dtype="float32")])
     model.get_layer("probabilities").set_weights([folded[:, :num_classes], np.asarray(bias[:num_classes], dtype="float32")])
-    is_pet = np.zeros((open_set.shape[-1], 1), dtype="float32")
+    is_pet = np.zeros((kernel.shape[1], 1), dtype="float32")
     is_pet[:num_classes] = 1.0
     model.get_layer("pet_score").set_weights([is_pet])
     return with_class_maps(model)

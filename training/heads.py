@@ -1,9 +1,7 @@
 """Training the default architecture's heads on precomputed backbone features (no Django).
 
-fit_head             softmax head (the pets and the non-pet kinds), linear or with a hidden ReLU layer, class-weighted,
-                     early stopping on validation loss, best weights kept; returns its layers [(kernel, bias), ...]
-fit_class_head       the linear one, as (kernel, bias)
-head_logits          a head's logits in numpy, as the assembled model computes them
+fit_class_head       softmax head (the pets and the non-pet kinds), class-weighted, early stopping on validation
+                     loss, best weights kept
 fit_temperature      temperature scaling on validation photos (folded into the head's kernel and bias)
 cross_fitted_logits  each training photo's logits from a head fitted without it (k folds of photos)
 choose_threshold     the unknown threshold from held-out pets (every source folder on its own) and non-pet photos
@@ -27,16 +25,15 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
-def fit_head(x_train, y_train, x_val, y_val, num_classes, epochs=60, batch_size=64, class_weight=None, seed=0,
-             dropout=0.2, l2=1e-4, learning_rate=1e-3, patience=8, hidden=0, callbacks=()):
-    """Train the softmax head (`hidden` > 0: with a hidden ReLU layer of that many units); returns (layers, history):
-    layers = [(kernel, bias)] or [(kernel, bias) of the hidden layer, (kernel, bias) of the softmax]."""
+def fit_class_head(x_train, y_train, x_val, y_val, num_classes, epochs=60, batch_size=64, class_weight=None, seed=0,
+                   dropout=0.2, l2=1e-4, learning_rate=1e-3, patience=8, callbacks=()):
+    """Train the softmax head; returns (kernel (D, C), bias (C,), history dict)."""
     import keras
 
     from training.architectures import build_class_head
 
     keras.utils.set_random_seed(seed)
-    head = build_class_head(x_train.shape[1], num_classes, dropout=dropout, l2=l2, learning_rate=learning_rate, hidden=hidden)
+    head = build_class_head(x_train.shape[1], num_classes, dropout=dropout, l2=l2, learning_rate=learning_rate)
     has_val = len(x_val) > 0
     monitor = "val_loss" if has_val else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
@@ -51,29 +48,8 @@ def fit_head(x_train, y_train, x_val, y_val, num_classes, epochs=60, batch_size=
         verbose=0,
         callbacks=[stop, *callbacks],
     )
-    layers = [tuple(head.get_layer(name).get_weights()) for name in (["hidden"] if hidden else []) + ["probabilities"]]
-    return layers, {k: [float(v) for v in vals] for k, vals in history.history.items()}
-
-
-def fit_class_head(x_train, y_train, x_val, y_val, num_classes, **options):
-    """Train the linear softmax head; returns (kernel (D, C), bias (C,), history dict)."""
-    [(kernel, bias)], history = fit_head(x_train, y_train, x_val, y_val, num_classes, **options)
-    return kernel, bias, history
-
-
-def head_logits(layers, x):
-    """The logits of a head given as its layers [(kernel, bias), ...], a ReLU between them (dropout is off)."""
-    for i, (kernel, bias) in enumerate(layers):
-        x = x @ kernel + bias
-        if i < len(layers) - 1:
-            x = np.maximum(x, 0.0)
-    return x
-
-
-def with_temperature(layers, temperature):
-    """The head's layers with `temperature` folded into its last layer (its logits divided by it)."""
-    *hidden, (kernel, bias) = layers
-    return [*hidden, (kernel / temperature, bias / temperature)]
+    kernel, bias = head.get_layer("probabilities").get_weights()
+    return kernel, bias, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
 def cross_fitted_logits(x_train, y_train, photo, x_val, y_val, num_classes, folds=4, seed=0, fold_done=None, **fit_options):
@@ -90,9 +66,9 @@ def cross_fitted_logits(x_train, y_train, photo, x_val, y_val, num_classes, fold
     logits = np.zeros((n_photos, num_classes), dtype="float32")
     for k in range(folds):
         rows = fold[photo] != k
-        layers, _ = fit_head(x_train[rows], y_train[rows], x_val, y_val, num_classes, seed=seed, **fit_options)
+        kernel, bias, _ = fit_class_head(x_train[rows], y_train[rows], x_val, y_val, num_classes, seed=seed, **fit_options)
         held = np.flatnonzero(fold == k)
-        logits[held] = head_logits(layers, x_train[first_row[held]])
+        logits[held] = x_train[first_row[held]] @ kernel + bias
         if fold_done:
             fold_done(k)
     return logits

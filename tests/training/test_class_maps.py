@@ -14,19 +14,13 @@ SIZE = 64  # the default architecture at a tiny input size: a 2x2 feature map
 
 
 @pytest.fixture(scope="module")
-def backbone():
-    """The EfficientNet-Lite0 graph with its ImageNet head, random weights."""
+def assembled():
+    """A default-architecture model (EfficientNet-Lite0 graph, random weights) with a random open-set head over the
+    six pets and two non-pet kinds, and that head's weights."""
     from training.backbone import build_efficientnet_lite
 
-    return build_efficientnet_lite("lite0", include_top=True, input_size=SIZE)
-
-
-@pytest.fixture(scope="module")
-def assembled(backbone):
-    """A default-architecture model (`backbone`) with a random open-set head over the six pets and two non-pet kinds,
-    and that head's weights."""
     rng = np.random.default_rng(0)
-    full = backbone
+    full = build_efficientnet_lite("lite0", include_top=True, input_size=SIZE)
     kernel = rng.normal(0, 0.05, (1280 + 1000, 8)).astype("float32")
     bias = rng.normal(0, 0.1, 8).astype("float32")
     return assemble_open_set(full, kernel, bias), kernel, bias
@@ -54,31 +48,6 @@ def test_the_class_maps_averaged_over_the_picture_are_the_pooled_part_of_the_log
     # ... and with the non-spatial part (ImageNet probabilities) and the bias they give the model's probabilities.
     logits = maps.mean(axis=(1, 2)) + IMAGENET_SCALE * imagenet @ kernel[1280:, :6] + bias[:6]
     np.testing.assert_allclose(softmax(logits), np.asarray(out["probabilities"]), rtol=1e-4, atol=1e-6)
-
-
-def test_a_hidden_layer_pet_head_gives_the_pet_score_and_leaves_probabilities_and_maps_to_the_linear_head(assembled, backbone):
-    """assemble_open_set(pet_layers=...): the pet score is the mass on the pets of the hidden-layer head's softmax (its
-    weights as heads.head_logits reads them, on [pooled, IMAGENET_SCALE x ImageNet]); the rest is the linear head's."""
-    import keras
-
-    from training import heads
-
-    linear, kernel, bias = assembled
-    rng = np.random.default_rng(2)
-    pet_layers = [(rng.normal(0, 0.05, (2280, 16)).astype("float32"), rng.normal(0, 0.1, 16).astype("float32")),
-                  (rng.normal(0, 0.3, (16, 8)).astype("float32"), rng.normal(0, 0.1, 8).astype("float32"))]
-    model = assemble_open_set(backbone, kernel, bias, pet_layers=pet_layers)  # the same backbone layers as `linear`
-    assert [w.shape for w in model.get_layer("pet_hidden").get_weights()] == [(2280, 16), (16,)]
-    batch = np.random.default_rng(1).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
-    out, reference = model(batch, training=False), linear(batch, training=False)
-    probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("predictions").output])
-    pooled, imagenet = (np.asarray(x) for x in probe(batch, training=False))
-    inputs = np.concatenate([pooled, IMAGENET_SCALE * imagenet], axis=1)
-    pet_score = softmax(heads.head_logits(pet_layers, inputs))[:, :6].sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(np.asarray(out["pet_score"]), pet_score, rtol=1e-4, atol=1e-6)
-    assert not np.allclose(np.asarray(out["pet_score"]), np.asarray(reference["pet_score"]), atol=1e-3)  # not the linear one
-    for name in ("probabilities", "class_maps"):
-        np.testing.assert_allclose(np.asarray(out[name]), np.asarray(reference[name]), rtol=1e-4, atol=1e-5)
 
 
 def test_adding_class_maps_twice_or_to_models_without_a_feature_map_changes_nothing(assembled):

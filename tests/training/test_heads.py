@@ -44,26 +44,3 @@ def test_cross_fitted_logits_score_each_photo_with_a_head_that_never_saw_it():
     x, y, photo = np.concatenate([carrying, carrying])[order], np.concatenate([labels, labels])[order], photo[order]
     logits = heads.cross_fitted_logits(x, y, photo, x[:0], y[:0], classes, folds=3, seed=0, **options)
     assert (logits.argmax(axis=1) == labels).mean() > 0.95
-
-
-def test_a_hidden_layer_head_learns_what_no_linear_head_can_and_head_logits_reads_it_as_keras_does():
-    """XOR of two features: no linear softmax separates it, a hidden ReLU layer does; head_logits (numpy, what the
-    recipe and the threshold use) gives the trained Keras head's own logits."""
-    from training.architectures import build_class_head
-
-    rng = np.random.RandomState(0)
-    x = rng.uniform(-1, 1, (600, 2)).astype("float32")
-    y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
-    options = {"epochs": 80, "learning_rate": 0.02, "dropout": 0.0, "l2": 0.0, "seed": 0}
-    [(kernel, bias)], _ = heads.fit_head(x, y, x[:0], y[:0], 2, **options)
-    assert ((x @ kernel + bias).argmax(axis=1) == y).mean() < 0.7
-    layers, _ = heads.fit_head(x, y, x[:0], y[:0], 2, hidden=32, **options)
-    assert [w.shape for layer in layers for w in layer] == [(2, 32), (32,), (32, 2), (2,)]
-    assert (heads.head_logits(layers, x).argmax(axis=1) == y).mean() > 0.9
-
-    head = build_class_head(2, 2, hidden=32)
-    head.get_layer("hidden").set_weights(list(layers[0]))
-    head.get_layer("probabilities").set_weights(list(layers[1]))
-    np.testing.assert_allclose(heads.softmax(heads.head_logits(layers, x)), head.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
-    cooled = heads.with_temperature(layers, 2.0)
-    np.testing.assert_allclose(heads.head_logits(cooled, x), heads.head_logits(layers, x) / 2.0, rtol=1e-5, atol=1e-6)

@@ -22,8 +22,6 @@ class Command(BaseCommand):
                             help="A folder of non-pet photos (<kind>/*), repeatable (default: PETSITE_TRAINING_OTHER_DIRS; '' for none).")
         parser.add_argument("--abstract-pictures", type=int, default=None,
                             help="default arch: abstract pictures added as a non-pet kind (default: PETSITE_TRAINING_ABSTRACT_PICTURES; 0 for none).")
-        parser.add_argument("--pet-head-hidden", type=int, default=None,
-                            help="default arch: hidden units of the pet score's own head (default: 256; 0: the class head's pet score).")
         parser.add_argument("--input-size", type=int, default=None, help="Override the input size (tests use tiny sizes).")
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--seed", type=int, default=0)
@@ -43,7 +41,7 @@ class Command(BaseCommand):
             architecture=options["arch"], epochs=options["epochs"], input_size=options["input_size"], seed=options["seed"],
             batch_size=options["batch_size"], augment_rounds=options["augment_rounds"], finetune_epochs=options["finetune_epochs"],
             other_dirs=settings.PETSITE_TRAINING_OTHER_DIRS if options["other"] is None else options["other"], name=options["name"],
-            abstract_pictures=options["abstract_pictures"], pet_head_hidden=options["pet_head_hidden"],
+            abstract_pictures=options["abstract_pictures"],
         )
         data_dir = options["data"]
         if options["dataset"]:
