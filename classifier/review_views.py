@@ -20,7 +20,7 @@ from . import selectors, services
 SKIPPED = "review_skipped"
 UNDO = "review_undo"
 UNDO_DEPTH = 50
-# Keys: 1-6 the classes in their order (bird, cat, dog, dragon, fish, hamster), 0 or u "not a pet".
+# Keys: 1-6 the classes (ingestion.labels.CLASS_KEYS), 0 or u "not a pet".
 
 
 def _filters(params):

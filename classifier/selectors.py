@@ -270,8 +270,9 @@ def likeliest_alternative(label, figure, bars, other):
 
 
 def prediction_answer(prediction, with_borderline=True):
-    """The Answer the public pages show for `prediction`. `with_borderline=False` (the grids' tiles, which never
-    say "borderline") leaves `borderline` False without looking up the model's threshold (a query, maybe a file)."""
+    """The Answer the public pages show for `prediction`. `with_borderline=False` (the grids' tiles, which show only
+    the answer and its figure) leaves `borderline` False without looking up the model's threshold (a query, maybe a
+    file), and skips what only the result page says: the heat map's caption and the unsure answer's alternative."""
     done = prediction.status == Prediction.Status.DONE
     model_label = prediction.label if done else ""
     label = prediction.true_label or model_label
@@ -288,7 +289,8 @@ def prediction_answer(prediction, with_borderline=True):
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
         bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction, bars) if with_borderline else "",
         faint=not_a_pet and bool(bars) and all(percent_points(bar.value) <= 0 for bar in bars),
-        alternative=None if reviewed or not with_borderline else likeliest_alternative(model_label, figure, bars, other),
+        alternative=None if reviewed or not with_borderline or prediction.confidence is None
+        else likeliest_alternative(model_label, figure, bars, other),  # no stored share: no figure to doubt
     )
 
 

@@ -312,10 +312,12 @@ PETSITE_SCRAPED_PHOTO_SCORER = os.environ.get("PETSITE_SCRAPED_PHOTO_SCORER", "c
 # Dataset versions: built into <root>/<name>/ (git-ignored by default), from these base folders (<folder>/<class>/*)
 # plus the extra sources above; a build fails when a class keeps fewer photos than the minimum.
 PETSITE_DATASETS_ROOT = Path(os.environ.get("PETSITE_DATASETS_ROOT", BASE_DIR / "data" / "datasets"))
-# The default holds the pets at home too: the shipped model trained on them, and a retrain without them would be
-# compared and promoted on a test split that has none of the photos users take.
+# The default holds the pets at home too (where present): the shipped model trained on them, and a retrain without them
+# would be compared and promoted on a test split that has none of the photos users take.
 PETSITE_DATASET_BASE_FOLDERS = env_list("PETSITE_DATASET_BASE_FOLDERS", [
-    str(BASE_DIR.parent / "shared" / "data" / "pets"), str(BASE_DIR.parent / "shared" / "data" / "pets-home")])
+    str(BASE_DIR.parent / "shared" / "data" / "pets"),
+    *[str(home) for home in [BASE_DIR.parent / "shared" / "data" / "pets-home"] if home.is_dir()],
+])
 PETSITE_DATASET_MIN_PER_CLASS = env_int("PETSITE_DATASET_MIN_PER_CLASS", 10)
 # A build that reports no progress for this long lost its worker: it is marked interrupted (staff may resume it) and
 # no longer blocks new builds; a retrain building its dataset version too.

@@ -383,19 +383,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if request.method != "POST":
             from django.template.response import TemplateResponse
 
-            from training.promotion import rules
+            from training.promotion import rules_text
 
             try:
                 live = active_spec().version
             except NoModelAvailable:
                 live = None
-            limits = rules()
             return TemplateResponse(request, "admin/training/trainingrun/retrain_confirm.html", {
                 **self.admin_site.each_context(request), "title": "Retrain now?", "opts": self.model._meta,
-                "base_folders": settings.PETSITE_DATASET_BASE_FOLDERS, "live": live,
-                "rules": [f"accuracy falls by at most {limits['max_accuracy_drop']:.1%}",
-                          f"no class's recall falls by more than {limits['max_recall_drop']:.1%}",
-                          f"pets answered \"not a pet\" rise by at most {limits['max_pet_unknown_rise']:.1%}"],
+                "base_folders": settings.PETSITE_DATASET_BASE_FOLDERS, "live": live, "rules": rules_text(),
             })
         try:
             run = start_retrain(user=request.user)

@@ -30,6 +30,18 @@ def rules():
     }
 
 
+def rules_text():
+    """The promotion rules in words, one phrase each (the retrain page says what a new model must pass)."""
+    limits = rules()
+
+    def at_most(points, verb):
+        return f"must not {verb}" if points <= EPSILON else f"may {verb} by at most {points * 100:.1f} points"
+
+    return [f"accuracy {at_most(limits['max_accuracy_drop'], 'fall')}",
+            f"no class's recall {at_most(limits['max_recall_drop'], 'fall')}",
+            f'the share of pets answered "not a pet" {at_most(limits["max_pet_unknown_rise"], "rise")}']
+
+
 def check_rules(comparison):
     """(passed, [why not]) for a ModelComparison (its results, or its error)."""
     if comparison.error:

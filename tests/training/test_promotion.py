@@ -524,3 +524,12 @@ def test_compare_again_queues_one_job_per_candidate_until_it_has_run(client, sta
     task.apply(args=args).get()  # the job ran: a new click queues a new one
     assert ModelComparison.objects.filter(candidate=models["worse"]).count() == 2
     assert "in the background" in client.post(url, follow=True).content.decode() and len(dispatched) == 2
+
+
+def test_the_rules_in_words_say_must_not_for_a_zero_limit_and_points_otherwise(settings):
+    from training.promotion import rules_text
+
+    settings.PETSITE_PROMOTION_MAX_ACCURACY_DROP, settings.PETSITE_PROMOTION_MAX_RECALL_DROP = 0.0, 0.01
+    settings.PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE = 0.0
+    assert rules_text() == ["accuracy must not fall", "no class's recall may fall by at most 1.0 points",
+                            'the share of pets answered "not a pet" must not rise']
