@@ -32,6 +32,8 @@ class Prediction(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     original_filename = models.CharField(max_length=255, blank=True)
+    # SHA-256 of the uploading browser's token (classifier.views: its uploader may delete it); blank: an API upload.
+    uploader = models.CharField(max_length=64, blank=True, editable=False)
     content_hash = models.CharField(max_length=64, blank=True, db_index=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)

@@ -127,8 +127,10 @@ def unknown_threshold_of(model_version):
 
 # A pet score this close to the model's threshold is a borderline answer, and the page says so.
 BORDERLINE_MARGIN = 0.1
-# A pet answer less sure than this overall names what else it may be (another pet, or none of the six).
+# A pet answer less sure than this overall names what else it may be (another pet, or none of the six); under
+# PERHAPS_BELOW its headline says "Perhaps a dog" (a guitar whose pet score just passed the threshold: "Dog, 14% sure").
 UNSURE_BELOW = 0.75
+PERHAPS_BELOW = 0.5
 PENDING_SLOW_SECONDS = 20  # after this, a pending prediction's page says it is taking longer than usual
 
 
@@ -153,12 +155,19 @@ class Answer:
     alternative: "Bar | None" = None  # an unsure pet answer (under UNSURE_BELOW): the likeliest other answer (label UNKNOWN: none of the six)
 
     @property
+    def headline(self):
+        """The result page's headline: the answer's name, hedged when it is an unsure pet answer under PERHAPS_BELOW."""
+        if self.alternative is not None and self.figure is not None and self.figure < PERHAPS_BELOW:
+            return f"Perhaps a {self.name.lower()}"  # every pet's name starts with a consonant
+        return self.name
+
+    @property
     def title(self):
         if self.status == "pending":
             return "Classifying…"
         if self.status == "failed":
             return "Could not classify"
-        return self.name
+        return self.headline
 
     @property
     def alt(self):

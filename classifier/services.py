@@ -49,8 +49,9 @@ def _display_bytes(image):
     return _thumbnail_bytes(image, size=(DISPLAY_SIDE, DISPLAY_SIDE), quality=85)
 
 
-def submit_upload(uploaded_file):
+def submit_upload(uploaded_file, uploader=""):
     """Validate, store and enqueue an upload; return the pending Prediction. Raises UploadError.
+    `uploader`: what identifies its uploader (classifier.views.uploader_of), stored with it.
 
     The request does only what answering needs: one validation decode (uploads.validate_upload), the original
     stored, one INSERT (autocommit), one broker message. Copies (display, thumbnail) are the worker's job, made from
@@ -63,7 +64,7 @@ def submit_upload(uploaded_file):
     name = field.storage.save(field.generate_filename(prediction, "upload"), ContentFile(upload.data, name="upload"))
     prediction = Prediction(
         image=name, width=upload.width, height=upload.height, image_format=upload.format,
-        original_filename=upload.filename, content_hash=upload.sha256, enqueued_at=timezone.now(),
+        original_filename=upload.filename, content_hash=upload.sha256, enqueued_at=timezone.now(), uploader=uploader,
     )
     try:
         # Committed at once (autocommit: one round trip); enqueue_classification then sends at once (on_commit outside

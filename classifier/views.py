@@ -1,3 +1,6 @@
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -15,22 +18,32 @@ from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
 from .uploads import UploadError, clean_filename, uploaded_image
 
-# Session key: ids of the predictions this browser session uploaded (their uploader may delete them).
+# Session key: this browser's uploader token, made when it first sees the home page. Each upload stores its hash
+# (Prediction.uploader), so a page knows its uploader by reading the session, never writing it: the page's script sends
+# several photos at once, and parallel requests that each saved a list of their ids lost some of them.
+UPLOADER = "petsite_uploader"
+# Before the token: the ids of the predictions a session uploaded (read only, for sessions from then).
 OWN_UPLOADS = "petsite_own_uploads"
-MAX_OWN_UPLOADS = 500
 
 
 def _wants_json(request):
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _remember_upload(request, prediction):
-    own = [pk for pk in request.session.get(OWN_UPLOADS, []) if pk != prediction.pk]
-    request.session[OWN_UPLOADS] = (own + [prediction.pk])[-MAX_OWN_UPLOADS:]
+def _ensure_uploader(request):
+    if UPLOADER not in request.session:
+        request.session[UPLOADER] = secrets.token_urlsafe(24)
 
 
-def _owns(request, prediction_id):
-    return prediction_id in request.session.get(OWN_UPLOADS, [])
+def uploader_of(request):
+    """What identifies this browser's uploads: the hash of its token ("" before it has one)."""
+    token = request.session.get(UPLOADER)
+    return hashlib.sha256(token.encode()).hexdigest() if token else ""
+
+
+def _owns(request, prediction):
+    mine = uploader_of(request)
+    return bool(mine) and prediction.uploader == mine or prediction.pk in request.session.get(OWN_UPLOADS, [])
 
 
 def _missing_photo(request):
@@ -39,9 +52,9 @@ def _missing_photo(request):
     return render(request, "404.html", {"missing_photo": True}, status=404)
 
 
-def _may_retry(request, prediction_id):
-    """Trying a failed photo again is its uploader's (this browser session) or staff's."""
-    return _owns(request, prediction_id) or request.user.is_staff
+def _may_retry(request, prediction):
+    """Trying a failed photo again is its uploader's (this browser) or staff's."""
+    return _owns(request, prediction) or request.user.is_staff
 
 
 @require_http_methods(["GET", "POST"])
@@ -59,14 +72,14 @@ def home(request):
             if limited:
                 raise UploadError(limited.message, status=429)
             upload = uploaded_image(request)
-            prediction = services.submit_upload(upload)
+            _ensure_uploader(request)  # a browser posting without having seen the page (no script): made now
+            prediction = services.submit_upload(upload, uploader=uploader_of(request))
         except UploadError as exc:
             upload_error = problem = exc.page_message  # a person's words (the API's may name the form field)
             status = exc.status
             if upload is not None and upload.name:
                 upload_error = f"{clean_filename(upload.name)}: {problem}"
         else:
-            _remember_upload(request, prediction)
             if _wants_json(request):
                 response = JsonResponse({
                     "id": prediction.pk, "status": prediction.status, "url": reverse("api:prediction", args=[prediction.pk]),
@@ -81,6 +94,7 @@ def home(request):
             if limited:
                 response["Retry-After"] = str(limited.retry_after)
             return response
+    _ensure_uploader(request)  # before the page's script sends several photos at once
     response = render(
         request,
         "classifier/home.html",
@@ -106,7 +120,7 @@ def prediction_detail(request, pk):
     answer = selectors.prediction_answer(prediction)
     return render(request, "classifier/prediction.html", {
         "prediction": prediction, "answer": answer,
-        "own": _owns(request, prediction.pk), "can_retry": _may_retry(request, prediction.pk),
+        "own": _owns(request, prediction), "can_retry": _may_retry(request, prediction),
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })
@@ -121,9 +135,10 @@ def prediction_tile(request, pk):
 
 @require_POST
 def retry_prediction(request, pk):
-    if selectors.prediction_or_none(pk) is None:
+    prediction = selectors.prediction_or_none(pk)
+    if prediction is None:
         return _missing_photo(request)
-    if not _may_retry(request, pk):
+    if not _may_retry(request, prediction):
         messages.error(request, "Only the person who uploaded a photo (from the browser they uploaded it with) or our team can "
                                 "try it again.")
         return redirect("classifier:prediction", pk=pk)
@@ -144,14 +159,13 @@ def delete_prediction(request, pk):
     prediction = selectors.prediction_or_none(pk)
     if prediction is None:
         return _missing_photo(request)
-    if not _owns(request, prediction.pk):
+    if not _owns(request, prediction):
         messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
         return redirect(prediction)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
         return render(request, "classifier/delete_confirm.html",
                       {"prediction": prediction, "answer": selectors.prediction_answer(prediction, with_borderline=False)})
     services.delete_predictions(Prediction.objects.filter(pk=prediction.pk))
-    request.session[OWN_UPLOADS] = [p for p in request.session.get(OWN_UPLOADS, []) if p != pk]
     messages.success(request, "Your photo was deleted. It is gone from the site and will not be used to train future models.")
     return redirect("classifier:home")
 

@@ -107,7 +107,7 @@ def test_a_non_pet_answered_as_a_pet_headlines_how_sure_the_model_is_overall(cli
     assert bars == [("Bird", "under 1%"), ("Cat", "under 1%"), ("Dog", "under 1%"), ("Bearded dragon", "under 1%"),
                     ("Fish", "under 1%"), ("Hamster", "66%")]
     # the 34% that may be none of the pets is said once, in the unsure notice (not again under the bars)
-    assert text_of(html, "unsure").startswith("Not sure: 34% that it is none of the six pets.") and 'id="bars-other"' not in html
+    assert text_of(html, "unsure").startswith("Not sure: 34% that it is none of the six pets:") and 'id="bars-other"' not in html
     assert '<li data-label="hamster" class="top">' in html  # the headline's bar is the highlighted one, with its figure
     # The API keeps its meanings: confidence is the share among the pets, pet_score the model's belief in a pet at all.
     body = client.get(reverse("api:prediction", args=[prediction.pk])).json()
@@ -139,13 +139,13 @@ def test_a_pet_answer_near_the_threshold_never_has_a_bar_longer_than_its_own(cli
     prediction = done("dog", pet_score=0.48, confidence=0.9,
                       probabilities={"bird": 0.02, "cat": 0.04, "dog": 0.9, "dragon": 0.01, "fish": 0.01, "hamster": 0.02})
     html = page(client, prediction)
-    assert (text_of(html, "headline"), text_of(html, "subline")) == ("Dog", "43% sure")
+    assert (text_of(html, "headline"), text_of(html, "subline")) == ("Perhaps a dog", "43% sure")  # under half sure
     bars = bars_of(html)
     assert [name for name, _ in bars] == ["Bird", "Cat", "Dog", "Bearded dragon", "Fish", "Hamster"]
     assert dict(bars)["Dog"] == "43%" and 'data-label="unknown"' not in html
     answer = selectors.prediction_answer(prediction)
     assert max(answer.bars, key=lambda bar: bar.value).label == "dog" == next(bar.label for bar in answer.bars if bar.top)
-    assert text_of(html, "unsure").startswith("Not sure: 52% that it is none of the six pets.") and 'id="bars-other"' not in html
+    assert text_of(html, "unsure").startswith("Not sure: 52% that it is none of the six pets:") and 'id="bars-other"' not in html
 
 
 def test_a_pet_answer_whose_rest_rounds_under_one_percent_has_no_line_for_it(client):
@@ -161,7 +161,7 @@ def test_two_pets_at_the_same_share_headline_and_highlight_the_answered_one(clie
         prediction = done(label, pet_score=0.9, confidence=0.5,
                           probabilities={"bird": 0.0, "cat": 0.5, "dog": 0.5, "dragon": 0.0, "fish": 0.0, "hamster": 0.0})
         html = page(client, prediction)
-        assert text_of(html, "headline") == label.capitalize()
+        assert text_of(html, "headline") == f"Perhaps a {label}"  # 45% sure, the other pet as likely
         assert re.findall(r'<li data-label="(\w+)" class="top">', html) == [label]
 
 
@@ -211,9 +211,18 @@ def test_an_unsure_pet_answer_says_it_may_be_none_of_the_six_pets(client):
     version(threshold=0.3)
     html = page(client, done("hamster", pet_score=0.57, confidence=0.999, probabilities=shares(hamster=0.999)))
     assert (text_of(html, "headline"), text_of(html, "subline")) == ("Hamster", "57% sure")
-    assert text_of(html, "unsure") == ("Not sure: 43% that it is none of the six pets. Animals this site does not know, "
-                                       "such as guinea pigs, rabbits or ferrets, are often taken for one of them.")
+    assert text_of(html, "unsure") == ("Not sure: 43% that it is none of the six pets: another animal (guinea pigs, rabbits "
+                                       "and ferrets are often taken for one of them) or no animal at all.")
     assert 'id="borderline"' not in html
+
+
+def test_a_pet_answer_under_half_sure_headlines_perhaps(client):
+    """A guitar whose pet score just passed the threshold: "Dog" at 14% overall reads "Perhaps a dog"."""
+    version(threshold=0.28)
+    html = page(client, done("dog", pet_score=0.29, confidence=0.48, probabilities=shares(dog=0.48, cat=0.3, fish=0.2)))
+    assert (text_of(html, "headline"), text_of(html, "subline")) == ("Perhaps a dog", "14% sure")
+    assert text_of(html, "unsure").startswith("Not sure: 71% that it is none of the six pets")
+    assert "<title>Perhaps a dog · petsite</title>" in html
 
 
 def test_an_unsure_pet_answer_names_the_next_pet(client):
@@ -272,12 +281,26 @@ def test_pending_page_says_when_it_is_taking_longer_than_usual(client, make_pred
 
 
 def own(client, prediction):
-    """This browser uploaded `prediction` (as the upload view records it)."""
-    from classifier.views import OWN_UPLOADS
+    """This browser uploaded `prediction` (as the upload view records it: its token's hash on the row)."""
+    import hashlib
+
+    from classifier.views import UPLOADER
 
     session = client.session
-    session[OWN_UPLOADS] = [*session.get(OWN_UPLOADS, []), prediction.pk]
+    session.setdefault(UPLOADER, "a-browser-token")
     session.save()
+    Prediction.objects.filter(pk=prediction.pk).update(uploader=hashlib.sha256(session[UPLOADER].encode()).hexdigest())
+
+
+def test_a_session_from_before_the_uploader_token_still_owns_its_photos(client, make_prediction):
+    from classifier.views import OWN_UPLOADS
+
+    prediction = make_prediction()
+    assert 'id="delete-button"' not in page(client, prediction)
+    session = client.session
+    session[OWN_UPLOADS] = [prediction.pk]  # what the upload view recorded then
+    session.save()
+    assert 'id="delete-button"' in page(client, prediction)
 
 
 def test_failed_page_explains_in_plain_words_and_offers_to_try_again(client, make_prediction):

@@ -331,7 +331,8 @@ def test_slow_pending_then_not_a_pet_then_checked_by_our_team(desktop, sqlite_st
     expect(page.locator("#bars li.top")).to_have_attribute("data-label", "hamster")
     expect(page.locator("#bars li.top .pct")).to_have_text("66%")
     expect(page.locator("#bars li")).to_have_count(6)  # no "Not a pet" bar that could outgrow the answer's
-    expect(page.locator("#bars-other")).to_have_text("The other 34%: it may be none of these six pets.")
+    expect(page.locator("#unsure")).to_contain_text("Not sure: 34% that it is none of the six pets")  # said once, here
+    expect(page.locator("#bars-other")).to_have_count(0)
     assert "over 99%" not in page.locator("#result").inner_text()
     shots(page, "pet-low-pet-score")
 
