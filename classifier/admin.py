@@ -83,7 +83,12 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
 
     @admin.display(description="Pet score")
     def pet_score_pct(self, obj):
-        return f"{percent(obj.pet_score)} (below the model's threshold means 'Not a pet')" if obj.pet_score is not None else "-"
+        if obj.pet_score is None:
+            return "-"
+        threshold = selectors.unknown_threshold_of(obj.model_version)
+        if threshold is None:
+            return percent(obj.pet_score)
+        return f"{percent(obj.pet_score)} (the model's threshold: {percent(threshold)}; below it the answer is 'Not a pet')"
 
     @admin.display(description="Inference time")
     def inference_time(self, obj):

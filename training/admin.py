@@ -44,9 +44,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "architecture", "is_active", "created_at", "activated_at", "dataset_version", "comparison")}),
         ("Test results", {"fields": ("metrics_table", "tradeoff_preview", "confusion_preview", "curves_preview")}),
-        ("Model", {"fields": ("classes", "input_size", "file_path", "unknown_threshold", "dataset_digest", "class_counts",
-                              "training_seconds")}),
-        ("Raw card: parameters and every metric (JSON)", {"classes": ["collapse"], "fields": ("params", "metrics")}),
+        ("Model", {"fields": ("classes", "input_size", "file_path", "unknown_threshold", "dataset_digest", "training_seconds")}),
+        ("Raw card: photo counts, parameters and every metric (JSON)", {"classes": ["collapse"],
+                                                                        "fields": ("class_counts", "params", "metrics")}),
     )
 
     @admin.display(description="state")

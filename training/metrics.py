@@ -189,7 +189,7 @@ def tradeoff_png(curves, chosen=None, title='"Not a pet": pets rejected vs non-p
 
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    figure, ax = plt.subplots(figsize=(6, 4.2))
+    figure, ax = plt.subplots(figsize=(6, 5.2))
     for label, curve in curves.items():
         x, y = np.array(curve["pets_rejected"]) * 100, np.array(curve["others_caught"]) * 100
         (line,) = ax.plot(x, y)
@@ -208,6 +208,6 @@ def tradeoff_png(curves, chosen=None, title='"Not a pet": pets rejected vs non-p
     ax.set_xlabel("pets answered 'not a pet' (%)")
     ax.set_ylabel("non-pet photos answered 'not a pet' (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)  # below: it hid the curves' start
     ax.set_title(title + (f"\n(dots: the model's threshold {chosen:.3f})" if chosen is not None else ""), fontsize=9)
     return _png(figure)

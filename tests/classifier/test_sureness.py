@@ -64,3 +64,14 @@ def test_a_scraped_photos_score_is_as_sure_as_the_page_would_say(monkeypatch):
         score = inference.score_photo(b"any bytes")
         assert score["confidence"] == pytest.approx(figure) and score["label"] == result.label
         assert score["pet_score"] == result.pet_score and score["model_version"] == "m"
+
+
+def test_the_admin_page_says_the_models_threshold_beside_the_pet_score(staff_client, make_prediction):
+    from training.models import ModelVersion
+
+    prediction = hamster_for_a_guinea_pig(make_prediction())
+    change = reverse("admin:classifier_prediction_change", args=[prediction.pk])
+    assert "threshold" not in staff_client.get(change).content.decode().split("field-pet_score_pct")[1][:300]  # none known
+    ModelVersion.objects.create(name=prediction.model_version, architecture="tiny", file_path="/nowhere.keras", unknown_threshold=0.278)
+    page = staff_client.get(change).content.decode()
+    assert "66% (the model&#x27;s threshold: 28%; below it the answer is &#x27;Not a pet&#x27;)" in page

@@ -253,7 +253,7 @@ def test_admin_shows_the_comparison_side_by_side_and_promote_anyway_records_who_
     version_page = client.get(f"/admin/training/modelversion/{models['worse'].pk}/change/").content.decode()
     assert "Promote anyway" in version_page and "fish recall" in version_page
     # the raw card (params, metrics: thousands of numbers) is folded away below the tables and pictures
-    raw = version_page.index("Raw card: parameters and every metric (JSON)")
+    raw = version_page.index("Raw card: photo counts, parameters and every metric (JSON)")
     assert version_page.rfind("<details", 0, raw) > version_page.index("Test results") and version_page.index('class="form-row field-metrics"') > raw
     assert "candidate (held back)" in client.get("/admin/training/modelversion/").content.decode()
 
