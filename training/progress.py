@@ -22,15 +22,19 @@ def stop_if_asked(should_stop):
         raise TrainingCancelled("Cancelled by an operator.")
 
 
+def _stop_training_if_asked(model, should_stop):
+    if should_stop():
+        model.stop_training = True
+        raise TrainingCancelled("Cancelled by an operator.")
+
+
 def keras_stop(should_stop):
     """A Keras callback that only stops training when cancelled (checked after every epoch), reporting nothing."""
     import keras
 
     class Stop(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if should_stop():
-                self.model.stop_training = True
-                raise TrainingCancelled("Cancelled by an operator.")
+            _stop_training_if_asked(self.model, should_stop)
 
     return Stop()
 
@@ -49,8 +53,6 @@ def keras_progress(progress, should_stop, phase, total_epochs, steps=None):
 
         def on_epoch_end(self, epoch, logs=None):
             progress("epoch", epoch + 1, total_epochs, {k: float(v) for k, v in (logs or {}).items()})
-            if should_stop():
-                self.model.stop_training = True
-                raise TrainingCancelled("Cancelled by an operator.")
+            _stop_training_if_asked(self.model, should_stop)
 
     return Progress()
