@@ -157,7 +157,7 @@ class Answer:
     @property
     def headline(self):
         """The result page's headline: the answer's name, hedged when it is an unsure pet answer under PERHAPS_BELOW."""
-        if self.alternative is not None and self.figure is not None and self.figure < PERHAPS_BELOW:
+        if self.alternative is not None and self.figure is not None and percent_points(self.figure) < PERHAPS_BELOW * 100:
             return f"Perhaps a {self.name.lower()}"  # every pet's name starts with a consonant
         return self.name
 
@@ -270,7 +270,7 @@ def likeliest_alternative(label, figure, bars, other):
     """For a pet answer under UNSURE_BELOW overall: the likeliest other answer as a Bar, the next pet or, when the
     part that may be none of the six pets (`other`) is larger, UNKNOWN; None for a surer answer. A guinea pig
     answered "Hamster" at 57% has 42% on "none of the six": the page says so instead of looking sure."""
-    if label == UNKNOWN or figure is None or figure >= UNSURE_BELOW:
+    if label == UNKNOWN or figure is None or percent_points(figure) >= UNSURE_BELOW * 100:  # as the page words it
         return None
     runner_up = max((bar for bar in bars if bar.label != label), key=lambda bar: bar.value, default=None)
     if other is not None and (runner_up is None or other >= runner_up.value):

@@ -18,9 +18,10 @@ from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
 from .uploads import UploadError, clean_filename, uploaded_image
 
-# Session key: this browser's uploader token, made when it first sees the home page. Each upload stores its hash
-# (Prediction.uploader), so a page knows its uploader by reading the session, never writing it: the page's script sends
-# several photos at once, and parallel requests that each saved a list of their ids lost some of them.
+# Session key: this browser's uploader token, made with its first upload. Each upload stores its hash
+# (Prediction.uploader), so ownership never depends on writing the session per upload: the page's script sends several
+# photos at once (after a first one alone, which starts the session), and parallel requests that each saved a list of
+# their ids lost some of them.
 UPLOADER = "petsite_uploader"
 # Before the token: the ids of the predictions a session uploaded (read only, for sessions from then).
 OWN_UPLOADS = "petsite_own_uploads"
@@ -72,8 +73,9 @@ def home(request):
             if limited:
                 raise UploadError(limited.message, status=429)
             upload = uploaded_image(request)
-            _ensure_uploader(request)  # a browser posting without having seen the page (no script): made now
+            _ensure_uploader(request)
             prediction = services.submit_upload(upload, uploader=uploader_of(request))
+            request.session.modified = True  # saved again: the ownership lasts the session's age from the last upload
         except UploadError as exc:
             upload_error = problem = exc.page_message  # a person's words (the API's may name the form field)
             status = exc.status
@@ -94,7 +96,6 @@ def home(request):
             if limited:
                 response["Retry-After"] = str(limited.retry_after)
             return response
-    _ensure_uploader(request)  # before the page's script sends several photos at once
     response = render(
         request,
         "classifier/home.html",

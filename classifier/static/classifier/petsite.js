@@ -415,7 +415,10 @@
         const t = tiles[next++];
         return uploadTile(t).then(worker);
       }
-      Promise.all([worker(), worker()]).then(() => {
+      // The first photo goes alone: its answer may start this browser's session (whose token owns its uploads), which
+      // the parallel ones after it then share; sent together, each would start a session of its own.
+      const first = next < tiles.length ? uploadTile(tiles[next++]) : Promise.resolve();
+      first.then(() => Promise.all([worker(), worker()])).then(() => {
         busy = false;
         chosen = [];
         input.value = "";
