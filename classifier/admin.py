@@ -88,7 +88,7 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
         threshold = selectors.unknown_threshold_of(obj.model_version)
         if threshold is None:
             return percent(obj.pet_score)
-        return f"{obj.pet_score:.3f} (the model's threshold: {threshold:.3f}; below it the answer is 'Not a pet')"
+        return f"{percent(obj.pet_score)} (pet score {obj.pet_score:.3f}; the model's threshold {threshold:.3f}: below it the answer is 'Not a pet')"
 
     @admin.display(description="Inference time")
     def inference_time(self, obj):

@@ -74,4 +74,4 @@ def test_the_admin_page_says_the_models_threshold_beside_the_pet_score(staff_cli
     assert "threshold" not in staff_client.get(change).content.decode().split("field-pet_score_pct")[1][:300]  # none known
     ModelVersion.objects.create(name=prediction.model_version, architecture="tiny", file_path="/nowhere.keras", unknown_threshold=0.278)
     page = staff_client.get(change).content.decode()
-    assert "0.661 (the model&#x27;s threshold: 0.278; below it the answer is &#x27;Not a pet&#x27;)" in page
+    assert "66% (pet score 0.661; the model&#x27;s threshold 0.278: below it the answer is &#x27;Not a pet&#x27;)" in page
