@@ -11,9 +11,6 @@ from .hashing import NearDuplicateIndex, default_distance
 from .labels import UNKNOWN, display_name
 from .models import DatasetVersion, PhotoSplit, ScrapedPhoto, ScrapeJob
 
-# A running job whose heartbeat is older than this lost its worker and may be resumed.
-STALE_AFTER = timedelta(minutes=10)
-
 
 def filter_given(queryset, **lookups):
     """`queryset` filtered by each lookup whose value is given (not empty, None or 0): the optional filters of a list
@@ -24,7 +21,8 @@ def filter_given(queryset, **lookups):
 def abandoned_running():
     """A filter (Q) for jobs marked running whose worker stopped reporting progress."""
     return Q(status=ScrapeJob.Status.RUNNING) & (
-        Q(heartbeat_at__lt=timezone.now() - STALE_AFTER) | Q(heartbeat_at__isnull=True)
+        Q(heartbeat_at__lt=timezone.now() - timedelta(seconds=settings.PETSITE_SCRAPE_STALE_SECONDS))
+        | Q(heartbeat_at__isnull=True)
     )
 
 

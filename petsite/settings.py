@@ -292,6 +292,8 @@ PETSITE_SCRAPE_MAX_PAGES = env_int("PETSITE_SCRAPE_MAX_PAGES", 50)
 PETSITE_SCRAPE_MIN_SIDE = env_int("PETSITE_SCRAPE_MIN_SIDE", 100)
 # The scraper asks for the largest size of a photo whose long side is within this (0: the largest there is).
 PETSITE_SCRAPE_MAX_SIDE = env_int("PETSITE_SCRAPE_MAX_SIDE", 1024)
+# A running scrape job whose heartbeat is older than this lost its worker: it may be started again (resumed).
+PETSITE_SCRAPE_STALE_SECONDS = env_int("PETSITE_SCRAPE_STALE_SECONDS", 600)
 PETSITE_SCRAPE_USER_AGENT = os.environ.get(
     "PETSITE_SCRAPE_USER_AGENT", "Mozilla/5.0 (compatible; petsite-scraper/1.0; pet photo dataset builder)"
 )

@@ -155,3 +155,17 @@ def test_end_to_end_the_admin_starts_a_real_background_job_and_watches_it_finish
     state = client.get(reverse("admin:ingestion_scrapejob_progress"), {"ids": job.pk}).json()["jobs"][0]
     assert (state["status"], state["downloaded"]) == ("done", 4), state
     assert sorted(p.url for p in ScrapedPhoto.objects.all()) == sorted(site.url(path) for path in FLICKR_STORED[:4])
+
+
+def test_a_running_job_counts_as_abandoned_after_the_stale_setting(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ingestion.selectors import startable_scrape_jobs
+
+    job = ScrapeJob.objects.create(source="flickr", query="cat", label="cat", target_count=2, status=ScrapeJob.Status.RUNNING,
+                                   heartbeat_at=timezone.now() - timedelta(minutes=5))
+    assert not startable_scrape_jobs(ScrapeJob.objects.all()).exists()  # 5 minutes silent: the 10 by default not reached
+    settings.PETSITE_SCRAPE_STALE_SECONDS = 120
+    assert list(startable_scrape_jobs(ScrapeJob.objects.all())) == [job]
