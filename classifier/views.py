@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+import time
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,9 +21,13 @@ from .uploads import UploadError, clean_filename, uploaded_image
 
 # Session key: this browser's uploader token, made with its first upload. Each upload stores its hash
 # (Prediction.uploader), so ownership never depends on writing the session per upload: the page's script sends several
-# photos at once (after a first one alone, which starts the session), and parallel requests that each saved a list of
-# their ids lost some of them.
+# photos at once (after a first one alone, which starts the session), and parallel requests that each saved the
+# session lost each other's writes (and on SQLite could fail the request after its photo was stored).
 UPLOADER = "petsite_uploader"
+# When the session's age was last renewed by an upload (epoch seconds): at most once a day, so ownership lasts the
+# session's age from the last day of uploads while the parallel requests of a batch never write the session.
+UPLOADER_RENEWED = "petsite_uploader_renewed"
+RENEW_AFTER_SECONDS = 24 * 3600
 # Before the token: the ids of the predictions a session uploaded (read only, for sessions from then).
 OWN_UPLOADS = "petsite_own_uploads"
 
@@ -34,6 +39,9 @@ def _wants_json(request):
 def _ensure_uploader(request):
     if UPLOADER not in request.session:
         request.session[UPLOADER] = secrets.token_urlsafe(24)
+    now = int(time.time())
+    if now - request.session.get(UPLOADER_RENEWED, 0) > RENEW_AFTER_SECONDS:
+        request.session[UPLOADER_RENEWED] = now  # a write: the session's age starts again
 
 
 def uploader_of(request):
@@ -75,7 +83,6 @@ def home(request):
             upload = uploaded_image(request)
             _ensure_uploader(request)
             prediction = services.submit_upload(upload, uploader=uploader_of(request))
-            request.session.modified = True  # saved again: the ownership lasts the session's age from the last upload
         except UploadError as exc:
             upload_error = problem = exc.page_message  # a person's words (the API's may name the form field)
             status = exc.status

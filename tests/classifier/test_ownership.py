@@ -1,40 +1,34 @@
-"""Whose photo is it: the browser that uploaded it may delete it, even when its page's script sent several photos at
-once (parallel requests of one session, which used to overwrite each other's record of what the session uploaded)."""
-from concurrent.futures import ThreadPoolExecutor
-
+"""The uploader's session: made with the first upload, written at most once a day by uploads (so a parallel batch
+never writes it at once); the parallel batch itself runs on the real server in tests/e2e/test_ownership.py."""
 import pytest
-import requests
 
-from classifier import services
+from classifier import services, views
 from classifier.models import Prediction
-from tests.conftest import color_image_bytes
+from tests.classifier.conftest import upload_file
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
-def test_every_photo_of_a_parallel_batch_belongs_to_the_browser_that_sent_it(live_server, monkeypatch):
-    monkeypatch.setattr(services, "dispatch_on_commit", lambda *args: None)  # no worker needed: ownership only
-    from django.contrib.sessions.models import Session
+def test_uploads_write_the_session_once_a_day_at_most(client, monkeypatch):
+    from django.contrib.sessions.backends.db import SessionStore
 
-    browser = requests.Session()
-    assert browser.get(live_server.url + "/", timeout=30).status_code == 200  # the page the script runs on
-    assert not Session.objects.exists()  # a visit alone stores no session
-    token = browser.cookies["csrftoken"]
+    monkeypatch.setattr(services, "dispatch_on_commit", lambda *args: None)
+    saves = []
+    real_save = SessionStore.save
+    monkeypatch.setattr(SessionStore, "save", lambda self, *a, **k: (saves.append(1), real_save(self, *a, **k))[1])
+    now = [1_800_000_000]
+    monkeypatch.setattr(views.time, "time", lambda: now[0])
 
-    def send(i):
-        photo = color_image_bytes((10 * i, 200 - 10 * i, 90))
-        response = browser.post(live_server.url + "/", files={"image": (f"pet{i}.jpg", photo, "image/jpeg")},
-                                headers={"Accept": "application/json", "X-CSRFToken": token, "Referer": live_server.url + "/"},
-                                timeout=60)
-        assert response.status_code == 202, response.text[:300]
-        return response.json()["page_url"]
+    def upload():
+        assert client.post("/", {"image": upload_file()}, HTTP_ACCEPT="application/json").status_code == 202
 
-    pages = [send(0)]  # as the page's script does: the first alone (it starts the session), then the rest in parallel
-    with ThreadPoolExecutor(7) as pool:
-        pages += list(pool.map(send, range(1, 8)))
-    assert Prediction.objects.count() == 8 and len(set(Prediction.objects.values_list("uploader", flat=True))) == 1
-    for url in pages:
-        assert 'id="delete-button"' in browser.get(live_server.url + url, timeout=30).text, url
-    stranger = requests.Session()
-    stranger.get(live_server.url + "/", timeout=30)
-    assert 'id="delete-button"' not in stranger.get(live_server.url + pages[0], timeout=30).text
+    assert client.get("/").status_code == 200 and not saves  # a visit alone stores no session
+    upload()
+    first = len(saves)
+    assert first >= 1
+    upload(), upload()
+    assert len(saves) == first  # the same day: not written again
+    now[0] += views.RENEW_AFTER_SECONDS + 1
+    upload()
+    assert len(saves) == first + 1  # a day later: its age renewed
+    assert len(set(Prediction.objects.values_list("uploader", flat=True))) == 1 and Prediction.objects.count() == 4
