@@ -21,7 +21,9 @@ from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
 from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote
 from training.registry import NoModelAvailable, activate, active_spec, roll_back
-from training.runs import RunRefused, check_run_request, mark_interrupted_runs, request_cancel, resume_run, start_retrain, start_run
+from training.runs import (
+    RunRefused, check_run_request, mark_interrupted_runs, request_cancel, resume_run, retrain_refusal, start_retrain, start_run,
+)
 
 
 def _pct(value):
@@ -392,6 +394,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "admin/training/trainingrun/retrain_confirm.html", {
                 **self.admin_site.each_context(request), "title": "Retrain now?", "opts": self.model._meta,
                 "base_folders": settings.PETSITE_DATASET_BASE_FOLDERS, "live": live, "rules": rules_text(),
+                "refusal": retrain_refusal(),  # said now, not after the button
             })
         try:
             run = start_retrain(user=request.user)

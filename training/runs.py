@@ -157,17 +157,25 @@ def start_run(data_dir=None, architecture="default", epochs=None, activate_on_su
     )
 
 
-def start_retrain(user=None, architecture="default", epochs=None, options=None, dispatch=True):
-    """"Retrain now": a run that builds a dataset version from the base folders and everything accepted and reviewed,
-    trains, compares and promotes by the rules. RunRefused while a training run or a dataset build is in progress."""
+def retrain_refusal():
+    """Why "Retrain now" cannot start now (a training run or a dataset build in progress), or "" when it can."""
     from ingestion.selectors import active_dataset_build
 
     mark_interrupted_runs()
     if TrainingRun.objects.filter(in_progress=True).exists():
-        raise RunRefused(ANOTHER_RUN)
+        return ANOTHER_RUN
     building = active_dataset_build()
     if building is not None:
-        raise RunRefused(f"Dataset version {building.name} is being built; wait for it to finish or cancel it first.")
+        return f"Dataset version {building.name} is being built; wait for it to finish or cancel it first."
+    return ""
+
+
+def start_retrain(user=None, architecture="default", epochs=None, options=None, dispatch=True):
+    """"Retrain now": a run that builds a dataset version from the base folders and everything accepted and reviewed,
+    trains, compares and promotes by the rules. RunRefused while a training run or a dataset build is in progress."""
+    refusal = retrain_refusal()
+    if refusal:
+        raise RunRefused(refusal)
     options = {**settings.PETSITE_RETRAIN_OPTIONS, **(options or {})}
     epochs = epochs or options.pop("epochs", None)
     return _create_run(

@@ -50,6 +50,8 @@ def test_retrain_now_builds_trains_compares_and_promotes_on_the_embedded_worker(
         assert run.retrain and run.created_by == staff and b"training-run-progress" in response.content
         refused = client.post(RETRAIN_URL, follow=True)  # while the first is queued
         assert b"Another training run is in progress" in refused.content and TrainingRun.objects.count() == 1
+        asked = client.get(RETRAIN_URL).content.decode()  # the page says so before its button, and offers none
+        assert 'id="retrain-refused"' in asked and "Another training run is in progress" in asked and 'id="start-retrain"' not in asked
 
     wait_for_long_jobs()
     run.refresh_from_db()
