@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -19,7 +20,7 @@ from petsite.admin_jobs import resume_one_at_a_time
 from training.admin_comparison import comparison_html, passes_now, rules_html
 from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun
-from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote
+from training.promotion import fresh_comparison, is_candidate, latest_comparison, promote, rules_text
 from training.registry import NoModelAvailable, activate, active_spec, roll_back
 from training.runs import (
     RunRefused, check_run_request, mark_interrupted_runs, request_cancel, resume_run, retrain_refusal, start_retrain, start_run,
@@ -383,10 +384,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
         if request.method != "POST":
-            from django.template.response import TemplateResponse
-
-            from training.promotion import rules_text
-
             try:
                 live = active_spec().version
             except NoModelAvailable:
