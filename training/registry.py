@@ -49,16 +49,39 @@ def read_card(model_path):
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def input_size_of_file(model_path):
+    """The square input size a .keras file's first input layer declares (its zip's config.json), without loading
+    the model; None when it declares no fixed square size."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    for layer in config.get("config", {}).get("layers", []):
+        if layer.get("class_name") == "InputLayer":
+            shape = layer.get("config", {}).get("batch_shape") or []
+            if len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+                return int(shape[1])
+            return None
+    return None
+
+
 def spec_from_file(model_path):
     model_path = Path(model_path)
     if not model_path.exists():
         raise NoModelAvailable(f"No model file at {model_path}. Train one with `python manage.py train` or set PETSITE_MODEL_PATH.")
     card = read_card(model_path)
+    # A model without a card (or an older card) still serves at the size it was built for.
+    input_size = card.get("input_size") or input_size_of_file(model_path)
+    if not input_size:
+        raise NoModelAvailable(f"Cannot tell the input size of {model_path}: add \"input_size\" to its card {card_path(model_path)}.")
     return ModelSpec(
         version=card.get("version", model_path.stem),
         path=model_path,
         classes=tuple(card.get("classes", CLASSES)),
-        input_size=int(card.get("input_size", 224)),
+        input_size=int(input_size),
         unknown_threshold=card.get("unknown_threshold"),
     )
 
