@@ -97,9 +97,10 @@ def predictions_page(predictions, *, after=None, limit=20):
     predictions = predictions.order_by("-created_at", "-id")
     if after is not None:
         cursor = Prediction.objects.filter(pk=after).values("created_at").first()
-        if cursor is None:
-            return [], False
-        predictions = predictions.filter(Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], pk__lt=after))
+        if cursor is None:  # deleted since that page was served: ids grow with creation time, so older is smaller
+            predictions = predictions.filter(pk__lt=after)
+        else:
+            predictions = predictions.filter(Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], pk__lt=after))
     rows = list(predictions[: limit + 1])
     return rows[:limit], len(rows) > limit
 

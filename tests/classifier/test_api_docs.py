@@ -99,6 +99,15 @@ def test_list_filters_and_cursor_pagination(client, make_prediction, staff_user)
     assert {p["id"] for p in client.get("/api/predictions/", {"since": since}).json()["results"]} == {cat2.pk, fish.pk}
 
 
+def test_paging_goes_on_when_the_cursor_photo_was_deleted(client, make_prediction):
+    older, cursor_photo, newer = make_prediction(RED), make_prediction(GREEN), make_prediction(BLUE)
+    first = client.get("/api/predictions/", {"limit": 2}).json()
+    assert [p["id"] for p in first["results"]] == [newer.pk, cursor_photo.pk]
+    Prediction.objects.filter(pk=cursor_photo.pk).delete()
+    second = client.get(first["next"]).json()
+    assert [p["id"] for p in second["results"]] == [older.pk] and second["next"] is None
+
+
 @pytest.mark.parametrize("query, words", [
     ({"label": "giraffe"}, "Unknown label"), ({"reviewed": "maybe"}, "reviewed must be"), ({"since": "yesterday"}, "since must be"),
     ({"limit": "0"}, "limit must be"), ({"cursor": "abc"}, "cursor is not valid"), ({"colour": "red"}, "Unknown query parameter"),
