@@ -110,6 +110,9 @@ def _display_copy(image):
     return buffer.getvalue(), copy.size
 
 
+WRITE_RETRY_SECONDS = 300  # how long a display copy that could not be written is not tried again
+
+
 def ensure_display_copy(prediction):
     """Give a done prediction stored before display copies existed its display copy (made once, then stored).
 
@@ -131,7 +134,14 @@ def ensure_display_copy(prediction):
         with contextlib.suppress(Exception):
             cache.set(failed_key, True, timeout=None)
         return prediction
-    prediction.display_image.save(_copy_name(), ContentFile(_display_bytes(image)), save=False)
+    try:
+        prediction.display_image.save(_copy_name(), ContentFile(_display_bytes(image)), save=False)
+    except OSError:  # a full disk: the page shows the original; try again after a while, not on every view
+        logger.warning("prediction %s: no display copy (could not write it)", prediction.pk, exc_info=True)
+        prediction.display_image = ""
+        with contextlib.suppress(Exception):
+            cache.set(failed_key, True, timeout=WRITE_RETRY_SECONDS)
+        return prediction
     if not Prediction.objects.filter(pk=prediction.pk, display_image="").update(display_image=prediction.display_image.name):
         # Another request made one meanwhile (or the row is gone): keep theirs, drop ours.
         prediction.display_image.delete(save=False)

@@ -517,3 +517,25 @@ def test_a_page_waiting_for_a_deleted_photo_says_so_and_stops_asking(live_server
         page.wait_for_timeout(4000)  # longer than the longest wait between two polls
         assert len(asked) == before
         browser.close()
+
+
+def test_a_display_copy_that_cannot_be_written_shows_the_thumbnail_and_is_not_retried_on_every_view(client, make_prediction, monkeypatch):
+    import errno
+
+    from django.core.files.storage import FileSystemStorage
+
+    prediction = make_prediction(RED)
+    Prediction.objects.filter(pk=prediction.pk).update(display_image="")
+    writes = []
+
+    def full_disk(self, name, content):
+        writes.append(name)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FileSystemStorage, "_save", full_disk)
+    for _ in range(3):
+        response = client.get(reverse("classifier:prediction", args=[prediction.pk]))
+        assert response.status_code == 200 and prediction.thumbnail.url in response.content.decode()
+    assert len(writes) == 1  # tried once, then left for services.WRITE_RETRY_SECONDS
+    prediction.refresh_from_db()
+    assert not prediction.display_image and prediction.status == "done"
