@@ -279,27 +279,35 @@ def classify_prediction(prediction_id, claimant=None):
             raise
 
 
+class _StoredPhotoUnreadable(Exception):
+    """The uploaded original could not be read back from storage."""
+
+
 def _classify_claimed(prediction, attempts):
     prediction_id = prediction.pk
     updates = {}
     heatmap = ""
     copies = {}
     try:
-        with prediction.image.open("rb") as handle:
-            image = open_image(handle.read())  # the one full decode: copies, model input (and heat map) all use it
+        try:
+            with prediction.image.open("rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise _StoredPhotoUnreadable from exc
+        image = open_image(data)  # the one full decode: copies, model input (and heat map) all use it
         copies = _store_copies(prediction, image)
         updates.update(copies)
-        result = classify_image(image)
+        result = classify_image(image)  # its OSErrors (a model file gone) are the server's, retried below
     except ImageError as exc:
         updates.update(status=Prediction.Status.FAILED, error=str(exc))
     except NoModelAvailable as exc:
         logger.error("prediction %s: %s", prediction_id, exc)
         updates.update(status=Prediction.Status.FAILED, error="No model is available to classify photos yet; an administrator must train or install one.")
-    except OSError:
+    except _StoredPhotoUnreadable:
         # Paths and system details stay in the log, not on the public page.
         logger.exception("prediction %s: stored photo unreadable", prediction_id)
         updates.update(status=Prediction.Status.FAILED, error="The stored photo could not be read.")
-    except Exception as exc:
+    except Exception:
         if attempts < MAX_ATTEMPTS:
             for field_name, name in copies.items():  # the retry makes its own
                 with contextlib.suppress(Exception):

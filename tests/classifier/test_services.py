@@ -131,7 +131,22 @@ def test_classify_prediction_of_a_missing_stored_file_records_failed(settings):
     (settings.MEDIA_ROOT / pending.image.name).unlink()
     failed = services.classify_prediction(pending.pk)
     assert failed.status == Prediction.Status.FAILED
-    assert failed.error
+    assert failed.error == "The stored photo could not be read."
+
+
+def test_a_model_file_that_cannot_be_loaded_is_retried_not_blamed_on_the_photo(monkeypatch):
+    pending = services.submit_upload(upload_file())
+
+    def no_export(image):
+        raise FileNotFoundError("No verified LiteRT export beside /srv/models/x.keras")
+
+    monkeypatch.setattr(services, "classify_image", no_export)
+    with pytest.raises(FileNotFoundError):
+        services.classify_prediction(pending.pk)
+    assert Prediction.objects.get(pk=pending.pk).status == Prediction.Status.PENDING  # a later delivery tries again
+    Prediction.objects.filter(pk=pending.pk).update(attempts=services.MAX_ATTEMPTS - 1)
+    final = services.classify_prediction(pending.pk)
+    assert final.status == Prediction.Status.FAILED and final.error == "Classification failed after several attempts."
 
 
 def test_classify_prediction_of_a_deleted_row_returns_none():
