@@ -3,7 +3,9 @@ import hashlib
 import io
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http.multipartparser import MultiPartParserError
 
 from ingestion.images import ACCEPTED_FORMATS_TEXT, VALIDATION_DRAFT_BOX, ImageError, decode_image
 
@@ -65,7 +67,16 @@ class SizeLimitUploadHandler(FileUploadHandler):
 
 def uploaded_image(request, field="image"):
     """The uploaded file of `request` (or None); raises UploadError(413) when the body was cut off for size."""
-    files = request.FILES  # parses the body (if nothing did yet); the size handler marks an oversized one
+    try:
+        files = request.FILES  # parses the body (if nothing did yet); the size handler marks an oversized one
+    except (TooManyFilesSent, TooManyFieldsSent) as exc:
+        raise UploadError(f"Too many files or fields in one request; send one photo per request (form field '{field}').",
+                          page_message="Too many files in one request; send one photo at a time.") from exc
+    except RequestDataTooBig as exc:
+        raise UploadError(too_big_message(), status=413) from exc
+    except MultiPartParserError as exc:
+        raise UploadError(f"The request body could not be read as a form; send the photo as multipart/form-data "
+                          f"in the form field '{field}'.", page_message="The upload could not be read; please try again.") from exc
     if getattr(request, "upload_too_large", False):
         raise UploadError(too_big_message(), status=413)
     return files.get(field)

@@ -178,7 +178,13 @@ def test_oversized_upload_is_cut_off_while_streaming(settings):
 def test_too_many_files_in_one_request_is_refused(client, settings):
     files = [SimpleUploadedFile(f"{i}.jpg", c.image_bytes(), content_type="image/jpeg") for i in range(20)]
     response = client.post(API, {"image": files})
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 400 and "one photo per request" in response.json()["error"]
+    assert Prediction.objects.count() == 0
+
+
+def test_a_form_body_that_cannot_be_parsed_gets_a_json_error(client):
+    response = client.generic("POST", API, b"--x\r\nnot a form", content_type="multipart/form-data")  # no boundary
+    assert response.status_code == 400 and "multipart/form-data" in response.json()["error"]
     assert Prediction.objects.count() == 0
 
 
