@@ -265,15 +265,21 @@ def export_litert_copy(model_path, image_paths, input_size, check_images=128):
 
 
 def package_version(version, path):
-    """Copy a version's model file to `path`, with its verified LiteRT copy and its JSON card beside it (what the site ships)."""
+    """Copy a version's model file to `path` (a .keras file, or a folder to hold model.keras), with its verified LiteRT
+    copies and its JSON card beside it (what the site ships)."""
     from training.litert import exported_path
 
     path = Path(path)
+    if path.is_dir() or path.suffix != ".keras":
+        path = path / "model.keras"
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(version.resolved_path, path)
+    from training.quantize import int8_path, int8_record_path
+
     export = exported_path(version.resolved_path)
-    for source in (export, export.with_suffix(".tflite.json")):
-        # The verified LiteRT copy travels with the model; its record names the Keras file by digest.
+    model = version.resolved_path
+    for source in (export, export.with_suffix(".tflite.json"), int8_path(model), int8_record_path(model)):
+        # The verified LiteRT copies travel with the model; their records name the Keras file by digest.
         if source.exists():
             shutil.copyfile(source, path.with_suffix("".join(source.suffixes)))
     card_path(path).write_text(json.dumps(version_card(version), indent=2, sort_keys=True))

@@ -30,7 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--finetune-epochs", type=int, default=0, help="default arch: epochs fine-tuning the top block.")
         parser.add_argument("--name", default=None, help="Version name (default: <arch>-<timestamp>).")
         parser.add_argument("--package", default=None,
-                            help="Also copy the model file (and its LiteRT copy) here and write its JSON card beside it.")
+                            help="Also copy the model file (and its LiteRT copy) here (a .keras path, or a folder for "
+                                 "model.keras) and write its JSON card beside it.")
 
     def handle(self, *args, **options):
         from ingestion.dataset import DatasetError
