@@ -174,7 +174,7 @@ def delete_prediction(request, pk):
         return render(request, "classifier/delete_confirm.html",
                       {"prediction": prediction, "answer": selectors.prediction_answer(prediction, with_borderline=False)})
     services.delete_predictions(Prediction.objects.filter(pk=prediction.pk))
-    messages.success(request, "Your photo was deleted. It is gone from the site and will not be used to train future models.")
+    messages.success(request, "Your photo was deleted. It is gone from the site and left out of every training set built from now on.")
     return redirect("classifier:home")
 
 
