@@ -16,7 +16,7 @@ assert len(PHOTOS) == 20
 
 
 def check_result(row, path):
-    assert set(row) == {"path", "label", "confidence", "probabilities"}
+    assert set(row) == {"path", "label", "confidence", "probabilities"}  # the tiny model has no pet score
     assert row["path"] == str(path)
     assert row["label"] in CLASSES
     assert set(row["probabilities"]) == set(CLASSES)
@@ -77,8 +77,8 @@ def test_classify_plain_output_one_line_per_image(capsys, tmp_path):
     assert exit_info.value.code == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
-    path, label, confidence = lines[0].split("\t")
-    assert path == str(red) and label == "Cat" and confidence.endswith("%")
+    path, label, sure = lines[0].split("\t")
+    assert path == str(red) and label == "Cat" and sure.endswith("% sure")
     assert lines[1].startswith(f"{bad}\terror: ")
     assert lines[2].startswith(f"{PHOTOS[0]}\t")
 
@@ -88,3 +88,20 @@ def test_classify_without_a_model_is_a_clear_command_error(settings, tmp_path):
     settings.PETSITE_MODEL_PATH = tmp_path / "missing.keras"
     with pytest.raises(CommandError, match="No model file"):
         call_command("classify", str(PHOTOS[0]))
+
+
+@pytest.mark.django_db
+def test_classify_says_how_sure_as_the_site_does_and_gives_the_pet_score(capsys, settings):
+    from classifier.inference import classify_image
+    from classifier.selectors import answer_sureness, unsaved_answer
+
+    settings.PETSITE_MODEL_PATH = REPO / "training" / "default_model" / "model.keras"  # has a pet score
+    photo = str(PHOTOS[0])
+    call_command("classify", photo)
+    call_command("classify", "--json", photo)
+    text, line = capsys.readouterr().out.splitlines()
+    result = classify_image(photo, use_database=False)
+    figure = answer_sureness(unsaved_answer(result))
+    assert figure == pytest.approx(result.confidence * result.pet_score)  # the site's figure, not the share alone
+    assert text.endswith(f"\t{figure * 100:.1f}% sure")
+    assert json.loads(line)["pet_score"] == pytest.approx(result.pet_score, abs=1e-6)

@@ -3,12 +3,14 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from classifier.inference import NoModelAvailable, classify_image
+from classifier.selectors import answer_sureness, unsaved_answer
 from ingestion.images import ImageError
 from ingestion.labels import display_name
 
 
 class Command(BaseCommand):
-    help = "Classify photos with the active model (no worker or database needed): one line per image."
+    help = ("Classify photos with the active model (no worker or database needed): one line per image, with how sure "
+            "it is as the site says it; --json: label, confidence (share among the six pets), probabilities, pet_score.")
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
@@ -28,7 +30,10 @@ class Command(BaseCommand):
                 continue
             row = {"path": path, **result.as_dict()}
             row.pop("model_version")
-            self._emit(options, row, f"{path}\t{display_name(result.label)}\t{result.confidence * 100:.1f}%")
+            if result.pet_score is not None:
+                row["pet_score"] = round(result.pet_score, 6)
+            sure = answer_sureness(unsaved_answer(result))  # the site's figure: share x pet score for a pet
+            self._emit(options, row, f"{path}\t{display_name(result.label)}\t{sure * 100:.1f}% sure")
         if failures:
             raise SystemExit(1)
 
