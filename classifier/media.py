@@ -1,5 +1,7 @@
 """Serve stored media with a safe Content-Type and nosniff, so an upload can never run as a page."""
 
+import posixpath
+
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404
@@ -13,10 +15,29 @@ SAFE_TYPES = {suffix: FORMAT_MIME_TYPES[fmt][0] for fmt, suffixes in FORMAT_SUFF
 DOWNLOAD_SUFFIXES = NOT_IN_BROWSERS_SUFFIXES
 
 
+ORIGINALS = "uploads/"  # Prediction.image's folder: photos as sent
+
+
+def _may_fetch_original(request, path):
+    """An original may carry where and with what it was taken (its EXIF: GPS, camera); the pages show JPEG copies
+    made without it, so the file as sent is its uploader's and staff's alone."""
+    from .models import Prediction
+    from .views import owns
+
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    prediction = Prediction.objects.filter(image=path).only("pk", "uploader").first()
+    return prediction is not None and owns(request, prediction)
+
+
 def serve_media(request, path):
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if suffix not in SAFE_TYPES:
         raise Http404("Not a served media type")
+    stored = posixpath.normpath(path).lstrip("/")  # the file `serve` opens ("thumbnails/../uploads/x" is an original)
+    original = stored.startswith(ORIGINALS)
+    if original and not _may_fetch_original(request, stored):
+        raise Http404("Not found")
     try:
         response = serve(request, path, document_root=settings.MEDIA_ROOT)
     except SuspiciousFileOperation:  # a path escaping MEDIA_ROOT: nothing to see there
@@ -27,5 +48,5 @@ def serve_media(request, path):
         # The stored (server-made) file name stays; only "inline" becomes "attachment".
         response["Content-Disposition"] = response.get("Content-Disposition", "inline").replace("inline", "attachment", 1)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "public, max-age=86400"
+    response["Cache-Control"] = "private, max-age=3600" if original else "public, max-age=86400"
     return response

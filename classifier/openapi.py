@@ -50,7 +50,8 @@ PREDICTION_FIELDS = {
     "true_label": _nullable({"type": "string", "enum": [*LABELS, None]},
                             "The label our team gave after checking the photo (it wins over `label`); null until reviewed."),
     "error": _nullable({"type": "string"}, "Why a `failed` prediction failed, in words; null otherwise."),
-    "image_url": _nullable({"type": "string"}, "The uploaded photo as sent (the original file; a HEIC one downloads, browsers cannot show it)."),
+    "image_url": _nullable({"type": "string"}, ("The uploaded photo as sent (the original file; a HEIC one downloads, browsers cannot show it). Only its "
+                                                 "uploader's browser and staff can fetch it: it may say where the photo was taken. Everyone else: display_url.")),
     "display_url": _nullable({"type": "string"}, "A display-size JPEG copy (long side at most 1024 px): what the site shows."),
     "thumbnail_url": _nullable({"type": "string"}, "A small JPEG copy (at most 320 px) for lists."),
     "heatmap_url": _nullable({"type": "string"},

@@ -50,7 +50,8 @@ def uploader_of(request):
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
-def _owns(request, prediction):
+def owns(request, prediction):
+    """Whether this browser uploaded `prediction` (it may delete it, and fetch its original file)."""
     mine = uploader_of(request)
     return bool(mine) and prediction.uploader == mine or prediction.pk in request.session.get(OWN_UPLOADS, [])
 
@@ -63,7 +64,7 @@ def _missing_photo(request):
 
 def _may_retry(request, prediction):
     """Trying a failed photo again is its uploader's (this browser) or staff's."""
-    return _owns(request, prediction) or request.user.is_staff
+    return owns(request, prediction) or request.user.is_staff
 
 
 @require_http_methods(["GET", "POST"])
@@ -128,7 +129,7 @@ def prediction_detail(request, pk):
     answer = selectors.prediction_answer(prediction)
     return render(request, "classifier/prediction.html", {
         "prediction": prediction, "answer": answer,
-        "own": _owns(request, prediction), "can_retry": _may_retry(request, prediction),
+        "own": owns(request, prediction), "can_retry": _may_retry(request, prediction),
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })
@@ -167,7 +168,7 @@ def delete_prediction(request, pk):
     prediction = selectors.prediction_or_none(pk)
     if prediction is None:
         return _missing_photo(request)
-    if not _owns(request, prediction):
+    if not owns(request, prediction):
         messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
         return redirect(prediction)
     if request.method != "POST" or request.POST.get("confirm") != "yes":

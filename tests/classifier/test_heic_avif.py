@@ -115,7 +115,8 @@ def test_pixel_limit_holds_for_heic_and_avif(client, settings, name, saved):
     assert Prediction.objects.count() == 0 and media_files(settings) == []
 
 
-def test_originals_are_served_inert_and_heic_as_a_download(client):
+def test_originals_are_served_inert_and_heic_as_a_download(staff_client):
+    client = staff_client  # originals are staff's and their uploader's alone (tests/reliability/test_media.py)
     heic = services.submit_upload(upload_file("IMG_0007.HEIC", encoded("HEIF"), "image/heic"))
     avif = services.submit_upload(upload_file("photo.avif", encoded("AVIF"), "image/avif"))
 

@@ -255,7 +255,7 @@ def test_the_threshold_comes_from_the_model_version_or_the_shipped_models_card(s
     assert selectors.unknown_threshold_of("v-db") == 0.31
     model = tmp_path / "shipped.keras"
     model.write_bytes(b"x")
-    model.with_suffix(".json").write_text('{"version": "shipped-1", "unknown_threshold": 0.42}')
+    model.with_suffix(".json").write_text('{"version": "shipped-1", "unknown_threshold": 0.42, "input_size": 32}')
     settings.PETSITE_MODEL_PATH = model
     assert selectors.unknown_threshold_of("shipped-1") == 0.42
     assert selectors.unknown_threshold_of("somebody-else") is None and selectors.unknown_threshold_of("") is None
