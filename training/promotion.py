@@ -38,7 +38,7 @@ def rules_text():
         return f"must not {verb}" if points <= EPSILON else f"may {verb} by at most {points * 100:.1f} points"
 
     return [f"accuracy {at_most(limits['max_accuracy_drop'], 'fall')}",
-            f"no class's recall {at_most(limits['max_recall_drop'], 'fall')}",
+            f"each class's recall {at_most(limits['max_recall_drop'], 'fall')}",
             f'the share of pets answered "not a pet" {at_most(limits["max_pet_unknown_rise"], "rise")}']
 
 

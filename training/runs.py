@@ -158,7 +158,8 @@ def start_run(data_dir=None, architecture="default", epochs=None, activate_on_su
 
 
 def retrain_refusal():
-    """Why "Retrain now" cannot start now (a training run or a dataset build in progress), or "" when it can."""
+    """Why "Retrain now" cannot start now (a training run or a dataset build in progress, a base folder missing), or ""
+    when it can."""
     from ingestion.selectors import active_dataset_build
 
     mark_interrupted_runs()
@@ -167,6 +168,10 @@ def retrain_refusal():
     building = active_dataset_build()
     if building is not None:
         return f"Dataset version {building.name} is being built; wait for it to finish or cancel it first."
+    missing = [str(folder) for folder in settings.PETSITE_DATASET_BASE_FOLDERS if not Path(folder).is_dir()]
+    if missing:
+        return (f"The base photo folder{'s' if len(missing) > 1 else ''} {', '.join(missing)} cannot be found; "
+                "set PETSITE_DATASET_BASE_FOLDERS to folders that exist.")
     return ""
 
 

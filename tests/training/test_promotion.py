@@ -531,5 +531,5 @@ def test_the_rules_in_words_say_must_not_for_a_zero_limit_and_points_otherwise(s
 
     settings.PETSITE_PROMOTION_MAX_ACCURACY_DROP, settings.PETSITE_PROMOTION_MAX_RECALL_DROP = 0.0, 0.01
     settings.PETSITE_PROMOTION_MAX_PET_UNKNOWN_RISE = 0.0
-    assert rules_text() == ["accuracy must not fall", "no class's recall may fall by at most 1.0 points",
+    assert rules_text() == ["accuracy must not fall", "each class's recall may fall by at most 1.0 points",
                             'the share of pets answered "not a pet" must not rise']

@@ -84,11 +84,24 @@ def test_retrain_is_refused_while_a_dataset_build_or_a_run_is_in_progress(loop_s
         start_retrain(dispatch=False)
 
 
+def test_retrain_is_refused_up_front_when_a_base_folder_is_missing(client, staff, loop_settings, live, tmp_path):
+    from training.runs import RunRefused, start_retrain
+
+    loop_settings.PETSITE_DATASET_BASE_FOLDERS = [*loop_settings.PETSITE_DATASET_BASE_FOLDERS, str(tmp_path / "nowhere")]
+    with pytest.raises(RunRefused, match="nowhere cannot be found"):
+        start_retrain(dispatch=False)
+    asked = client.get(RETRAIN_URL).content.decode()
+    assert 'id="retrain-refused"' in asked and "nowhere cannot be found" in asked and 'id="start-retrain"' not in asked
+
+
 def test_a_failed_build_fails_the_retrain_readably_and_keeps_the_live_model(loop_settings, live, tmp_path):
     from training.runs import execute_retrain, start_retrain
 
-    loop_settings.PETSITE_DATASET_BASE_FOLDERS = [str(tmp_path / "deleted")]
+    folder = tmp_path / "deleted"
+    folder.mkdir()
+    loop_settings.PETSITE_DATASET_BASE_FOLDERS = [str(folder)]
     run = start_retrain(dispatch=False)
+    folder.rmdir()  # gone between the start and the build
     assert execute_retrain(run.pk) is None
     run.refresh_from_db()
     assert run.status == "failed" and not run.in_progress and "does not exist" in run.error, run.error
