@@ -39,15 +39,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     actions = ["promote_selected", "activate_selected", "roll_back"]
     readonly_fields = (
-        "name", "architecture", "classes", "input_size", "file_path", "unknown_threshold", "dataset_digest", "class_counts",
-        "metrics_table", "curves_preview", "confusion_preview", "tradeoff_preview", "params", "metrics", "training_seconds", "is_active",
+        "name", "architecture", "classes", "input_size", "file_path", "unknown_threshold_display", "dataset_digest", "class_counts",
+        "metrics_table", "curves_preview", "confusion_preview", "tradeoff_preview", "params", "metrics", "training_seconds_display",
+        "is_active",
         "created_at", "activated_at", "dataset_version", "comparison",
     )
     # The raw card (thousands of numbers) folds away; the tables and pictures above it say what it holds.
     fieldsets = (
         (None, {"fields": ("name", "architecture", "is_active", "created_at", "activated_at", "dataset_version", "comparison")}),
         ("Test results", {"fields": ("metrics_table", "tradeoff_preview", "confusion_preview", "curves_preview")}),
-        ("Model", {"fields": ("classes", "input_size", "file_path", "unknown_threshold", "dataset_digest", "training_seconds")}),
+        ("Model", {"fields": ("classes", "input_size", "file_path", "unknown_threshold_display", "dataset_digest",
+                              "training_seconds_display")}),
         ("Raw card: photo counts, parameters and every metric (JSON)", {"classes": ["collapse"],
                                                                         "fields": ("class_counts", "params", "metrics")}),
     )
@@ -115,6 +117,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="training time")
     def training_seconds_display(self, obj):
         return "-" if obj.training_seconds is None else f"{obj.training_seconds:.0f} s"
+
+    @admin.display(description='"not a pet" threshold')
+    def unknown_threshold_display(self, obj):
+        if obj.unknown_threshold is None:
+            return "-"
+        return f"{obj.unknown_threshold:.3f}: a photo whose pet score is below it is answered \"not a pet\""
 
     @admin.display(description="test metrics")
     def metrics_table(self, obj):

@@ -20,3 +20,5 @@ def test_the_shipped_card_has_the_not_a_pet_tradeoff_the_admin_draws(admin_clien
                                           input_size=card["input_size"], unknown_threshold=card["unknown_threshold"], metrics=card["metrics"])
     page = admin_client.get(reverse("admin:training_modelversion_change", args=[version.pk])).content.decode()
     assert 'alt="Trade-off curve: pets answered not a pet' in page
+    # read as a person would: the threshold to three decimals, with what it does
+    assert f'{card["unknown_threshold"]:.3f}: a photo whose pet score is below it is answered &quot;not a pet&quot;' in page
