@@ -152,7 +152,8 @@ def test_phone_several_photos_fill_a_grid_and_a_bad_file_is_named(phone, sqlite_
     expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(3, timeout=60_000)
     answers = page.locator("#batch-grid .tile .answer").all_inner_texts()
     assert sorted(answers) == ["Cat", "Dog", "Fish"]
-    expect(page.locator("#batch-status")).to_have_text("All 3 photos are done.")
+    expect(page.locator("#batch-status")).to_have_text("All 3 photos are done. Not sent: see the note above.")
+    expect(page.locator("#upload-error")).to_contain_text("notes.txt: not a JPEG")  # still named after the upload
     assert page.locator("#batch-status").get_attribute("aria-live") == "polite"
     for tile in page.locator("#batch-grid .tile img").all():
         assert tile.get_attribute("alt").startswith("Photo classified as ")
@@ -203,9 +204,21 @@ def test_a_new_choice_replaces_the_old_one_and_a_file_that_is_not_a_photo_is_nam
     expect(bad.locator(".badge")).to_have_text("Refused")
     expect(bad.locator("progress")).to_be_hidden()
     expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(1, timeout=60_000)
-    expect(page.locator("#batch-status")).to_have_text("All 2 photos are done.")
+    expect(page.locator("#batch-status")).to_have_text("Done: 1 of 2 photos answered, 1 refused (the tile says why).")
     assert page.locator("#upload-error").inner_text() == ""
     shots(page, "batch-refused")
+
+    # Files left out when chosen (empty, not a photo) stay named after the upload starts, and the summary says so.
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.4 not a photo")
+    page.set_input_files("#id_image", [str(tmp_path / "red.png"), str(tmp_path / "red.png"), str(tmp_path / "empty.jpg"),
+                                       str(tmp_path / "doc.pdf")])
+    expect(page.locator("#upload-error")).to_contain_text("empty.jpg: the file is empty.")
+    page.click("#upload-button")
+    expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(2, timeout=60_000)
+    expect(page.locator("#batch-status")).to_have_text("All 2 photos are done. Not sent: see the notes above.")
+    expect(page.locator("#upload-error")).to_contain_text("empty.jpg: the file is empty.")
+    expect(page.locator("#upload-error")).to_contain_text("doc.pdf: not a")
 
 
 def test_without_javascript_a_pending_page_updates_by_itself(browser, sqlite_stack):

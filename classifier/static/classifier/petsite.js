@@ -190,6 +190,7 @@
       return acceptedTypes.includes(file.type) || acceptedSuffixes.some(suffix => name.endsWith(suffix));
     }
     let chosen = [];
+    let notSent = [];  // what choose() said of the files it left out
     let busy = false;
     window.__petsite = {progress: [], sent: []}; // what the page did, for tests and for curious people
 
@@ -217,6 +218,7 @@
       const good = [];
       files.forEach(f => { const p = check(f); if (p) problems.push(p); else good.push(f); });
       chosen = good;
+      notSent = problems;  // stay on show after the upload starts: these files are not part of it
       showError(problems);
       if (previewImg.dataset.url) URL.revokeObjectURL(previewImg.dataset.url);
       preview.hidden = true;
@@ -282,7 +284,7 @@
           previewName.textContent = "";
           previewName.classList.remove("warning");
         }
-        showError((file.name || "The pasted image") + ": " + result.error);
+        showError([...notSent, (file.name || "The pasted image") + ": " + result.error]);
         input.focus();
       });
     }
@@ -343,7 +345,14 @@
     function updateBatchStatus() {
       if (!tiles.length) return;
       const done = tiles.filter(t => t.finished).length;
-      batchStatus.textContent = done === tiles.length ? "All " + tiles.length + " photos are done." : done + " of " + tiles.length + " photos answered…";
+      const refused = tiles.filter(t => t.refused).length;
+      let text = done + " of " + tiles.length + " photos answered…";
+      if (done === tiles.length) {
+        text = refused ? "Done: " + (tiles.length - refused) + " of " + tiles.length + " photos answered, " + refused + " refused (the tile says why)."
+                       : "All " + tiles.length + " photos are done.";
+      }
+      if (notSent.length) text += " Not sent: see the note" + (notSent.length > 1 ? "s" : "") + " above.";
+      batchStatus.textContent = text;
     }
 
     function pollTile(t, apiUrl, tileUrl) {
@@ -399,6 +408,7 @@
           t.text.textContent = (t.file.name || "Pasted image") + ": " + result.error;
           t.text.className = "answer error";
           t.finished = true;
+          t.refused = true;
           updateBatchStatus();
         }
       });
@@ -435,7 +445,7 @@
         if (input.files && input.files.length) choose(input.files);
         if (!chosen.length) { showError("Choose a photo first (" + FORMATS + ")."); input.focus(); return; }
       }
-      showError([]);
+      showError(notSent);
       if (chosen.length === 1) uploadOne(chosen[0]);
       else { if (!tiles.length || tiles[0].file !== chosen[0]) startBatch(chosen, false); runBatch(); }
     });
