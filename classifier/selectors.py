@@ -282,7 +282,8 @@ def likeliest_alternative(label, figure, bars, other):
 def prediction_answer(prediction, with_borderline=True):
     """The Answer the public pages show for `prediction`. `with_borderline=False` (the grids' tiles, which show only
     the answer and its figure) leaves `borderline` False without looking up the model's threshold (a query, maybe a
-    file), and skips what only the result page says: the heat map's caption and the unsure answer's alternative."""
+    file), and skips the heat map's caption, which only the result page says; the unsure answer's alternative is kept
+    (no query), so a tile hedges its name as the page's headline does ("Perhaps a dog")."""
     done = prediction.status == Prediction.Status.DONE
     model_label = prediction.label if done else ""
     label = prediction.true_label or model_label
@@ -299,7 +300,7 @@ def prediction_answer(prediction, with_borderline=True):
         model_label=model_label, model_name=display_name(model_label), figure=figure, not_a_pet=not_a_pet, borderline=borderline,
         bars=bars, bars_among_pets=among_pets, other=other, heatmap_caption=heatmap_caption(prediction, bars) if with_borderline else "",
         faint=not_a_pet and bool(bars) and all(percent_points(bar.value) <= 0 for bar in bars),
-        alternative=None if reviewed or not with_borderline or prediction.confidence is None
+        alternative=None if reviewed or prediction.confidence is None
         else likeliest_alternative(model_label, figure, bars, other),  # no stored share: no figure to doubt
     )
 

@@ -223,6 +223,8 @@ def test_a_pet_answer_under_half_sure_headlines_perhaps(client):
     assert (text_of(html, "headline"), text_of(html, "subline")) == ("Perhaps a dog", "14% sure")
     assert text_of(html, "unsure").startswith("Not sure: 71% that it is none of the six pets")
     assert "<title>Perhaps a dog · petsite</title>" in html
+    tiles = client.get(reverse("classifier:history")).content.decode()  # the history's tile hedges as the page does
+    assert '<span class="answer">Perhaps a dog</span>' in tiles
 
 
 def test_an_unsure_pet_answer_names_the_next_pet(client):
