@@ -55,6 +55,16 @@ def _queue_url(query, prediction_id=None):
     return url + ("?" + "&".join(parts) if parts else "")
 
 
+def _last_action_words(entry):
+    """What the reviewer's last key did, in words (the queue says it above the undo button)."""
+    if entry["kind"] == "skip":
+        return f"#{entry['pk']} skipped"
+    decision = entry.get("decision")
+    if decision == "confirm":
+        return f"#{entry['pk']}: the model's answer confirmed"
+    return f"#{entry['pk']} labelled {display_name(decision)}" if decision else f"#{entry['pk']} labelled"
+
+
 @staff_member_required
 @require_safe
 def queue(request):
@@ -82,7 +92,7 @@ def queue(request):
         "label_choices": [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)],
         "model_versions": selectors.review_model_versions(),
         "can_undo": bool(undo),
-        "last": undo[-1] if undo else None,
+        "last_action": _last_action_words(undo[-1]) if undo else "",
         "unknown": UNKNOWN,
     }
     return render(request, "classifier/review_queue.html", context)

@@ -70,15 +70,17 @@ def test_keys_decide_through_the_relabel_services_undo_and_history(staff_client,
     assert LogEntry.objects.get(object_id=str(borderline_pet.pk)).get_change_message() == "Relabelled as Dog (was not reviewed)."
     page = response.content.decode()
     assert f'data-prediction="{close_classes.pk}"' in page and 'id="count-left">2<' in page
+    assert f"Saved: #{borderline_pet.pk} labelled Dog." in page  # the key's effect, said
 
     # Enter confirms the model's answer; s skips; z undoes the skip, then the confirmation.
     staff_client.post(reverse("review:decide", args=[close_classes.pk]), {"decision": "confirm"})
     close_classes.refresh_from_db()
     assert close_classes.true_label == "cat"
     page = staff_client.post(reverse("review:decide", args=[sure.pk]), {"decision": "skip"}, follow=True).content.decode()
-    assert 'id="count-left">0<' in page and 'id="count-skipped">1<' in page
+    assert 'id="count-left">0<' in page and 'id="count-skipped">1<' in page and f"Saved: #{sure.pk} skipped." in page
     page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
     assert f'data-prediction="{sure.pk}"' in page and 'id="count-skipped">0<' in page
+    assert f"Saved: #{close_classes.pk}: the model&#x27;s answer confirmed." in page  # what the next z would undo
     page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
     close_classes.refresh_from_db()
     assert close_classes.true_label == "" and f'data-prediction="{close_classes.pk}"' in page
