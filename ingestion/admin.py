@@ -51,6 +51,15 @@ class ScrapeJobAddForm(forms.ModelForm):
     """The add form (its model and fields come from the admin), checked by the rules create_scrape_job applies,
     so a refused job is a form error, not a 500."""
 
+    def clean_auto_accept_confidence(self):
+        # Said once, by the service's rule, beside the field (the model's own range check then stays quiet).
+        value = self.cleaned_data.get("auto_accept_confidence")
+        try:
+            services.validate_auto_accept_confidence(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return value
+
     def clean(self):
         cleaned = super().clean()
         if not self.errors:

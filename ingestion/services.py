@@ -34,11 +34,15 @@ logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_NETWORK_FAILURES = 5
 
 
+def validate_auto_accept_confidence(value):
+    if value is not None and not 0 <= value <= 1:
+        raise ValueError("The auto-accept confidence must be between 0 and 1, e.g. 0.95 (blank: never).")
+
+
 def validate_scrape_job(source, query, label, target_count, auto_accept_confidence=None):
     """Raise ValueError saying what is wrong with this job definition; the admin's add form checks it too."""
     get_source(source)
-    if auto_accept_confidence is not None and not 0 <= auto_accept_confidence <= 1:
-        raise ValueError("The auto-accept confidence must be between 0 and 1 (blank: never).")
+    validate_auto_accept_confidence(auto_accept_confidence)
     if label not in CLASSES:
         raise ValueError(f"Unknown label {label!r}; choose one of {', '.join(CLASSES)}.")
     if not query.strip():

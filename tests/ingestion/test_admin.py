@@ -127,6 +127,13 @@ def test_the_add_form_refuses_what_create_scrape_job_refuses(client, staff, disp
     assert not ScrapeJob.objects.exists() and dispatched == []
 
 
+def test_an_auto_accept_confidence_out_of_range_is_said_once(client, staff, dispatched):
+    post = {"source": "flickr", "query": "cat", "label": "cat", "target_count": "5", "auto_accept_confidence": "95"}
+    page = client.post(reverse("admin:ingestion_scrapejob_add"), post).content.decode()
+    assert page.count("The auto-accept confidence must be between 0 and 1, e.g. 0.95") == 1
+    assert "Ensure this value is less than or equal to 1.0." not in page and not ScrapeJob.objects.exists()
+
+
 def test_the_admin_creates_jobs_through_the_service(client, staff, dispatched, monkeypatch):
     created = []
     create = services.create_scrape_job
