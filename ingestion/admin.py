@@ -60,6 +60,18 @@ class ScrapeJobAddForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from exc
         return value
 
+    def clean_base_url(self):
+        # What the fetch guard would refuse for sure is said now, not when the job runs.
+        from django.conf import settings
+
+        from .scraping.fetch import obviously_blocked
+
+        value = self.cleaned_data.get("base_url")
+        refusal = obviously_blocked(value, settings.PETSITE_SCRAPE_ALLOWED_HOSTS) if value else ""
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return value
+
     def clean(self):
         cleaned = super().clean()
         if not self.errors:

@@ -77,6 +77,22 @@ def resolve_public(host, port):
     return addresses
 
 
+def obviously_blocked(url, allowed_hosts):
+    """The refusal check_url would give `url` when that is plain without resolving a name (an IP address or
+    localhost that is not public, not allowed), else "": a form can say it at once, with no DNS lookup."""
+    try:
+        host = _normalise_host(urlsplit(url).hostname)
+    except ValueError:
+        return ""
+    if not host or host in allowed_hosts:
+        return ""
+    try:
+        public = is_public_address(host)
+    except ValueError:  # a name, not an address
+        public = host not in ("localhost", "localhost.localdomain") and not host.endswith(".localhost")
+    return "" if public else f"Refused {host}: it is a non-public address; add the host to PETSITE_SCRAPE_ALLOWED_HOSTS to allow it."
+
+
 def check_url(url, allowed_hosts):
     """Refuse anything but http(s) to a public (or explicitly allowed) host. Returns the host."""
     try:

@@ -134,6 +134,15 @@ def test_an_auto_accept_confidence_out_of_range_is_said_once(client, staff, disp
     assert "Ensure this value is less than or equal to 1.0." not in page and not ScrapeJob.objects.exists()
 
 
+def test_a_base_url_the_fetch_guard_refuses_is_said_on_the_form(client, staff, dispatched, settings):
+    post = {"source": "flickr", "query": "cat", "label": "cat", "target_count": "5", "base_url": "http://127.0.0.1:9999/"}
+    page = client.post(reverse("admin:ingestion_scrapejob_add"), post).content.decode()
+    assert "Refused 127.0.0.1: it is a non-public address" in page and not ScrapeJob.objects.exists()
+    settings.PETSITE_SCRAPE_ALLOWED_HOSTS = ["127.0.0.1"]  # a local test server, allowed on purpose
+    client.post(reverse("admin:ingestion_scrapejob_add"), post)
+    assert ScrapeJob.objects.get().base_url == "http://127.0.0.1:9999/"
+
+
 def test_the_admin_creates_jobs_through_the_service(client, staff, dispatched, monkeypatch):
     created = []
     create = services.create_scrape_job

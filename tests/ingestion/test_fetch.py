@@ -54,3 +54,14 @@ def test_address_checks():
     assert check_url("http://LocalHost./x", frozenset({"localhost"})) == "localhost"
     with pytest.raises(BlockedURL, match="non-public"):
         check_url("http://169.254.169.254/latest/meta-data/", frozenset())
+
+
+@pytest.mark.parametrize("url, refused", [
+    ("https://www.flickr.com/search/", False), ("http://93.184.216.34/", False), ("http://10.0.0.7/", True),
+    ("http://localhost:8000/", True), ("http://[::1]/", True), ("http://169.254.169.254/latest/", True),
+    ("http://127.0.0.1:9999/", False),  # allowed on purpose below
+])
+def test_what_the_guard_refuses_for_sure_is_known_without_a_lookup(url, refused):
+    from ingestion.scraping.fetch import obviously_blocked
+
+    assert bool(obviously_blocked(url, allowed_hosts=["127.0.0.1"])) is refused
