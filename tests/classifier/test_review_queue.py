@@ -333,6 +333,11 @@ def test_staff_pages_ask_for_no_favicon_file_and_keep_content_in_landmarks(live_
             assert page.locator('link[rel="icon"]').count() == 1
             found = {v["id"]: v for v in Axe().run(page).response["violations"]}
             assert "region" not in found, found.get("region")
+        for url in (reverse("admin:index"), reverse("admin:classifier_prediction_changelist"),
+                    reverse("admin:ingestion_scrapejob_add")):  # the admin's own pages carry it too
+            page.goto(live_server.url + url)
+            page.wait_for_load_state("networkidle")
+            assert page.locator('link[rel="icon"]').count() == 1, url
         assert not [u for u in asked if u.endswith("/favicon.ico")], asked
 
 
