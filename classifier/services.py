@@ -28,7 +28,7 @@ from . import selectors
 from .heatmap import heatmap_png
 from .inference import NoModelAvailable, classify_image
 from .models import Prediction
-from .uploads import validate_upload
+from .uploads import UploadError, validate_upload
 
 logger = logging.getLogger(__name__)
 THUMBNAIL_SIZE = (320, 320)
@@ -49,6 +49,9 @@ def _display_bytes(image):
     return _thumbnail_bytes(image, size=(DISPLAY_SIDE, DISPLAY_SIDE), quality=85)
 
 
+STORAGE_FULL = "The server could not store your photo (its storage is full or unavailable); nothing was kept. Please try again later."
+
+
 def submit_upload(uploaded_file, uploader=""):
     """Validate, store and enqueue an upload; return the pending Prediction. Raises UploadError.
     `uploader`: what identifies its uploader (classifier.views.uploader_of), stored with it.
@@ -61,7 +64,14 @@ def submit_upload(uploaded_file, uploader=""):
     prediction = Prediction(image_format=upload.format)
     field = Prediction._meta.get_field("image")
     # Stored under a server-made name, then given to the row with its size, so Django never re-reads the file for it.
-    name = field.storage.save(field.generate_filename(prediction, "upload"), ContentFile(upload.data, name="upload"))
+    name = field.storage.get_available_name(field.generate_filename(prediction, "upload"))
+    try:
+        name = field.storage.save(name, ContentFile(upload.data, name="upload"))
+    except OSError as exc:  # a full (or read-only) disk: nothing half-written stays, and the sender is told
+        logger.exception("upload not stored")
+        with contextlib.suppress(Exception):
+            field.storage.delete(name)
+        raise UploadError(STORAGE_FULL, status=503) from exc
     prediction = Prediction(
         image=name, width=upload.width, height=upload.height, image_format=upload.format,
         original_filename=upload.filename, content_hash=upload.sha256, enqueued_at=timezone.now(), uploader=uploader,

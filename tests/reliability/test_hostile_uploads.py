@@ -357,3 +357,28 @@ def test_randomly_corrupted_images_never_crash_or_hang_validation(settings):
             accepted += 1
         assert time.monotonic() - started < 5
     assert refused > 0 and accepted + refused == 120
+
+
+def test_a_full_disk_refuses_the_upload_clearly_and_leaves_no_half_written_file(client, settings, monkeypatch):
+    import errno
+
+    from django.core.files.storage import FileSystemStorage
+
+    earlier = services.submit_upload(SimpleUploadedFile("first.png", c.image_bytes("PNG"), content_type="image/png"))
+    kept = files_under(settings.MEDIA_ROOT)
+    save = FileSystemStorage._save
+
+    def disk_fills_midway(self, name, content):
+        path = Path(self.path(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.read()[:100])  # what a full disk leaves: part of the file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FileSystemStorage, "_save", disk_fills_midway)
+    response = client.post(API, {"image": SimpleUploadedFile("a.png", c.image_bytes("PNG"), content_type="image/png")})
+    assert response.status_code == 503 and "could not store your photo" in response.json()["error"]
+    page = client.post("/", {"image": SimpleUploadedFile("b.png", c.image_bytes("PNG"), content_type="image/png")})
+    assert page.status_code == 503 and "could not store your photo" in page.content.decode()
+    monkeypatch.setattr(FileSystemStorage, "_save", save)
+    assert list(Prediction.objects.values_list("pk", flat=True)) == [earlier.pk]  # nothing stored, nothing lost
+    assert files_under(settings.MEDIA_ROOT) == kept
