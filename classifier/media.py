@@ -16,6 +16,7 @@ DOWNLOAD_SUFFIXES = NOT_IN_BROWSERS_SUFFIXES
 
 
 ORIGINALS = "uploads/"  # Prediction.image's folder: photos as sent
+PUBLIC = ("display/", "thumbnails/", "heatmaps/")  # what public pages show; the rest (scraped photos, model reports) is staff's
 
 
 def _may_fetch_original(request, path):
@@ -37,6 +38,8 @@ def serve_media(request, path):
     stored = posixpath.normpath(path).lstrip("/")  # the file `serve` opens ("thumbnails/../uploads/x" is an original)
     original = stored.startswith(ORIGINALS)
     if original and not _may_fetch_original(request, stored):
+        raise Http404("Not found")
+    if not original and not stored.startswith(PUBLIC) and not (request.user.is_authenticated and request.user.is_staff):
         raise Http404("Not found")
     try:
         response = serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -95,3 +95,16 @@ def test_an_original_with_its_camera_location_is_its_uploaders_and_staffs_alone(
     staff = Client()
     staff.force_login(django_user_model.objects.create_user("staff2", password="pw-staff-12345", is_staff=True))
     assert staff.get(original).status_code == 200
+
+
+def test_staff_only_media_is_not_served_to_everyone(client, settings, django_user_model):
+    from django.test import Client
+
+    for name in ("models/reports/v1-confusion.png", "scraped/cat/flickr-1.jpg"):
+        path = settings.MEDIA_ROOT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(c.image_bytes("PNG"))
+        assert client.get(settings.MEDIA_URL + name).status_code == 404
+        staff = Client()
+        staff.force_login(django_user_model.objects.get_or_create(username="staff3", defaults={"is_staff": True})[0])
+        assert staff.get(settings.MEDIA_URL + name).status_code == 200
