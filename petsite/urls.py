@@ -15,7 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("classifier.api_urls")),
     path("", include("classifier.urls")),
-    # Uploaded media served by Django with safe headers; behind a real web server, let it serve MEDIA_ROOT instead.
+    # Media served by Django with safe headers and who may fetch what (classifier/media.py); a web server in front may
+    # serve display/, thumbnails/ and heatmaps/ itself, never the rest (originals, scraped photos, model reports).
     re_path(r"^%s(?P<path>.*)$" % settings.MEDIA_URL.lstrip("/"), serve_media, name="media"),
 ]
 
