@@ -58,6 +58,7 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
         # The picture a browser can show (a HEIC original is not one), and the original file as sent.
         if not obj.image:
             return "-"
+        obj.original_visible = True  # staff's page
         return format_html('{}<p><a href="{}">Original file ({})</a></p>', photo_preview(obj.page_image), obj.image.url,
                            obj.image_format or "unknown format")
 

@@ -51,5 +51,5 @@ def serve_media(request, path):
         # The stored (server-made) file name stays; only "inline" becomes "attachment".
         response["Content-Disposition"] = response.get("Content-Disposition", "inline").replace("inline", "attachment", 1)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600" if original else "public, max-age=86400"
+    response["Cache-Control"] = "public, max-age=86400" if stored.startswith(PUBLIC) else "private, max-age=3600"
     return response

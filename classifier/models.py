@@ -82,14 +82,19 @@ class Prediction(models.Model):
     def true_label_display(self):
         return display_name(self.true_label)
 
+    # Whether the viewer of this instance may see the original (its uploader or staff: classifier.media serves it to
+    # no one else); views that know set it. Without it, a photo without copies yet shows as waiting.
+    original_visible = False
+
     def shown_image(self, prefer_thumbnail=False):
-        """The stored picture a page shows: the JPEG display copy or thumbnail (the worker makes both), else the original
-        while it has none, but only in a format every browser shows (a HEIC one waits for its copies). None: nothing yet."""
+        """The stored picture a page shows: the JPEG display copy or thumbnail (the worker makes both), else, for a viewer
+        who may fetch it (original_visible), the original while it has none, but only in a format every browser shows (a
+        HEIC one waits for its copies). None: nothing to show yet."""
         copies = [self.thumbnail, self.display_image] if prefer_thumbnail else [self.display_image, self.thumbnail]
         for picture in copies:
             if picture:
                 return picture
-        if self.image and PurePosixPath(self.image.name).suffix.lower() in BROWSER_SUFFIXES:
+        if self.original_visible and self.image and PurePosixPath(self.image.name).suffix.lower() in BROWSER_SUFFIXES:
             return self.image
         return None
 

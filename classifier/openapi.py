@@ -50,8 +50,9 @@ PREDICTION_FIELDS = {
     "true_label": _nullable({"type": "string", "enum": [*LABELS, None]},
                             "The label our team gave after checking the photo (it wins over `label`); null until reviewed."),
     "error": _nullable({"type": "string"}, "Why a `failed` prediction failed, in words; null otherwise."),
-    "image_url": _nullable({"type": "string"}, ("The uploaded photo as sent (the original file; a HEIC one downloads, browsers cannot show it). Only its "
-                                                 "uploader's browser and staff can fetch it: it may say where the photo was taken. Everyone else: display_url.")),
+    "image_url": _nullable({"type": "string"}, ("The uploaded photo as sent (the original file; a HEIC one downloads, browsers cannot show it). It may say "
+                                                 "where the photo was taken, so only the browser that uploaded it through the site and staff can fetch it; "
+                                                 "everyone else, API clients included, uses display_url.")),
     "display_url": _nullable({"type": "string"}, "A display-size JPEG copy (long side at most 1024 px): what the site shows."),
     "thumbnail_url": _nullable({"type": "string"}, "A small JPEG copy (at most 320 px) for lists."),
     "heatmap_url": _nullable({"type": "string"},
@@ -96,6 +97,7 @@ def openapi_document(request=None):
                         "400": _error(f"No file, an empty file, or not a {ACCEPTED_FORMATS_TEXT} image (damaged, animated, too many pixels)."),
                         "413": _error(f"The upload is over {max_mb:.0f} MB."),
                         "429": _error("Too many uploads from this client; try again after Retry-After seconds."),
+                        "503": _error("The server could not store the photo (its storage is full or unavailable); nothing was kept."),
                     },
                 },
                 "get": {

@@ -78,6 +78,8 @@ def queue(request):
     if prediction is None:
         order = selectors.review_queue(skipped=skipped, include_reviewed=include_reviewed, **filters)
         prediction = selectors.prediction_by_id(order[0]) if order else None
+    if prediction is not None:
+        prediction.original_visible = True  # a staff page
     undo = request.session.get(UNDO, [])
     context = {
         "prediction": prediction,

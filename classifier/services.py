@@ -58,7 +58,7 @@ def submit_upload(uploaded_file, uploader=""):
 
     The request does only what answering needs: one validation decode (uploads.validate_upload), the original
     stored, one INSERT (autocommit), one broker message. Copies (display, thumbnail) are the worker's job, made from
-    the one full decode it classifies (_classify_claimed); until then pages show the original.
+    the one full decode it classifies (_classify_claimed); until then its page shows the original to its uploader (and staff), "processing" to others.
     """
     upload = validate_upload(uploaded_file)
     prediction = Prediction(image_format=upload.format)
@@ -95,20 +95,34 @@ def _copy_name(extension="jpg"):
 def _store_copies(prediction, image):
     """Make and store the display copy and the thumbnail of the decoded photo `image` (the worker's one decode) on
     `prediction` (not saved); returns {field: name} of the copies made ({} when it has both already, e.g. a retried
-    one). Never raises: without copies the pages show the original."""
+    one). Never raises: without copies its uploader and staff see the original, others a placeholder."""
     made = {}
     try:
         if not prediction.display_image:
             data, size = _display_copy(image)
-            prediction.display_image.save(_copy_name(), ContentFile(data), save=False)
-            prediction.display_image._dimensions_cache = size  # known: nobody needs to read the file back for it
+            _save_copy(prediction, "display_image", data)._dimensions_cache = size  # known: nobody reads the file back
             made["display_image"] = prediction.display_image.name
         if not prediction.thumbnail:
-            prediction.thumbnail.save(_copy_name(), ContentFile(_thumbnail_bytes(image)), save=False)
+            _save_copy(prediction, "thumbnail", _thumbnail_bytes(image))
             made["thumbnail"] = prediction.thumbnail.name
     except Exception:
         logger.exception("prediction %s: no display copy or thumbnail (the original is shown)", prediction.pk)
     return made
+
+
+def _save_copy(prediction, field_name, data):
+    """Store `data` as the copy `field_name` of `prediction` (the row is not saved) and return its field file; a write
+    that fails (a full disk) leaves no half-written file behind."""
+    field = Prediction._meta.get_field(field_name)
+    name = field.storage.get_available_name(field.generate_filename(prediction, _copy_name()))
+    try:
+        name = field.storage.save(name, ContentFile(data))
+    except Exception:
+        with contextlib.suppress(Exception):
+            field.storage.delete(name)
+        raise
+    setattr(prediction, field_name, name)
+    return getattr(prediction, field_name)
 
 
 def _display_copy(image):
@@ -145,7 +159,7 @@ def ensure_display_copy(prediction):
             cache.set(failed_key, True, timeout=None)
         return prediction
     try:
-        prediction.display_image.save(_copy_name(), ContentFile(_display_bytes(image)), save=False)
+        _save_copy(prediction, "display_image", _display_bytes(image))
     except OSError:  # a full disk: the page shows the original; try again after a while, not on every view
         logger.warning("prediction %s: no display copy (could not write it)", prediction.pk, exc_info=True)
         prediction.display_image = ""

@@ -126,6 +126,7 @@ def prediction_detail(request, pk):
     if prediction is None:
         return _missing_photo(request)
     services.ensure_display_copy(prediction)
+    prediction.original_visible = owns(request, prediction) or request.user.is_staff
     answer = selectors.prediction_answer(prediction)
     return render(request, "classifier/prediction.html", {
         "prediction": prediction, "answer": answer,
@@ -139,6 +140,7 @@ def prediction_detail(request, pk):
 def prediction_tile(request, pk):
     """One history tile (HTML fragment): the home page's upload grid swaps it in when an answer arrives."""
     prediction = get_object_or_404(Prediction, pk=pk)
+    prediction.original_visible = owns(request, prediction) or request.user.is_staff
     return render(request, "classifier/_tile.html", {"prediction": prediction})
 
 
@@ -172,6 +174,7 @@ def delete_prediction(request, pk):
         messages.error(request, "Only the person who uploaded a photo can delete it, from the browser they uploaded it with.")
         return redirect(prediction)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
+        prediction.original_visible = True  # its uploader's
         return render(request, "classifier/delete_confirm.html",
                       {"prediction": prediction, "answer": selectors.prediction_answer(prediction, with_borderline=False)})
     services.delete_predictions(Prediction.objects.filter(pk=prediction.pk))

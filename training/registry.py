@@ -276,12 +276,12 @@ def package_version(version, path):
     shutil.copyfile(version.resolved_path, path)
     from training.quantize import int8_path, int8_record_path
 
-    export = exported_path(version.resolved_path)
     model = version.resolved_path
-    for source in (export, export.with_suffix(".tflite.json"), int8_path(model), int8_record_path(model)):
-        # The verified LiteRT copies travel with the model; their records name the Keras file by digest.
-        if source.exists():
-            shutil.copyfile(source, path.with_suffix("".join(source.suffixes)))
+    # The verified LiteRT copies travel with the model, named as the loaders look for them beside it (a version
+    # name may hold dots); their records name the Keras file by digest.
+    for name_of in (exported_path, lambda p: exported_path(p).with_suffix(".tflite.json"), int8_path, int8_record_path):
+        if name_of(model).exists():
+            shutil.copyfile(name_of(model), name_of(path))
     card_path(path).write_text(json.dumps(version_card(version), indent=2, sort_keys=True))
     return path
 

@@ -74,3 +74,17 @@ def gif_bytes():
     return color_image_bytes(RED, fmt="GIF", mode="P")
 
 
+
+
+def own(client, *predictions):
+    """Make `client`'s browser the uploader of `predictions` (as if it had sent them through the site's form)."""
+    import hashlib
+
+    from classifier.models import Prediction
+    from classifier.views import UPLOADER
+
+    session = client.session
+    token = session.get(UPLOADER) or "test-browser-token"
+    session[UPLOADER] = token
+    session.save()
+    Prediction.objects.filter(pk__in=[p.pk for p in predictions]).update(uploader=hashlib.sha256(token.encode()).hexdigest())

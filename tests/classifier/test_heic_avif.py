@@ -78,6 +78,9 @@ def test_pending_heic_page_waits_for_the_jpeg_copy_instead_of_showing_the_origin
     heic = services.submit_upload(upload_file("IMG_0004.HEIC", encoded("HEIF"), "image/heic"))
     avif = services.submit_upload(upload_file("photo.avif", encoded("AVIF", color=(20, 230, 20)), "image/avif"))
 
+    from tests.classifier.conftest import own
+
+    own(client, heic, avif)  # the original is shown only to its uploader (or staff) while there is no copy
     heic_page = client.get(heic.get_absolute_url()).content.decode()
     assert heic.image.url not in heic_page  # Chrome and Firefox cannot show HEIC
     assert 'id="photo-waiting">' in heic_page and "will show here once it is processed" in heic_page

@@ -532,6 +532,8 @@ def test_a_display_copy_that_cannot_be_written_shows_the_thumbnail_and_is_not_re
 
     def full_disk(self, name, content):
         writes.append(name)
+        Path(self.path(name)).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.path(name)).write_bytes(b"\xff\xd8 part")  # what a full disk leaves
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(FileSystemStorage, "_save", full_disk)
@@ -539,5 +541,6 @@ def test_a_display_copy_that_cannot_be_written_shows_the_thumbnail_and_is_not_re
         response = client.get(reverse("classifier:prediction", args=[prediction.pk]))
         assert response.status_code == 200 and prediction.thumbnail.url in response.content.decode()
     assert len(writes) == 1  # tried once, then left for services.WRITE_RETRY_SECONDS
+    assert not Path(FileSystemStorage().path(writes[0])).exists()  # no half-written copy left behind
     prediction.refresh_from_db()
     assert not prediction.display_image and prediction.status == "done"

@@ -100,9 +100,15 @@ def test_pending_prediction_is_not_cached(client, make_prediction):
     assert "ETag" not in response and response["Cache-Control"] == "no-store"
 
 
-def test_pending_page_shows_the_original_and_makes_no_copy_in_the_request(client, make_prediction):
+def test_pending_page_shows_the_original_to_its_uploader_only_and_makes_no_copy_in_the_request(client, make_prediction):
+    from tests.classifier.conftest import own
+
     prediction = make_prediction(classify=False)
     html = client.get(reverse("classifier:prediction", args=[prediction.pk])).content.decode()
-    assert prediction.image.url in html
+    assert prediction.image.url not in html and "will show here once it is processed" in html  # a stranger's photo
+    assert prediction.image.url not in client.get(reverse("classifier:history")).content.decode()
+    own(client, prediction)
+    html = client.get(reverse("classifier:prediction", args=[prediction.pk])).content.decode()
+    assert prediction.image.url in html  # its uploader may fetch the original (classifier.media)
     prediction.refresh_from_db()
     assert not prediction.display_image and not prediction.thumbnail

@@ -107,4 +107,5 @@ def test_staff_only_media_is_not_served_to_everyone(client, settings, django_use
         assert client.get(settings.MEDIA_URL + name).status_code == 404
         staff = Client()
         staff.force_login(django_user_model.objects.get_or_create(username="staff3", defaults={"is_staff": True})[0])
-        assert staff.get(settings.MEDIA_URL + name).status_code == 200
+        response = staff.get(settings.MEDIA_URL + name)
+        assert response.status_code == 200 and response["Cache-Control"].startswith("private")  # no shared cache keeps it

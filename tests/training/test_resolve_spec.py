@@ -41,15 +41,16 @@ def test_package_writes_into_a_folder_or_to_a_keras_path(tiny_model_path, tmp_pa
     from training.models import ModelVersion
     from training.registry import package_version, spec_from_file
 
-    source = tmp_path / "source" / "tiny-v1.keras"
+    source = tmp_path / "source" / "tiny-v1.2.keras"  # a dotted version name
     source.parent.mkdir()
     shutil.copy(tiny_model_path, source)
-    source.with_suffix(".int8.tflite").write_bytes(b"int8 copy")  # stands in for a verified int8 export beside it
+    source.with_suffix(".int8.tflite").write_bytes(b"int8 copy")  # stand in for verified exports beside it
+    source.with_suffix(".tflite").write_bytes(b"float copy")
     version = ModelVersion.objects.create(name="tiny-v1", architecture="tiny", input_size=32, file_path=str(source))
     folder = tmp_path / "dist"
     folder.mkdir()
     packaged = package_version(version, folder)
     assert packaged == folder / "model.keras" and packaged.read_bytes() == source.read_bytes()
-    assert (folder / "model.int8.tflite").read_bytes() == b"int8 copy"
+    assert (folder / "model.int8.tflite").read_bytes() == b"int8 copy" and (folder / "model.tflite").read_bytes() == b"float copy"
     assert spec_from_file(packaged).version == "tiny-v1" and spec_from_file(packaged).input_size == 32
     assert package_version(version, tmp_path / "other" / "named.keras") == tmp_path / "other" / "named.keras"
