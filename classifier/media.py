@@ -23,12 +23,12 @@ def _may_fetch_original(request, path):
     """An original may carry where and with what it was taken (its EXIF: GPS, camera); the pages show JPEG copies
     made without it, so the file as sent is its uploader's and staff's alone."""
     from .models import Prediction
-    from .views import owns
+    from .views import owner_or_staff
 
-    if request.user.is_authenticated and request.user.is_staff:
+    if request.user.is_staff:
         return True
     prediction = Prediction.objects.filter(image=path).only("pk", "uploader").first()
-    return prediction is not None and owns(request, prediction)
+    return prediction is not None and owner_or_staff(request, prediction)
 
 
 def serve_media(request, path):
@@ -39,7 +39,7 @@ def serve_media(request, path):
     original = stored.startswith(ORIGINALS)
     if original and not _may_fetch_original(request, stored):
         raise Http404("Not found")
-    if not original and not stored.startswith(PUBLIC) and not (request.user.is_authenticated and request.user.is_staff):
+    if not original and not stored.startswith(PUBLIC) and not request.user.is_staff:
         raise Http404("Not found")
     try:
         response = serve(request, path, document_root=settings.MEDIA_ROOT)

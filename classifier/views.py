@@ -62,8 +62,8 @@ def _missing_photo(request):
     return render(request, "404.html", {"missing_photo": True}, status=404)
 
 
-def _may_retry(request, prediction):
-    """Trying a failed photo again is its uploader's (this browser) or staff's."""
+def owner_or_staff(request, prediction):
+    """Trying a failed photo again, and seeing its original file, are its uploader's (this browser) or staff's."""
     return owns(request, prediction) or request.user.is_staff
 
 
@@ -126,11 +126,11 @@ def prediction_detail(request, pk):
     if prediction is None:
         return _missing_photo(request)
     services.ensure_display_copy(prediction)
-    prediction.original_visible = owns(request, prediction) or request.user.is_staff
+    prediction.original_visible = owner_or_staff(request, prediction)
     answer = selectors.prediction_answer(prediction)
     return render(request, "classifier/prediction.html", {
         "prediction": prediction, "answer": answer,
-        "own": owns(request, prediction), "can_retry": _may_retry(request, prediction),
+        "own": owns(request, prediction), "can_retry": owner_or_staff(request, prediction),
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })
@@ -140,7 +140,7 @@ def prediction_detail(request, pk):
 def prediction_tile(request, pk):
     """One history tile (HTML fragment): the home page's upload grid swaps it in when an answer arrives."""
     prediction = get_object_or_404(Prediction, pk=pk)
-    prediction.original_visible = owns(request, prediction) or request.user.is_staff
+    prediction.original_visible = owner_or_staff(request, prediction)
     return render(request, "classifier/_tile.html", {"prediction": prediction})
 
 
@@ -149,7 +149,7 @@ def retry_prediction(request, pk):
     prediction = selectors.prediction_or_none(pk)
     if prediction is None:
         return _missing_photo(request)
-    if not _may_retry(request, prediction):
+    if not owner_or_staff(request, prediction):
         messages.error(request, "Only the person who uploaded a photo (from the browser they uploaded it with) or our team can "
                                 "try it again.")
         return redirect("classifier:prediction", pk=pk)
