@@ -58,7 +58,8 @@ def submit_upload(uploaded_file, uploader=""):
 
     The request does only what answering needs: one validation decode (uploads.validate_upload), the original
     stored, one INSERT (autocommit), one broker message. Copies (display, thumbnail) are the worker's job, made from
-    the one full decode it classifies (_classify_claimed); until then its page shows the original to its uploader (and staff), "processing" to others.
+    the one full decode it classifies (_classify_claimed); until then its page shows the original to its uploader and
+    staff, a placeholder to others.
     """
     upload = validate_upload(uploaded_file)
     prediction = Prediction(image_format=upload.format)
@@ -106,7 +107,7 @@ def _store_copies(prediction, image):
             _save_copy(prediction, "thumbnail", _thumbnail_bytes(image))
             made["thumbnail"] = prediction.thumbnail.name
     except Exception:
-        logger.exception("prediction %s: no display copy or thumbnail (the original is shown)", prediction.pk)
+        logger.exception("prediction %s: no display copy or thumbnail (pages fall back)", prediction.pk)
     return made
 
 
@@ -160,7 +161,7 @@ def ensure_display_copy(prediction):
         return prediction
     try:
         _save_copy(prediction, "display_image", _display_bytes(image))
-    except OSError:  # a full disk: the page shows the original; try again after a while, not on every view
+    except OSError:  # a full disk: the page shows the thumbnail; try again after a while, not on every view
         logger.warning("prediction %s: no display copy (could not write it)", prediction.pk, exc_info=True)
         prediction.display_image = ""
         with contextlib.suppress(Exception):
