@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin_photos import PhotoColumnsMixin, photo_preview
@@ -23,7 +24,7 @@ class ReviewedFilter(admin.SimpleListFilter):
 def _relabel_action(label):
     def action(modeladmin, request, queryset):
         count = services.relabel(queryset, label, request.user)
-        modeladmin.message_user(request, f"Relabelled {count} prediction(s) as {display_name(label)}.", messages.SUCCESS)
+        modeladmin.message_user(request, f"Relabelled {count} prediction{pluralize(count)} as {display_name(label)}.", messages.SUCCESS)
 
     action.__name__ = f"relabel_as_{label}"
     action.short_description = f"Relabel as {display_name(label)}"
@@ -109,7 +110,7 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
     @admin.action(description="Mark as correct (confirm predicted label)", permissions=["change"])
     def mark_as_correct(self, request, queryset):
         result = services.mark_correct(queryset, request.user)
-        self.message_user(request, f"Confirmed {result.confirmed} prediction(s).", messages.SUCCESS)
+        self.message_user(request, f"Confirmed {result.confirmed} prediction{pluralize(result.confirmed)}.", messages.SUCCESS)
         if result.kept_reviewed:
             self.message_user(
                 request, f"Skipped {result.kept_reviewed} already labelled by a reviewer (their labels were kept).", messages.WARNING

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -120,7 +121,8 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     @admin.display(description="Photos")
     def photos_link(self, obj):
         url = reverse("admin:ingestion_scrapedphoto_changelist") + f"?job__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} stored photo(s)</a>', url, obj.photos.count())
+        count = obj.photos.count()
+        return format_html('<a href="{}">{} stored photo{}</a>', url, count, pluralize(count))
 
     @admin.display(description="Run")
     def controls(self, obj):
@@ -158,17 +160,17 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     @admin.action(description="Cancel selected queued or running jobs (photos stored so far are kept)", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         count = services.cancel_scrape_jobs(queryset)
-        self.message_user(request, f"Asked {count} job(s) to stop; they keep what they stored and can be resumed.", messages.SUCCESS)
+        self.message_user(request, f"Asked {count} job{pluralize(count)} to stop; they keep what they stored and can be resumed.", messages.SUCCESS)
 
     @admin.action(description="Start or resume selected jobs (queued, failed or abandoned)", permissions=["change"])
     def start_jobs(self, request, queryset):
         requested = queryset.count()
         started = services.start_scrape_jobs(queryset)
         if started:
-            self.message_user(request, f"Started {len(started)} job(s): {', '.join(f'#{pk}' for pk in started)}.", messages.SUCCESS)
+            self.message_user(request, f"Started {len(started)} job{pluralize(len(started))}: {', '.join(f'#{pk}' for pk in started)}.", messages.SUCCESS)
         if requested > len(started):
             self.message_user(
-                request, f"{requested - len(started)} job(s) were already running or done and were left alone.", messages.WARNING
+                request, f"{requested - len(started)} job{pluralize(requested - len(started))} {pluralize(requested - len(started), 'was,were')} already running or done and left alone.", messages.WARNING
             )
 
     def progress(self, ids):
@@ -445,7 +447,7 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
     @admin.action(description="Cancel selected builds", permissions=["change"])
     def cancel_builds(self, request, queryset):
         count = services.cancel_dataset_builds(queryset)
-        self.message_user(request, f"Asked {count} build(s) to stop.", messages.SUCCESS)
+        self.message_user(request, f"Asked {count} build{pluralize(count)} to stop.", messages.SUCCESS)
 
     @admin.action(description="Delete selected versions and their files (unused ones only)", permissions=["delete"])
     def delete_versions(self, request, queryset):
@@ -457,7 +459,7 @@ class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
             except services.BuildRefused as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         if deleted:
-            self.message_user(request, f"Deleted {deleted} version(s) and their files.", messages.SUCCESS)
+            self.message_user(request, f"Deleted {deleted} version{pluralize(deleted)} and their files.", messages.SUCCESS)
 
     def progress(self, ids):
         """The state of the builds in ?ids=1,2 (polled by admin_progress.js)."""

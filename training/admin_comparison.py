@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -110,7 +111,7 @@ def changed_html(comparison):
          for i, row in enumerate(changed[:CHANGED_SHOWN])),
     )
     more = f" (first {CHANGED_SHOWN} shown)" if len(changed) > CHANGED_SHOWN else ""
-    return format_html("<p>{} photo(s) changed answer, worst regressions first{}.</p><div>{}</div>", len(changed), more, cells)
+    return format_html("<p>{} photo{} changed answer, worst regressions first{}.</p><div>{}</div>", len(changed), pluralize(len(changed)), more, cells)
 
 
 def rules_html(comparison):

@@ -225,7 +225,7 @@ def test_bulk_mark_as_correct_never_overwrites_a_reviewers_label_and_says_so(sta
         CHANGELIST, {"action": "mark_as_correct", "_selected_action": [corrected.pk, fresh.pk, pending.pk]}, follow=True
     )
     text = response.content.decode()
-    assert "Confirmed 1 prediction(s)." in text
+    assert "Confirmed 1 prediction." in text
     assert "Skipped 1 already labelled by a reviewer (their labels were kept)." in text
     assert "Skipped 1 not classified yet or failed." in text
     corrected.refresh_from_db()

@@ -279,7 +279,7 @@ def test_staff_run_the_whole_improvement_loop_from_the_pages(desktop, loop_site,
     expect(side.locator("h4").filter(has_text="live: tiny-test")).to_have_count(1)
     expect(side.locator("h4").filter(has_text=f"candidate: {new_version}")).to_have_count(1)
     changed = page.locator(".field-changed_photos")
-    expect(changed).to_contain_text(re.compile(r"photo\(s\) changed answer, worst regressions first|No photo changed its answer"))
+    expect(changed).to_contain_text(re.compile(r"photos? changed answer, worst regressions first|No photo changed its answer"))
     for image in changed.locator("img").all():
         image.scroll_into_view_if_needed()
         expect(image).to_have_js_property("complete", True)
@@ -374,7 +374,7 @@ def test_the_comparison_page_shows_both_models_side_by_side(browser, loop_site, 
         expect(hamster_row.locator("td").nth(2)).to_have_text("1")  # the hamster photo, answered dog
 
         changed = page.locator(".field-changed_photos")
-        expect(changed).to_contain_text("3 photo(s) changed answer, worst regressions first")
+        expect(changed).to_contain_text("3 photos changed answer, worst regressions first")
         figures = changed.locator("figure")
         expect(figures).to_have_count(3)
         captions = figures.locator("figcaption").all_inner_texts()

@@ -55,7 +55,7 @@ def test_staff_create_start_and_watch_a_job_finish(client, staff, dispatched, si
     page = client.get(reverse("admin:ingestion_scrapejob_changelist")).content.decode()
     assert '<progress max="5" value="5"' in page and "5/5" in page and 'data-active="1"' not in page
     detail = client.get(reverse("admin:ingestion_scrapejob_change", args=[job.pk])).content.decode()
-    assert "5 stored photo(s)" in detail and "_start_job" not in detail  # done: nothing to resume
+    assert "5 stored photos" in detail and "_start_job" not in detail  # done: nothing to resume
 
 
 def test_progress_endpoint_is_staff_only(client):
@@ -87,7 +87,7 @@ def test_a_failed_job_is_resumed_from_its_page_and_from_the_action(client, staff
         follow=True,
     )
     text = response.content.decode()
-    assert f"Started 1 job(s): #{job.pk}" in text and "already running or done" in text
+    assert f"Started 1 job: #{job.pk}" in text and "already running or done" in text
     assert dispatched[-1] == ("ingestion.run_scrape_job", job.pk)
     assert ScrapeJob.objects.get(pk=done.pk).status == ScrapeJob.Status.DONE
 

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 
 from classifier.services import requeue_stale_pending
 
@@ -14,4 +15,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         stale = requeue_stale_pending(options["older_than"])
-        self.stdout.write(f"Re-enqueued {len(stale)} pending prediction(s).")
+        self.stdout.write(f"Re-enqueued {len(stale)} pending prediction{pluralize(len(stale))}.")

@@ -2,6 +2,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 SIDE_KEYS = ("version", "accuracy", "recall", "precision", "ece", "pets_unknown_rate", "other_unknown_rate", "confusion_matrix", "matrix_columns")
 
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             write(f"{name:<10}{_pct(live['recall'][name]):>12}{_pct(candidate['recall'][name]):>8}{_signed(difference['recall'][name]):>7}"
                   f"{_pct(live['precision'][name]):>16}{_pct(candidate['precision'][name]):>8}{_signed(difference['precision'][name]):>7}")
         changed = results["changed"]
-        write(f"{len(changed)} photo(s) changed answer (worst regressions first):")
+        write(f"{len(changed)} photo{pluralize(len(changed))} changed answer (worst regressions first):")
         for row in changed[:20]:
             write(f"  {row['kind']:<10} true {row['true_label']:<8} live {row['live']:<8} candidate {row['candidate']:<8} {row['path']}")
         verdict = "pass" if comparison.rules_passed else "fail: " + "; ".join(comparison.rule_failures)
