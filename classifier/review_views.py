@@ -20,6 +20,7 @@ from . import selectors, services
 SKIPPED = "review_skipped"
 UNDO = "review_undo"
 UNDO_DEPTH = 50
+LAST_ACTION = "review_last_action"  # what the last key did, said once on the next page ("Saved: ...", "Undone: ...")
 # Keys: 1-6 the classes (ingestion.labels.CLASS_KEYS), 0 or u "not a pet".
 
 
@@ -94,7 +95,7 @@ def queue(request):
         "label_choices": [(label, display_name(label)) for label in (*CLASSES, UNKNOWN)],
         "model_versions": selectors.review_model_versions(),
         "can_undo": bool(undo),
-        "last_action": _last_action_words(undo[-1]) if undo else "",
+        "last_action": request.session.pop(LAST_ACTION, ""),
         "unknown": UNKNOWN,
     }
     return render(request, "classifier/review_queue.html", context)
@@ -124,6 +125,7 @@ def decide(request, pk):
             request.session[SKIPPED] = skipped
         undo.append({"pk": pk, "kind": "decision", "earlier": earlier, "decision": decision})
     request.session[UNDO] = undo[-UNDO_DEPTH:]
+    request.session[LAST_ACTION] = f"Saved: {_last_action_words(undo[-1])}."
     return redirect(_queue_url(query))
 
 
@@ -137,12 +139,15 @@ def undo(request):
         return redirect(_queue_url(query))
     last = stack.pop()
     request.session[UNDO] = stack
+    undone = True
     if last["kind"] == "skip":
         skipped = request.session.get(SKIPPED, [])
         if last["pk"] in skipped:
             skipped.remove(last["pk"])
         request.session[SKIPPED] = skipped
-    else:
-        if not services.undo_review_decision(last["pk"], last["earlier"], request.user, decision=last.get("decision")):
-            messages.warning(request, f"Prediction #{last['pk']} not undone: its label was changed since (or it was deleted).")
+    elif not services.undo_review_decision(last["pk"], last["earlier"], request.user, decision=last.get("decision")):
+        undone = False
+        messages.warning(request, f"Prediction #{last['pk']} not undone: its label was changed since (or it was deleted).")
+    if undone:
+        request.session[LAST_ACTION] = f"Undone: {_last_action_words(last)}."
     return redirect(_queue_url(query, last["pk"]))

@@ -80,7 +80,8 @@ def test_keys_decide_through_the_relabel_services_undo_and_history(staff_client,
     assert 'id="count-left">0<' in page and 'id="count-skipped">1<' in page and f"Saved: #{sure.pk} skipped." in page
     page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
     assert f'data-prediction="{sure.pk}"' in page and 'id="count-skipped">0<' in page
-    assert f"Saved: #{close_classes.pk}: the model&#x27;s answer confirmed." in page  # what the next z would undo
+    assert f"Undone: #{sure.pk} skipped." in page and "Saved:" not in page  # what z just did
+    assert 'id="last-action"' not in staff_client.get(reverse("review:queue")).content.decode()  # said once
     page = staff_client.post(reverse("review:undo"), follow=True).content.decode()
     close_classes.refresh_from_db()
     assert close_classes.true_label == "" and f'data-prediction="{close_classes.pk}"' in page

@@ -152,7 +152,7 @@ def test_phone_several_photos_fill_a_grid_and_a_bad_file_is_named(phone, sqlite_
     expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(3, timeout=60_000)
     answers = page.locator("#batch-grid .tile .answer").all_inner_texts()
     assert sorted(answers) == ["Cat", "Dog", "Fish"]
-    expect(page.locator("#batch-status")).to_have_text("All 3 photos are done. Not sent: see the note above.")
+    expect(page.locator("#batch-status")).to_have_text("All 3 photos are done. 1 file was not sent (see above).")
     expect(page.locator("#upload-error")).to_contain_text("notes.txt: not a JPEG")  # still named after the upload
     assert page.locator("#batch-status").get_attribute("aria-live") == "polite"
     for tile in page.locator("#batch-grid .tile img").all():
@@ -216,7 +216,7 @@ def test_a_new_choice_replaces_the_old_one_and_a_file_that_is_not_a_photo_is_nam
     expect(page.locator("#upload-error")).to_contain_text("empty.jpg: the file is empty.")
     page.click("#upload-button")
     expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(2, timeout=60_000)
-    expect(page.locator("#batch-status")).to_have_text("All 2 photos are done. Not sent: see the notes above.")
+    expect(page.locator("#batch-status")).to_have_text("All 2 photos are done. 2 files were not sent (see above).")
     expect(page.locator("#upload-error")).to_contain_text("empty.jpg: the file is empty.")
     expect(page.locator("#upload-error")).to_contain_text("doc.pdf: not a")
 

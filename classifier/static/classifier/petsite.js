@@ -191,6 +191,7 @@
     }
     let chosen = [];
     let notSent = [];  // what choose() said of the files it left out
+    let leftOut = 0;  // how many files it left out
     let busy = false;
     window.__petsite = {progress: [], sent: []}; // what the page did, for tests and for curious people
 
@@ -210,6 +211,7 @@
     function choose(files) {
       if (busy) return;
       files = Array.from(files || []);
+      const total = files.length;
       const problems = [];
       if (files.length > maxFiles) {
         problems.push("You chose " + files.length + " photos; up to " + maxFiles + " go at once, so only the first " + maxFiles + " will be sent.");
@@ -217,6 +219,7 @@
       }
       const good = [];
       files.forEach(f => { const p = check(f); if (p) problems.push(p); else good.push(f); });
+      leftOut = total - good.length;
       chosen = good;
       notSent = problems;  // stay on show after the upload starts: these files are not part of it
       showError(problems);
@@ -351,7 +354,7 @@
         text = refused ? "Done: " + (tiles.length - refused) + " of " + tiles.length + " photos answered, " + refused + " refused (the tile says why)."
                        : "All " + tiles.length + " photos are done.";
       }
-      if (notSent.length) text += " Not sent: see the note" + (notSent.length > 1 ? "s" : "") + " above.";
+      if (leftOut) text += " " + leftOut + (leftOut > 1 ? " files were" : " file was") + " not sent (see above).";
       batchStatus.textContent = text;
     }
 
