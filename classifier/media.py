@@ -9,6 +9,9 @@ from django.views.static import serve
 
 from ingestion.images import FORMAT_MIME_TYPES, FORMAT_SUFFIXES, NOT_IN_BROWSERS_SUFFIXES
 
+from .models import Prediction
+from .ownership import owner_or_staff
+
 # Every accepted format's suffixes, served as that format's (first) type; nothing else is served.
 SAFE_TYPES = {suffix: FORMAT_MIME_TYPES[fmt][0] for fmt, suffixes in FORMAT_SUFFIXES.items() for suffix in suffixes}
 # Originals most browsers cannot show (the pages show their JPEG copies): served as a download of the file as sent.
@@ -22,9 +25,6 @@ PUBLIC = ("display/", "thumbnails/", "heatmaps/")  # what public pages show; the
 def _may_fetch_original(request, path):
     """An original may carry where and with what it was taken (its EXIF: GPS, camera); the pages show JPEG copies
     made without it, so the file as sent is its uploader's and staff's alone."""
-    from .models import Prediction
-    from .views import owner_or_staff
-
     if request.user.is_staff:
         return True
     prediction = Prediction.objects.filter(image=path).only("pk", "uploader").first()

@@ -54,7 +54,7 @@ STORAGE_FULL = "The server could not store your photo (its storage is full or un
 
 def submit_upload(uploaded_file, uploader=""):
     """Validate, store and enqueue an upload; return the pending Prediction. Raises UploadError.
-    `uploader`: what identifies its uploader (classifier.views.uploader_of), stored with it.
+    `uploader`: what identifies its uploader (classifier.ownership.uploader_of), stored with it.
 
     The request does only what answering needs: one validation decode (uploads.validate_upload), the original
     stored, one INSERT (autocommit), one broker message. Copies (display, thumbnail) are the worker's job, made from

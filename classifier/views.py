@@ -1,7 +1,3 @@
-import hashlib
-import secrets
-import time
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,54 +13,18 @@ from petsite.ratelimit import check_rate
 from . import selectors, services
 from .forms import HistoryFilterForm, UploadForm
 from .models import Prediction
+from .ownership import ensure_uploader, owner_or_staff, owns, uploader_of
 from .uploads import UploadError, clean_filename, uploaded_image
-
-# Session key: this browser's uploader token, made with its first upload. Each upload stores its hash
-# (Prediction.uploader), so ownership never depends on writing the session per upload: the page's script sends several
-# photos at once (after a first one alone, which starts the session), and parallel requests that each saved the
-# session lost each other's writes (and on SQLite could fail the request after its photo was stored).
-UPLOADER = "petsite_uploader"
-# When the session's age was last renewed by an upload (epoch seconds): at most once a day, so ownership lasts the
-# session's age from the last day of uploads while the parallel requests of a batch never write the session.
-UPLOADER_RENEWED = "petsite_uploader_renewed"
-RENEW_AFTER_SECONDS = 24 * 3600
-# Before the token: the ids of the predictions a session uploaded (read only, for sessions from then).
-OWN_UPLOADS = "petsite_own_uploads"
 
 
 def _wants_json(request):
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _ensure_uploader(request):
-    if UPLOADER not in request.session:
-        request.session[UPLOADER] = secrets.token_urlsafe(24)
-    now = int(time.time())
-    if now - request.session.get(UPLOADER_RENEWED, 0) > RENEW_AFTER_SECONDS:
-        request.session[UPLOADER_RENEWED] = now  # a write: the session's age starts again
-
-
-def uploader_of(request):
-    """What identifies this browser's uploads: the hash of its token ("" before it has one)."""
-    token = request.session.get(UPLOADER)
-    return hashlib.sha256(token.encode()).hexdigest() if token else ""
-
-
-def owns(request, prediction):
-    """Whether this browser uploaded `prediction` (it may delete it, and fetch its original file)."""
-    mine = uploader_of(request)
-    return bool(mine) and prediction.uploader == mine or prediction.pk in request.session.get(OWN_UPLOADS, [])
-
-
 def _missing_photo(request):
     """The site's own 404 page for a prediction that is not there (deleted, or never made): in the site's style even
     while DEBUG is on (Django's technical 404 page is for developers, and a deleted photo's link is an ordinary case)."""
     return render(request, "404.html", {"missing_photo": True}, status=404)
-
-
-def owner_or_staff(request, prediction):
-    """Trying a failed photo again, and seeing its original file, are its uploader's (this browser) or staff's."""
-    return owns(request, prediction) or request.user.is_staff
 
 
 @require_http_methods(["GET", "POST"])
@@ -82,7 +42,7 @@ def home(request):
             if limited:
                 raise UploadError(limited.message, status=429)
             upload = uploaded_image(request)
-            _ensure_uploader(request)
+            ensure_uploader(request)
             prediction = services.submit_upload(upload, uploader=uploader_of(request))
         except UploadError as exc:
             upload_error = problem = exc.page_message  # a person's words (the API's may name the form field)
@@ -126,11 +86,11 @@ def prediction_detail(request, pk):
     if prediction is None:
         return _missing_photo(request)
     services.ensure_display_copy(prediction)
-    prediction.original_visible = owner_or_staff(request, prediction)
+    own = owns(request, prediction)
+    prediction.original_visible = own or request.user.is_staff
     answer = selectors.prediction_answer(prediction)
     return render(request, "classifier/prediction.html", {
-        "prediction": prediction, "answer": answer,
-        "own": owns(request, prediction), "can_retry": owner_or_staff(request, prediction),
+        "prediction": prediction, "answer": answer, "own": own, "can_retry": prediction.original_visible,
         "slow": selectors.is_slow(prediction), "slow_after": selectors.PENDING_SLOW_SECONDS,
         "failure": selectors.failure_explanation(prediction) if prediction.status == Prediction.Status.FAILED else None,
     })

@@ -22,6 +22,11 @@ def exported_path(keras_path):
     return Path(keras_path).with_suffix(".tflite")
 
 
+def export_record_path(keras_path):
+    """The JSON record of the export's verification (which Keras file, by digest), beside it."""
+    return Path(keras_path).with_suffix(".tflite.json")
+
+
 def read_export_record(path, record_path, keras_path):
     """The JSON record of an export at `path` if both exist, parse, and name this exact Keras file; else None."""
     if not Path(path).exists() or not Path(record_path).exists():
@@ -79,7 +84,7 @@ def export_tflite(keras_path, check_batch, threads=None):
     with quiet_native_output():
         payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     path = exported_path(keras_path)
-    record = path.with_suffix(".tflite.json")
+    record = export_record_path(keras_path)
     record.unlink(missing_ok=True)
     tmp = path.with_suffix(".tflite.tmp")
     tmp.write_bytes(payload)

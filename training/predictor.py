@@ -25,7 +25,7 @@ import numpy as np
 from ingestion.conf import setting
 from ingestion.images import image_to_array
 
-from .litert import LiteRTRunner, exported_path, keras_outputs, read_export_record
+from .litert import LiteRTRunner, export_record_path, exported_path, keras_outputs, read_export_record
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -64,7 +64,7 @@ def usable_export(spec, kind="float"):
 
         return verified_int8(spec.path)
     path = exported_path(spec.path)
-    return path if read_export_record(path, path.with_suffix(".tflite.json"), spec.path) is not None else None
+    return path if read_export_record(path, export_record_path(spec.path), spec.path) is not None else None
 
 
 class Predictor:

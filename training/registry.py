@@ -267,7 +267,7 @@ def export_litert_copy(model_path, image_paths, input_size, check_images=128):
 def package_version(version, path):
     """Copy a version's model file to `path` (a .keras file, or a folder to hold model.keras), with its verified LiteRT
     copies and its JSON card beside it (what the site ships)."""
-    from training.litert import exported_path
+    from training.litert import export_record_path, exported_path
 
     path = Path(path)
     if path.is_dir() or path.suffix != ".keras":
@@ -279,7 +279,7 @@ def package_version(version, path):
     model = version.resolved_path
     # The verified LiteRT copies travel with the model, named as the loaders look for them beside it (a version
     # name may hold dots); their records name the Keras file by digest.
-    for name_of in (exported_path, lambda p: exported_path(p).with_suffix(".tflite.json"), int8_path, int8_record_path):
+    for name_of in (exported_path, export_record_path, int8_path, int8_record_path):
         if name_of(model).exists():
             shutil.copyfile(name_of(model), name_of(path))
     card_path(path).write_text(json.dumps(version_card(version), indent=2, sort_keys=True))

@@ -77,11 +77,11 @@ def gif_bytes():
 
 
 def own(client, *predictions):
-    """Make `client`'s browser the uploader of `predictions` (as if it had sent them through the site's form)."""
+    """Make `client`'s browser the uploader of `predictions` (as the upload view records it: its token's hash on the row)."""
     import hashlib
 
     from classifier.models import Prediction
-    from classifier.views import UPLOADER
+    from classifier.ownership import UPLOADER
 
     session = client.session
     token = session.get(UPLOADER) or "test-browser-token"

@@ -2,7 +2,7 @@
 never writes it at once); the parallel batch itself runs on the real server in tests/e2e/test_ownership.py."""
 import pytest
 
-from classifier import services, views
+from classifier import ownership, services
 from classifier.models import Prediction
 from tests.classifier.conftest import upload_file
 
@@ -17,7 +17,7 @@ def test_uploads_write_the_session_once_a_day_at_most(client, monkeypatch):
     real_save = SessionStore.save
     monkeypatch.setattr(SessionStore, "save", lambda self, *a, **k: (saves.append(1), real_save(self, *a, **k))[1])
     now = [1_800_000_000]
-    monkeypatch.setattr(views.time, "time", lambda: now[0])
+    monkeypatch.setattr(ownership.time, "time", lambda: now[0])
 
     def upload():
         assert client.post("/", {"image": upload_file()}, HTTP_ACCEPT="application/json").status_code == 202
@@ -28,7 +28,7 @@ def test_uploads_write_the_session_once_a_day_at_most(client, monkeypatch):
     assert first >= 1
     upload(), upload()
     assert len(saves) == first  # the same day: not written again
-    now[0] += views.RENEW_AFTER_SECONDS + 1
+    now[0] += ownership.RENEW_AFTER_SECONDS + 1
     upload()
     assert len(saves) == first + 1  # a day later: its age renewed
     assert len(set(Prediction.objects.values_list("uploader", flat=True))) == 1 and Prediction.objects.count() == 4

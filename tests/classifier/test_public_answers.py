@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from classifier import selectors, services
 from classifier.models import Prediction
-from tests.classifier.conftest import BLUE, RED, jpeg_bytes, media_files, upload_file
+from tests.classifier.conftest import BLUE, RED, jpeg_bytes, media_files, own, upload_file
 
 pytestmark = pytest.mark.django_db
 
@@ -282,20 +282,8 @@ def test_pending_page_says_when_it_is_taking_longer_than_usual(client, make_pred
     assert 'data-status="pending"' in html and "<title>Classifying… · petsite</title>" in html
 
 
-def own(client, prediction):
-    """This browser uploaded `prediction` (as the upload view records it: its token's hash on the row)."""
-    import hashlib
-
-    from classifier.views import UPLOADER
-
-    session = client.session
-    session.setdefault(UPLOADER, "a-browser-token")
-    session.save()
-    Prediction.objects.filter(pk=prediction.pk).update(uploader=hashlib.sha256(session[UPLOADER].encode()).hexdigest())
-
-
 def test_a_session_from_before_the_uploader_token_still_owns_its_photos(client, make_prediction):
-    from classifier.views import OWN_UPLOADS
+    from classifier.ownership import OWN_UPLOADS
 
     prediction = make_prediction()
     assert 'id="delete-button"' not in page(client, prediction)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ingestion.images import IMAGE_SUFFIXES
-from training.litert import check_batch_from_images, export_tflite, exported_path
+from training.litert import check_batch_from_images, export_record_path, export_tflite, exported_path
 from training.predictor import usable_export
 from training.registry import spec_from_file
 
@@ -58,7 +58,7 @@ class Command(BaseCommand):
     def _export_checked(path):
         if usable_export(spec_from_file(path)) is None:
             return False
-        return bool(json.loads(exported_path(path).with_suffix(".tflite.json").read_text()).get("class_maps_checked"))
+        return bool(json.loads(export_record_path(path).read_text()).get("class_maps_checked"))
 
     def _export(self, path, options):
         data = options["data"] or default_data()
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         if options["limit"] and len(photos) > options["limit"]:
             photos = photos[:: len(photos) // options["limit"]][: options["limit"]]
         if not photos:
-            exported_path(path).with_suffix(".tflite.json").unlink(missing_ok=True)  # the old copy no longer matches
+            export_record_path(path).unlink(missing_ok=True)  # the old copy no longer matches
             raise CommandError(f"No photos under {data} to verify the LiteRT copy on; run `manage.py export_litert` "
                                f"--path {path} --data DIR (until then the Keras model serves).")
         spec = spec_from_file(path)
