@@ -25,11 +25,12 @@ sys.path.insert(0, str(REPO))
 def prepare_models(model_path, folder, check):
     """(model without class maps, model with them), each a .keras + card + verified LiteRT export in `folder`."""
     import keras
+    from training.layers import load_model
 
     from training.architectures import CLASS_MAPS, with_class_maps
     from training.litert import export_tflite
 
-    source = keras.models.load_model(model_path, compile=False)
+    source = load_model(model_path)
     with_maps = with_class_maps(source)
     if CLASS_MAPS not in {layer.name for layer in with_maps.layers}:
         raise SystemExit(f"{model_path} cannot have class maps (no head_relu6 feature map read by 'probabilities').")

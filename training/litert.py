@@ -77,10 +77,11 @@ def export_tflite(keras_path, check_batch, threads=None):
     The export is recorded as verified (with the Keras file's digest) only if it gives the same
     answers; the predictor never serves an export whose record does not match its Keras file.
     """
-    import keras
     import tensorflow as tf
 
-    model = keras.models.load_model(keras_path, compile=False)
+    from training.layers import load_model
+
+    model = load_model(keras_path)
     with quiet_native_output():
         payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     path = exported_path(keras_path)

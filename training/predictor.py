@@ -91,14 +91,15 @@ class Predictor:
         self.warm_up()
 
     def _keras_runner(self):
-        import keras
         import tensorflow as tf
+
+        from training.layers import load_model
 
         # TensorFlow's own TF_NUM_INTRAOP_THREADS wins; setting it only works before TF's first operation here.
         if not os.environ.get("TF_NUM_INTRAOP_THREADS"):
             with contextlib.suppress(RuntimeError):
                 tf.config.threading.set_intra_op_parallelism_threads(self.threads)
-        model = keras.models.load_model(self.spec.path, compile=False)
+        model = load_model(self.spec.path)
         self.model = model
 
         # One traced graph per batch shape; calling it avoids model.predict's per-call overhead.

@@ -101,15 +101,14 @@ def export_int8(keras_path, data_dir, representative=REPRESENTATIVE_IMAGES, thre
     per class, as rebuild_dataset writes it). Returns (path, record); raises Int8Refused when verification fails.
 
     `payload`: a function (model, representative arrays) -> flatbuffer, quantized_payload by default."""
-    import keras
-
     from training import pipeline
+    from training.layers import load_model
     from training.registry import spec_from_file
 
     say = progress or (lambda message: None)
     spec = spec_from_file(keras_path)
     train, test = pipeline.read_dataset(data_dir, spec.classes)
-    model = keras.models.load_model(keras_path, compile=False)
+    model = load_model(keras_path)
     calibration = [pipeline.load_array(p, spec.input_size) for p in representative_paths(train.paths, representative)]
     say(f"quantizing to int8, calibrated on {len(calibration)} training photos ...")
     flatbuffer = (payload or quantized_payload)(model, calibration)

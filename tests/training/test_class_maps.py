@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import pet_photos
-from training.architectures import IMAGENET_SCALE, assemble_open_set, with_class_maps
+from training.architectures import (
+    GROUP_SCALE, IMAGENET_GROUPS, IMAGENET_SCALE, assemble_open_set, head_inputs, imagenet_group_log_probabilities,
+    with_class_maps,
+)
+from training.layers import load_model
 
 SIZE = 64  # the default architecture at a tiny input size: a 2x2 feature map
 
@@ -21,7 +25,7 @@ def assembled():
 
     rng = np.random.default_rng(0)
     full = build_efficientnet_lite("lite0", include_top=True, input_size=SIZE)
-    kernel = rng.normal(0, 0.05, (1280 + 1000, 8)).astype("float32")
+    kernel = rng.normal(0, 0.05, (1280 + 1000 + len(IMAGENET_GROUPS) + 1, 8)).astype("float32")
     bias = rng.normal(0, 0.1, 8).astype("float32")
     return assemble_open_set(full, kernel, bias), kernel, bias
 
@@ -45,9 +49,57 @@ def test_the_class_maps_averaged_over_the_picture_are_the_pooled_part_of_the_log
     probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("predictions").output])
     pooled, imagenet = (np.asarray(x) for x in probe(batch, training=False))
     np.testing.assert_allclose(maps.mean(axis=(1, 2)), pooled @ kernel[:1280, :6], rtol=1e-4, atol=1e-5)
-    # ... and with the non-spatial part (ImageNet probabilities) and the bias they give the model's probabilities.
-    logits = maps.mean(axis=(1, 2)) + IMAGENET_SCALE * imagenet @ kernel[1280:, :6] + bias[:6]
+    # ... and with the non-spatial part (ImageNet probabilities, ImageNet group log-probabilities) and the bias they
+    # give the model's probabilities.
+    groups = imagenet_group_log_probabilities(model, pooled)
+    logits = (maps.mean(axis=(1, 2)) + IMAGENET_SCALE * imagenet @ kernel[1280:2280, :6]
+              + GROUP_SCALE * groups @ kernel[2280:, :6] + bias[:6])
     np.testing.assert_allclose(softmax(logits), np.asarray(out["probabilities"]), rtol=1e-4, atol=1e-6)
+
+
+def test_the_assembled_model_reads_what_the_head_was_trained_on(assembled):
+    """head_inputs (numpy, what training fits the head on) and the assembled graph (what serving runs) agree."""
+    import keras
+
+    model, kernel, bias = assembled
+    batch = np.random.default_rng(2).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
+    pooled = np.asarray(keras.Model(model.input, model.get_layer("avg_pool").output)(batch, training=False))
+    expected = softmax(head_inputs(model, pooled) @ kernel + bias)
+    out = model(batch, training=False)
+    np.testing.assert_allclose(np.asarray(out["pet_score"])[:, 0], expected[:, :6].sum(axis=1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out["probabilities"]), expected[:, :6] / expected[:, :6].sum(axis=1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_a_head_fitted_before_the_group_inputs_assembles_without_them():
+    """Kernels of (1280 + 1000) rows (the heads of earlier defaults) read [pooled, ImageNet probabilities] alone."""
+    import keras
+
+    from training.backbone import build_efficientnet_lite
+
+    rng = np.random.default_rng(3)
+    full = build_efficientnet_lite("lite0", include_top=True, input_size=SIZE)
+    kernel = rng.normal(0, 0.05, (1280 + 1000, 8)).astype("float32")
+    bias = rng.normal(0, 0.1, 8).astype("float32")
+    model = assemble_open_set(full, kernel, bias)
+    assert "imagenet_group_log" not in {layer.name for layer in model.layers}
+    batch = np.random.default_rng(4).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+    pooled, imagenet = (np.asarray(x) for x in keras.Model(
+        model.input, [model.get_layer("avg_pool").output, model.get_layer("predictions").output])(batch, training=False))
+    expected = softmax(np.concatenate([pooled, IMAGENET_SCALE * imagenet], axis=1) @ kernel + bias)
+    np.testing.assert_allclose(np.asarray(model(batch, training=False)["pet_score"])[:, 0], expected[:, :6].sum(axis=1),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_every_imagenet_class_is_in_exactly_one_group():
+    from training.architectures import imagenet_group_matrix
+
+    matrix = imagenet_group_matrix()
+    assert matrix.shape == (1000, len(IMAGENET_GROUPS) + 1)
+    assert (matrix.sum(axis=1) == 1).all()
+    names = [*IMAGENET_GROUPS, "object"]
+    assert names[int(matrix[338].argmax())] == "guinea_pig" and names[int(matrix[331].argmax())] == "rabbit"  # hare
+    assert names[int(matrix[1].argmax())] == "fish" and names[int(matrix[417].argmax())] == "object"  # goldfish, balloon
 
 
 def test_adding_class_maps_twice_or_to_models_without_a_feature_map_changes_nothing(assembled):
@@ -60,11 +112,9 @@ def test_adding_class_maps_twice_or_to_models_without_a_feature_map_changes_noth
 
 
 def test_a_saved_model_keeps_its_class_maps(assembled, tmp_path):
-    import keras
-
     model = assembled[0]
     model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    loaded = load_model(tmp_path / "model.keras")
     batch = np.full((1, SIZE, SIZE, 3), 128.0, "float32")
     np.testing.assert_allclose(np.asarray(loaded(batch)["class_maps"]), np.asarray(model(batch)["class_maps"]), atol=1e-5)
     assert with_class_maps(loaded) is loaded
@@ -72,9 +122,7 @@ def test_a_saved_model_keeps_its_class_maps(assembled, tmp_path):
 
 def test_the_map_shows_where_the_colour_is(tiny_maps_model_path):
     """The tiny colour model reads red as cat: a photo red on its left half has the cat evidence on the left."""
-    import keras
-
-    model = keras.models.load_model(tiny_maps_model_path, compile=False)
+    model = load_model(tiny_maps_model_path)
     batch = np.full((1, 32, 32, 3), 30.0, "float32")
     batch[:, :, :16] = (230, 20, 20)
     cat = np.asarray(model(batch)["class_maps"])[0, :, :, 1]
@@ -163,7 +211,7 @@ def test_add_class_maps_command_adds_them_in_place_and_re_exports(tiny_maps_mode
     from training.predictor import Predictor, usable_export
     from training.registry import spec_from_file
 
-    with_maps = keras.models.load_model(tiny_maps_model_path, compile=False)
+    with_maps = load_model(tiny_maps_model_path)
     plain = keras.Model(with_maps.input, with_maps.output["probabilities"], name="tiny")  # the same model, no maps
     path = tmp_path / "model.keras"
     plain.save(path)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ingestion.models import DatasetVersion
 from ingestion.selectors import version_folder
+from training.layers import load_model
 from training.models import ModelComparison, ModelVersion
 from training.registry import activate
 
@@ -46,13 +47,11 @@ def colours_version(settings, tmp_path):
 
 def colour_model(path, blue_is="fish"):
     """The tiny colour model (red cat, green dog, blue fish), or one that calls blue `blue_is`."""
-    import keras
-
     from tests.tiny_model import build_tiny_model
 
     build_tiny_model(path)
     if blue_is != "fish":
-        model = keras.models.load_model(path, compile=False)
+        model = load_model(path)
         kernel, bias = model.get_layer("probabilities").get_weights()
         kernel[2] = 0.0
         kernel[2, CLASSES.index(blue_is)] = 12.0
@@ -109,10 +108,8 @@ def test_changed_photos_sort_regressions_before_fixes(tmp_path, colours_version,
 
     # a third model: blue right but red called dog; against "worse" (blue wrong) it fixes fish and breaks cat
     models["make"]("mixed", "fish")
-    import keras
-
     mixed = ModelVersion.objects.get(name="mixed")
-    model = keras.models.load_model(mixed.resolved_path, compile=False)
+    model = load_model(mixed.resolved_path)
     kernel, bias = model.get_layer("probabilities").get_weights()
     kernel[0] = 0.0
     kernel[0, CLASSES.index("dog")] = 12.0
@@ -206,12 +203,10 @@ def test_a_not_a_pet_answer_counts_as_wrong_everywhere_on_the_comparison(client,
     """One definition of the answer on the comparison: the site's (with "not a pet" under each model's own threshold).
     "shy" still ranks fish first on blue photos but under its threshold, so the site says "not a pet": wrong in its
     accuracy and fish recall, counted in the confusion matrix's "Not a pet" column, as the changed photos say."""
-    import keras
-
     from training.comparison import compare_versions
 
     path = colour_model(tmp_path / "shy" / "model.keras")
-    model = keras.models.load_model(path, compile=False)
+    model = load_model(path)
     kernel, bias = model.get_layer("probabilities").get_weights()
     kernel[2] = 0.0
     kernel[2, CLASSES.index("fish")] = 3.0  # blue: fish on top, at about 0.5

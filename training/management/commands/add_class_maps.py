@@ -30,14 +30,14 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="Verify on at most this many photos, spread evenly (0: all).")
 
     def handle(self, *args, **options):
-        import keras
+        from training.layers import load_model
 
         from training.architectures import CLASS_MAPS, with_class_maps
 
         path = Path(options["path"])
         if path.suffix != ".keras" or not path.is_file():
             raise CommandError(f"{path} is not a .keras model file.")
-        model = keras.models.load_model(path, compile=False)
+        model = load_model(path)
         mapped = with_class_maps(model)
         if CLASS_MAPS not in {layer.name for layer in mapped.layers}:
             raise CommandError(f"{path} has no class maps to add: it has no 'head_relu6' feature map read by a "
