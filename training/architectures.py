@@ -5,7 +5,8 @@ seed     the original baseline, kept exactly: 240x240x3 scaled to 0..1, Conv2D 3
          categorical cross-entropy. Trained end to end on images.
 default  EfficientNet-Lite0 (ImageNet, frozen) + an open-set head: one temperature-calibrated softmax over
          the six pets and the kinds of non-pet photos it was shown (vehicles, rabbits, guinea pigs, ...),
-         reading the pooled features and the ImageNet probabilities (which know rabbits, ferrets, turtles).
+         reading the pooled features, the ImageNet probabilities (which know rabbits, ferrets, turtles) and the
+         log-probabilities of groups of ImageNet classes (head_inputs).
          The head trains on features computed once per image (and its mirrored view), then the backbone
          and head are assembled into one plain Keras functional model (assemble_open_set).
 
