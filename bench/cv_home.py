@@ -11,6 +11,7 @@ backbone features; the features are computed once per photo and mirrored view an
     .venv/bin/python bench/cv_home.py --near-miss random   # near-miss animals split at random
     .venv/bin/python bench/cv_home.py --second lite1:240   # the head reads a second backbone's features too
     .venv/bin/python bench/cv_home.py --near-miss kinds --hidden 256   # a hidden layer in the head (tried, not shipped)
+    .venv/bin/python bench/cv_home.py --near-miss kinds --without-groups   # default-openset-3's inputs (no group log-probabilities)
 
 How near-miss animals are folded matters more than any head change measured here:
   grouped  each source repository in one fold, so a held-out source can take a whole kind away (every ferret
@@ -117,6 +118,8 @@ def main():
     parser.add_argument("--second", metavar="BACKBONE:SIZE", help="also read this backbone's features (resized from the input inside the model, as served)")
     parser.add_argument("--hidden", type=int, default=0, help="a hidden ReLU layer of this many units before the softmax "
                         "(0: the shipped linear head; the model card's 'tried' table)")
+    parser.add_argument("--without-groups", action="store_true", help="leave the ImageNet group log-probabilities out of the "
+                        "head inputs (default-openset-3 and the model card's rows measured before them)")
     parser.add_argument("--cache", default=str(REPO / "media" / "training-cache"))
     args = parser.parse_args()
 
@@ -148,7 +151,8 @@ def main():
         mirror = pipeline.extract_features(feature_model, paths, size, augment=pipeline.horizontal_flip, cache_dir=args.cache,
                                            progress=report, description="features (mirror)")
         print(file=sys.stderr)
-        return head_inputs(full, clean), head_inputs(full, mirror)
+        groups = not args.without_groups
+        return head_inputs(full, clean, groups), head_inputs(full, mirror, groups)
 
     x_clean, x_mirror = both_views(full, pooled, args.size)
     if args.second:
@@ -179,7 +183,8 @@ def main():
               f"{int((held & (pool == 'nearmiss')).sum())} near-miss animals held out", flush=True)
 
     near = (pool == "nearmiss") & (kind != "other_lizard")  # other lizards: "bearded dragon" is tolerated
-    print(f"\n{args.backbone} at {args.size} px{' + ' + args.second if args.second else ''}, {args.folds} folds, "
+    print(f"\n{args.backbone} at {args.size} px{' + ' + args.second if args.second else ''}"
+          f"{' without group inputs' if args.without_groups else ''}, {args.folds} folds, "
           f"near-miss animals folded: {args.near_miss}")
     for threshold in (float(t) for t in args.thresholds.split(",")):
         print(f"threshold {threshold}")

@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 def prepare_models(model_path, folder, check):
     """(model without class maps, model with them), each a .keras + card + verified LiteRT export in `folder`."""
     import keras
-    from training.layers import load_model
 
     from training.architectures import CLASS_MAPS, with_class_maps
+    from training.layers import load_model
     from training.litert import export_tflite
 
     source = load_model(model_path)

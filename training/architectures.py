@@ -65,11 +65,12 @@ def build_class_head(feature_dim, num_classes=len(CLASSES), dropout=0.2, l2=1e-4
     return model
 
 
-# The ImageNet probabilities enter the head scaled by this factor (the head trains on [pooled, 5 x probabilities, ...]):
-# it puts them on the scale of the pooled features, so one L2 penalty suits both.
+# The ImageNet probabilities enter the head scaled by this factor: it puts them on the scale of the pooled features,
+# so one L2 penalty suits both.
 IMAGENET_SCALE = 5.0
 
-# Kinds of animal and thing the ImageNet head knows, as ranges of its 1000 class indices (inclusive). The head also
+# Kinds of animal and thing the ImageNet head knows, as ranges of its 1000 class indices (inclusive; mostly what the
+# name says: hyenas count as wild canids, porcupines as rodents, a cup and hay sit inside the food range). The head also
 # reads log P(group): at 352 px the ImageNet head is unsure (trained at 224; its top probability averages 0.07), so
 # whether a photo is a rabbit (0.02) or not (0.0001) barely shows in the raw probabilities but does on a log scale.
 # In the source-grouped cross-validation this caught about 4 points more `other` photos and near-miss animals at
@@ -80,11 +81,11 @@ IMAGENET_GROUPS = {
     "amphibian": [(25, 32)],
     "turtle": [(33, 37)],
     "lizard": [(38, 48)],
-    "crocodile": [(49, 51)],
+    "crocodile": [(49, 50)],
     "snake": [(52, 68)],
     "arthropod": [(69, 79), (300, 326)],
-    "other_mammal": [(101, 103), (298, 299), (363, 364), (385, 388)],
-    "sea_invertebrate": [(104, 126), (327, 329)],
+    "other_mammal": [(101, 106), (298, 299), (363, 364), (385, 388)],  # tusker ... wombat, mongoose, elephants, pandas
+    "invertebrate": [(107, 126), (327, 329)],  # jellyfish, corals, snails, crabs; starfish, sea urchin
     "marine_mammal": [(147, 150)],
     "dog": [(151, 268)],
     "wild_canid": [(269, 280)],
@@ -101,19 +102,26 @@ IMAGENET_GROUPS = {
     "food": [(924, 969)],
     "scene": [(970, 980)],
     "plant": [(984, 998)],
-    # "object": every class not above (the artefacts, 398-923, and the rest)
+    # "object": every class not above (the artefacts, 398-923, a triceratops, and the rest)
 }
+GROUP_COUNT = len(IMAGENET_GROUPS) + 1  # the groups and "object"
 # The group probabilities come from the ImageNet logits times this (a sharper softmax, closer to how sure the head is
-# at 224 px): 2 beat 1, 1.5, 2.5 and 3 in the cross-validation. Their logs enter the head times GROUP_SCALE.
+# at 224 px): in the cross-validation x2 was the steadiest of 1, 1.5, 2, 2.5 and 3.
 GROUP_SHARPNESS = 2.0
+# Their logs (about -9 to 0) enter the head times this, near the pooled features' scale like IMAGENET_SCALE; 0.5 measured
+# better than 1 at home.
 GROUP_SCALE = 0.5
+# log(p + PROBABILITY_EPSILON) before sharpening (p underflows to 0), log(P(group) + GROUP_EPSILON) after: a group the
+# ImageNet head rules out reads about -9, not minus infinity.
+PROBABILITY_EPSILON = 1e-12
+GROUP_EPSILON = 1e-4
 
 
 def imagenet_group_matrix():
     """(1000, G) 0/1 float32: which group each ImageNet class belongs to (IMAGENET_GROUPS, then "object")."""
     import numpy as np
 
-    matrix = np.zeros((1000, len(IMAGENET_GROUPS) + 1), dtype="float32")
+    matrix = np.zeros((1000, GROUP_COUNT), dtype="float32")
     for column, ranges in enumerate(IMAGENET_GROUPS.values()):
         for first, last in ranges:
             matrix[first: last + 1, column] = 1.0
@@ -130,24 +138,28 @@ def imagenet_probabilities(full, pooled):
     return softmax(pooled @ kernel + bias)
 
 
-def imagenet_group_log_probabilities(full, pooled):
-    """log(P(group) + 1e-4) of each ImageNet group (numpy), P from the ImageNet probabilities sharpened by
+def imagenet_group_log_probabilities(probabilities):
+    """log(P(group) + GROUP_EPSILON) of each ImageNet group (numpy), P from the ImageNet `probabilities` sharpened by
     GROUP_SHARPNESS, computed as head_input_layers computes it."""
     import numpy as np
 
     from training.heads import softmax
 
-    sharpened = softmax(GROUP_SHARPNESS * np.log(imagenet_probabilities(full, pooled) + 1e-12))
-    return np.log(sharpened @ imagenet_group_matrix() + 1e-4)
+    sharpened = softmax(GROUP_SHARPNESS * np.log(probabilities + PROBABILITY_EPSILON))
+    return np.log(sharpened @ imagenet_group_matrix() + GROUP_EPSILON)
 
 
-def head_inputs(full, pooled):
+def head_inputs(full, pooled, groups=True):
     """What the open-set head reads (numpy): [pooled features, IMAGENET_SCALE x ImageNet probabilities,
-    GROUP_SCALE x ImageNet group log-probabilities]."""
+    GROUP_SCALE x ImageNet group log-probabilities]; groups=False: without the last (default-openset-3's inputs,
+    for bench/cv_home.py --without-groups)."""
     import numpy as np
 
-    return np.concatenate([pooled, IMAGENET_SCALE * imagenet_probabilities(full, pooled),
-                           GROUP_SCALE * imagenet_group_log_probabilities(full, pooled)], axis=1).astype("float32")
+    probabilities = imagenet_probabilities(full, pooled)
+    parts = [pooled, IMAGENET_SCALE * probabilities]
+    if groups:
+        parts.append(GROUP_SCALE * imagenet_group_log_probabilities(probabilities))
+    return np.concatenate(parts, axis=1).astype("float32")
 
 
 def head_input_layers(full, pooled, imagenet=None):
@@ -162,11 +174,11 @@ def head_input_layers(full, pooled, imagenet=None):
     # softmax(T log p) is softmax(T x logits): the sharpened probabilities from the ImageNet head's own output,
     # without a second copy of its 1280 x 1000 kernel in the file.
     imagenet = full.get_layer("predictions")(pooled) if imagenet is None else imagenet
-    log_p = Log(epsilon=1e-12, name="imagenet_log")(imagenet)
+    log_p = Log(epsilon=PROBABILITY_EPSILON, name="imagenet_log")(imagenet)
     sharpened = layers.Rescaling(GROUP_SHARPNESS, name="imagenet_sharpen")(log_p)
     sharpened = layers.Activation("softmax", name="imagenet_sharpened")(sharpened)
-    group_sums = layers.Dense(len(IMAGENET_GROUPS) + 1, use_bias=False, trainable=False, name="imagenet_groups")
-    groups = Log(epsilon=1e-4, name="imagenet_group_log")(group_sums(sharpened))
+    group_sums = layers.Dense(GROUP_COUNT, use_bias=False, trainable=False, name="imagenet_groups")
+    groups = Log(epsilon=GROUP_EPSILON, name="imagenet_group_log")(group_sums(sharpened))
     group_sums.set_weights([imagenet_group_matrix()])
     return layers.Concatenate(name="head_inputs")([pooled, imagenet, groups])
 
@@ -184,11 +196,10 @@ def scale_head_kernel(kernel, feature_dim):
 def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2, name="default"):
     """One flat functional model: the ImageNet EfficientNet-Lite `full` + the open-set head.
 
-    The head (kernel (D + 1000 [+ G], K), bias (K,), temperature folded in) is a softmax over the pets (its first
-    `num_classes` outputs) and the kinds of non-pet photos it was trained on (the rest: vehicles, rabbit, ...),
-    read from head_inputs: [pooled, IMAGENET_SCALE x ImageNet probabilities, GROUP_SCALE x group log-probabilities]
-    (a kernel without the G group rows, as heads before the groups were fitted, reads the first two alone). The model
-    outputs
+    The head (kernel (D + 1000 + GROUP_COUNT, K), bias (K,), temperature folded in) is a softmax over the pets (its
+    first `num_classes` outputs) and the kinds of non-pet photos it was trained on (the rest: vehicles, rabbit, ...),
+    read from head_inputs: [pooled, IMAGENET_SCALE x ImageNet probabilities, GROUP_SCALE x group log-probabilities].
+    The model outputs
     probabilities  the softmax over the pet outputs alone (= the open-set pet probabilities renormalized), and
     pet_score      the open-set mass on the pets: how sure it is that the photo shows one of them at all.
     Built-in layers and training.layers.Log; the pet score is a bias-free Dense summing the pet outputs.
@@ -199,12 +210,11 @@ def assemble_open_set(full, kernel, bias, num_classes=len(CLASSES), dropout=0.2,
 
     pooled = full.get_layer("avg_pool").output
     dim = pooled.shape[-1]
+    if kernel.shape[0] != dim + 1000 + GROUP_COUNT:
+        raise ValueError(f"the head's kernel has {kernel.shape[0]} rows; head_inputs gives {dim + 1000 + GROUP_COUNT}")
     folded = scale_head_kernel(kernel, dim)
     imagenet = full.get_layer("predictions").output  # after a Dropout that is inactive when serving
-    if kernel.shape[0] == dim + 1000:  # a head fitted before the group inputs
-        x = layers.Concatenate(name="head_inputs")([pooled, imagenet])
-    else:
-        x = head_input_layers(full, pooled, imagenet)
+    x = head_input_layers(full, pooled, imagenet)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     open_set = layers.Dense(kernel.shape[1], activation="softmax", name="open_set")(x)
     probabilities = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
@@ -228,8 +238,8 @@ def with_class_maps(model):
     The head reads the globally averaged last feature map F (layer "head_relu6"), so the pooled-features part of
     the "probabilities" logit of class c is the spatial mean of map_c = sum_k K[k, c] * F[:, :, k] (K: the first
     F-channels rows of the "probabilities" kernel): map_c says where in the picture that evidence for c came from.
-    The rest of the logit (the ImageNet probabilities the open-set head also reads, and the bias) has no place in
-    the picture and is left out. Built as a bias-free 1x1 Conv2D (a built-in layer) on the feature map, so both
+    The rest of the logit (the ImageNet probabilities and group log-probabilities the open-set head also reads, and
+    the bias) has no place in the picture and is left out. Built as a bias-free 1x1 Conv2D (a built-in layer) on the feature map, so both
     backends compute it with the forward pass at almost no cost.
 
     A new functional model on the same layers; `model` itself when it already has the output, or when it is not

@@ -278,7 +278,9 @@ def _finetune_top_block(full, tail, kernel, bias, x_train, y_train, x_val, y_val
     full.get_layer("predictions").trainable = False
     cut = keras.Input(x_train.shape[1:])
     pooled = tail(cut)
-    x = head_input_layers(full, pooled)  # unscaled: the head's kernel carries the scales while it trains here
+    # Unscaled inputs: the head's kernel carries the scales while it trains here (so Adam's steps on the ImageNet rows are
+    # 1/IMAGENET_SCALE of what they would be on scaled inputs; the fine-tune is a small nudge either way).
+    x = head_input_layers(full, pooled)
     scales = scale_head_kernel(np.ones_like(kernel), pooled.shape[-1])
     head = keras.layers.Dense(kernel.shape[1], activation="softmax")
     model = keras.Model(cut, head(keras.layers.Dropout(0.2)(x)))

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import pet_photos
 from training.architectures import (
-    GROUP_SCALE, IMAGENET_GROUPS, IMAGENET_SCALE, assemble_open_set, head_inputs, imagenet_group_log_probabilities,
-    with_class_maps,
+    GROUP_COUNT, GROUP_SCALE, IMAGENET_GROUPS, IMAGENET_SCALE, assemble_open_set, head_inputs,
+    imagenet_group_log_probabilities, with_class_maps,
 )
 from training.layers import load_model
 
@@ -25,7 +25,7 @@ def assembled():
 
     rng = np.random.default_rng(0)
     full = build_efficientnet_lite("lite0", include_top=True, input_size=SIZE)
-    kernel = rng.normal(0, 0.05, (1280 + 1000 + len(IMAGENET_GROUPS) + 1, 8)).astype("float32")
+    kernel = rng.normal(0, 0.05, (1280 + 1000 + GROUP_COUNT, 8)).astype("float32")
     bias = rng.normal(0, 0.1, 8).astype("float32")
     return assemble_open_set(full, kernel, bias), kernel, bias
 
@@ -51,7 +51,7 @@ def test_the_class_maps_averaged_over_the_picture_are_the_pooled_part_of_the_log
     np.testing.assert_allclose(maps.mean(axis=(1, 2)), pooled @ kernel[:1280, :6], rtol=1e-4, atol=1e-5)
     # ... and with the non-spatial part (ImageNet probabilities, ImageNet group log-probabilities) and the bias they
     # give the model's probabilities.
-    groups = imagenet_group_log_probabilities(model, pooled)
+    groups = imagenet_group_log_probabilities(imagenet)
     logits = (maps.mean(axis=(1, 2)) + IMAGENET_SCALE * imagenet @ kernel[1280:2280, :6]
               + GROUP_SCALE * groups @ kernel[2280:, :6] + bias[:6])
     np.testing.assert_allclose(softmax(logits), np.asarray(out["probabilities"]), rtol=1e-4, atol=1e-6)
@@ -71,35 +71,24 @@ def test_the_assembled_model_reads_what_the_head_was_trained_on(assembled):
                                rtol=1e-4, atol=1e-6)
 
 
-def test_a_head_fitted_before_the_group_inputs_assembles_without_them():
-    """Kernels of (1280 + 1000) rows (the heads of earlier defaults) read [pooled, ImageNet probabilities] alone."""
-    import keras
-
+def test_a_head_of_another_shape_is_refused():
     from training.backbone import build_efficientnet_lite
 
-    rng = np.random.default_rng(3)
     full = build_efficientnet_lite("lite0", include_top=True, input_size=SIZE)
-    kernel = rng.normal(0, 0.05, (1280 + 1000, 8)).astype("float32")
-    bias = rng.normal(0, 0.1, 8).astype("float32")
-    model = assemble_open_set(full, kernel, bias)
-    assert "imagenet_group_log" not in {layer.name for layer in model.layers}
-    batch = np.random.default_rng(4).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
-    pooled, imagenet = (np.asarray(x) for x in keras.Model(
-        model.input, [model.get_layer("avg_pool").output, model.get_layer("predictions").output])(batch, training=False))
-    expected = softmax(np.concatenate([pooled, IMAGENET_SCALE * imagenet], axis=1) @ kernel + bias)
-    np.testing.assert_allclose(np.asarray(model(batch, training=False)["pet_score"])[:, 0], expected[:, :6].sum(axis=1),
-                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="rows"):
+        assemble_open_set(full, np.zeros((1280 + 1000, 8), "float32"), np.zeros(8, "float32"))  # no group rows
 
 
 def test_every_imagenet_class_is_in_exactly_one_group():
     from training.architectures import imagenet_group_matrix
 
     matrix = imagenet_group_matrix()
-    assert matrix.shape == (1000, len(IMAGENET_GROUPS) + 1)
+    assert matrix.shape == (1000, GROUP_COUNT) and GROUP_COUNT == len(IMAGENET_GROUPS) + 1
     assert (matrix.sum(axis=1) == 1).all()
     names = [*IMAGENET_GROUPS, "object"]
     assert names[int(matrix[338].argmax())] == "guinea_pig" and names[int(matrix[331].argmax())] == "rabbit"  # hare
     assert names[int(matrix[1].argmax())] == "fish" and names[int(matrix[417].argmax())] == "object"  # goldfish, balloon
+    assert names[int(matrix[106].argmax())] == "other_mammal" and names[int(matrix[107].argmax())] == "invertebrate"  # wombat, jellyfish
 
 
 def test_adding_class_maps_twice_or_to_models_without_a_feature_map_changes_nothing(assembled):

@@ -10,6 +10,7 @@ from training.layers import load_model
 
 SHIPPED = Path(__file__).resolve().parents[2] / "training" / "default_model" / "model.keras"
 # The default model is committed: a missing file must fail these tests, never skip them.
+MIN_TEST_ACCURACY = 0.985  # on its test split, "not a pet" counted wrong (default-openset-6: 98.6%)
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +28,11 @@ def test_card_describes_the_file():
 
     assert card["architecture"] == "default" and card["input_size"] == DEFAULT_INPUT_SIZE
     assert 0 < card["unknown_threshold"] < 1
-    assert card["metrics"]["accuracy"] >= 0.985  # test split, "not a pet" counted wrong (default-openset-6: 98.64%)
+    assert card["metrics"]["accuracy"] >= MIN_TEST_ACCURACY
     assert SHIPPED.stat().st_size <= 25 * 1024 * 1024
 
 
-def test_plain_keras_loads_it_with_the_serving_contract():
+def test_it_loads_in_safe_mode_with_the_serving_contract():
     model = load_model(SHIPPED)  # safe mode
     size = json.loads(SHIPPED.with_suffix(".json").read_text())["input_size"]
     out = model(np.zeros((1, size, size, 3), "float32"))
@@ -76,7 +77,7 @@ def test_registering_the_shipped_model_shows_its_curves_and_confusion_matrix(set
 
     settings.PETSITE_MODEL_PATH = SHIPPED
     version, created = register_shipped_model()
-    assert created and version.is_active and version.accuracy >= 0.985
+    assert created and version.is_active and version.accuracy >= MIN_TEST_ACCURACY
     assert version.curves_image.read()[:8] == b"\x89PNG\r\n\x1a\n"
     assert version.confusion_image.read()[:8] == b"\x89PNG\r\n\x1a\n"
 

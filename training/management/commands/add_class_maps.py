@@ -30,9 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="Verify on at most this many photos, spread evenly (0: all).")
 
     def handle(self, *args, **options):
-        from training.layers import load_model
-
         from training.architectures import CLASS_MAPS, with_class_maps
+        from training.layers import load_model
 
         path = Path(options["path"])
         if path.suffix != ".keras" or not path.is_file():
