@@ -10,9 +10,10 @@ import keras
 
 @keras.saving.register_keras_serializable(package="petsite")
 class Log(keras.layers.Layer):
-    """log(x + epsilon), element by element (epsilon keeps a group the ImageNet head rules out finite)."""
+    """log(x + epsilon), element by element (epsilon keeps log(0) finite; its users name theirs:
+    training.architectures.PROBABILITY_EPSILON and GROUP_EPSILON)."""
 
-    def __init__(self, epsilon=1e-4, **kwargs):
+    def __init__(self, epsilon, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
 
