@@ -35,11 +35,24 @@ def env_list(name, default):
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
+# The key itself, or (when DJANGO_SECRET_KEY is unset) the file holding it: `make run` generates one once into
+# local/secret_key (git-ignored) and names it here; in production either works (a secrets file keeps it out of the
+# environment). A named file that is missing or empty is an error, never a silent fallback.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+_secret_key_file = os.environ.get("DJANGO_SECRET_KEY_FILE", "")
+if not SECRET_KEY and _secret_key_file:
+    try:
+        SECRET_KEY = Path(_secret_key_file).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {_secret_key_file!r} cannot be read: {exc.strerror}.") from None
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {_secret_key_file!r} is empty.")
 if not SECRET_KEY:
     if not DEBUG:
         # The development key must never reach production silently.
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set (or DJANGO_SECRET_KEY_FILE name a file holding it) when DJANGO_DEBUG is off."
+        )
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
@@ -269,8 +282,8 @@ LOGGING = {
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Session and CSRF cookies only over HTTPS; `make run` turns this off to serve plain http://127.0.0.1.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)

@@ -1,5 +1,7 @@
-"""The server `make run` starts, started by `make run` itself: oversized uploads get a clean 413, normal ones are classified."""
+"""The server `make run` starts, started by `make run` itself: oversized uploads get a clean 413, normal ones are classified;
+DEBUG is off (the site's own 404 page) yet the admin works over plain http (its CSS served, its login cookie kept)."""
 import re
+import stat
 
 import pytest
 import requests
@@ -22,9 +24,32 @@ class MakeRun(harness.LiveSite):
         return ["make", "-o", ".venv/.installed", "run", f"HOST={self.host}", f"PORT={self.port}"]
 
 
+ADMIN_PASSWORD = "make-run-test-password"
+
+
 def embedded_env(tmp_path, model_path):
     return harness.site_env(tmp_path / "media", model_path, sqlite_path=tmp_path / "db.sqlite3", broker_url="",
-                         extra={"PETSITE_ADMIN_PASSWORD": "make-run-test-password"})
+                         extra={"PETSITE_ADMIN_PASSWORD": ADMIN_PASSWORD})
+
+
+def make_run_env(tmp_path, model_path, **extra):
+    """What `make run` gets on a fresh machine: no DJANGO_* variable (the harness's DJANGO_DEBUG=1 removed), so the
+    Makefile's embedded defaults apply; only the secret key file and the collected static files go under tmp_path."""
+    env = {k: v for k, v in embedded_env(tmp_path, model_path).items()
+           if not k.startswith("DJANGO_") or k == "DJANGO_SETTINGS_MODULE"}
+    env.update(DJANGO_SECRET_KEY_FILE=str(tmp_path / "local" / "secret_key"), DJANGO_STATIC_ROOT=str(tmp_path / "static"),
+               **extra)
+    return env
+
+
+def log_in_to_admin(session, base_url):
+    """Log in as the admin `make run` (ensure_admin) created; returns the admin index's response."""
+    login = session.get(f"{base_url}/admin/login/", timeout=30)
+    assert login.status_code == 200, login.text[:300]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    session.post(f"{base_url}/admin/login/?next=/admin/", timeout=30, data={
+        "csrfmiddlewaretoken": token, "username": "admin", "password": ADMIN_PASSWORD, "next": "/admin/"})
+    return session.get(f"{base_url}/admin/", timeout=30, allow_redirects=False)
 
 
 def post_oversized_form(session, base_url):
@@ -44,7 +69,7 @@ def assert_refused_as_too_big(api_response, form_response):
 
 
 def test_make_run_refuses_oversized_uploads_and_classifies_normal_ones(tmp_path, live_model_path):
-    with MakeRun(embedded_env(tmp_path, live_model_path), log_path=tmp_path / "make-run.log") as site:
+    with MakeRun(make_run_env(tmp_path, live_model_path), log_path=tmp_path / "make-run.log") as site:
         session = requests.Session()
         api = session.post(f"{site.url}/api/predictions/", files={"image": ("huge.jpg", OVERSIZED, "image/jpeg")}, timeout=60)
         form = post_oversized_form(session, site.url)
@@ -63,12 +88,39 @@ def test_make_run_refuses_oversized_uploads_and_classifies_normal_ones(tmp_path,
         assert harness.wait_for_prediction(site.url, form_id, timeout=120)["label"] == "fish"
         assert harness.wait_for_prediction(site.url, body["id"], timeout=60)["label"] == "cat"
 
-        # Static files are served in the DEBUG default too (whitenoise), so the admin is styled.
+        # DEBUG is off: an unknown address gets the site's own 404 page, not Django's technical one.
+        missing = session.get(f"{site.url}/no-such-page/", timeout=30)
+        assert missing.status_code == 404 and missing.headers["Content-Type"].startswith("text/html")
+        assert "<title>Page not found · petsite</title>" in missing.text and "Browse past predictions" in missing.text
+        assert "Using the URLconf" not in missing.text and "DEBUG = True" not in missing.text
+
+        # Static files are collected and served by whitenoise from STATIC_ROOT, so the admin is styled.
         css = session.get(f"{site.url}/static/admin/css/base.css", timeout=30)
         assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+
+        # Plain http works: no redirect to https, no HSTS, and the admin's login cookies come back (not Secure).
+        assert home.status_code == 200 and home.url.startswith("http://") and "Strict-Transport-Security" not in home.headers
+        admin = log_in_to_admin(requests.Session(), site.url)
+        assert admin.status_code == 200, (admin.status_code, admin.headers.get("Location"))
+        assert "petsite administration" in admin.text and "Log out" in admin.text
+
+    key_file = tmp_path / "local" / "secret_key"
+    assert len(key_file.read_text().strip()) >= 50 and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     log = site.log_tail(200_000)
     assert "gunicorn" in log.lower(), log[-2000:]
+    assert f"Serving {site.url}/" in log and "DEBUG off" in log, log[-4000:]
     assert "Traceback" not in log, log[-4000:]
+
+
+def test_make_run_with_django_debug_on_is_the_development_mode(tmp_path, live_model_path):
+    """DJANGO_DEBUG=1 make run: Django's technical 404 page, for whoever develops the site."""
+    with MakeRun(make_run_env(tmp_path, live_model_path, DJANGO_DEBUG="1"), log_path=tmp_path / "make-run.log") as site:
+        missing = requests.get(f"{site.url}/no-such-page/", timeout=30)
+        assert missing.status_code == 404 and "Using the URLconf" in missing.text
+        css = requests.get(f"{site.url}/static/admin/css/base.css", timeout=30)
+        assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+        assert log_in_to_admin(requests.Session(), site.url).status_code == 200
+    assert f"Serving {site.url}/ (DJANGO_DEBUG=1)" in site.log_tail(200_000)
 
 
 def test_django_runserver_also_answers_413_not_500(tmp_path, live_model_path):

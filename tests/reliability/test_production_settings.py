@@ -52,3 +52,54 @@ def test_production_defaults_turn_on_the_guards():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "30/m", "600/m", "True", "True", "True", "True", "True", "['example.com']"]
+
+
+def settings_values(names, **env):
+    """The named settings as settings.py computes them from `env` alone (no DJANGO_/PETSITE_ variable inherited)."""
+    code = f"import django;django.setup();from django.conf import settings as s;print(repr([getattr(s, n) for n in {names!r}]))"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PETSITE_"))}
+    base.update(DJANGO_SETTINGS_MODULE="petsite.settings", **env)
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=base, capture_output=True, text=True, timeout=60)
+
+
+def test_the_secret_key_can_come_from_a_file(tmp_path):
+    """DJANGO_SECRET_KEY_FILE (what `make run` uses): its contents, stripped, are the key; DJANGO_SECRET_KEY wins."""
+    key = secrets.token_urlsafe(64)
+    key_file = tmp_path / "secret_key"
+    key_file.write_text(key + "\n")
+    result = settings_values(["SECRET_KEY", "DEBUG"], DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(key_file))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr([key, False])
+    result = settings_values(["SECRET_KEY"], DJANGO_DEBUG="0", DJANGO_SECRET_KEY="from-the-environment-" + key,
+                             DJANGO_SECRET_KEY_FILE=str(key_file))
+    assert result.stdout.strip() == repr(["from-the-environment-" + key]), result.stderr
+    env = production_env(DJANGO_SECRET_KEY_FILE=str(key_file))
+    del env["DJANGO_SECRET_KEY"]
+    check = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_a_missing_or_empty_secret_key_file_fails_loudly(tmp_path, debug):
+    """A named key file is never silently replaced by the development key, in DEBUG either."""
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for path, reason in [(tmp_path / "absent", "cannot be read"), (empty, "is empty")]:
+        result = manage("check", DJANGO_DEBUG=debug, DJANGO_ALLOWED_HOSTS="example.com", DJANGO_SECRET_KEY_FILE=str(path))
+        assert result.returncode != 0
+        assert "DJANGO_SECRET_KEY_FILE" in result.stderr and reason in result.stderr, result.stderr[-2000:]
+
+
+def test_make_runs_plain_http_values_turn_off_only_what_they_name():
+    """`make run`'s embedded local values (DEBUG off over plain http): no redirect, cookies not Secure, no HSTS; the other
+    guards stay on. Without them (production) the cookies are Secure; DJANGO_SECURE_COOKIES=0 alone turns off just those."""
+    names = ["DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS",
+             "PETSITE_RATELIMIT_UPLOAD", "SECURE_CONTENT_TYPE_NOSNIFF"]
+    local = settings_values(names, **production_env(DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_SECURE_COOKIES="0",
+                                                    DJANGO_SECURE_HSTS_SECONDS="0"))
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.strip() == repr([False, False, False, False, 0, "30/m", True])
+    strict = settings_values(names, **production_env())
+    assert strict.stdout.strip() == repr([False, True, True, True, 31536000, "30/m", True]), strict.stderr
+    cookies_only = settings_values(names, **production_env(DJANGO_SECURE_COOKIES="0"))
+    assert cookies_only.stdout.strip() == repr([False, True, False, False, 31536000, "30/m", True]), cookies_only.stderr
