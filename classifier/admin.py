@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import pluralize
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin_photos import PhotoColumnsMixin, photo_preview
@@ -32,13 +34,28 @@ def _relabel_action(label):
     return action
 
 
+def _short_time(value):
+    """"2026-12-01 15:04" (as the review queue writes it), in the current time zone; the date and the time may go on
+    two lines in a narrow column."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}"><span class="nowrap">{}</span> <span class="nowrap">{}</span></time>',
+                       local.isoformat(), format_date(local, "Y-m-d"), format_date(local, "H:i"))
+
+
 @admin.register(Prediction)
 class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
     thumbnail_field = "thumbnail"
     photo_field = "image"
 
-    list_display = ("id", "thumbnail_tag", "status", "label", "confidence_pct", "true_label", "reviewed_by", "reviewed_at", "created_at")
+    # Narrow enough for a 1280 px window with the admin's navigation and filter sidebars open (the change list's CSS,
+    # in templates/admin/classifier/prediction/change_list.html, lets the text columns wrap): the status is the
+    # answer's column while there is no answer, the review (label, who, when) is one column, dates are short, and a
+    # long original file name is cut with an ellipsis (whole in its tooltip).
+    list_display = ("id", "thumbnail_tag", "answer", "confidence_pct", "review", "uploaded")
     list_display_links = ("id", "thumbnail_tag")
+    list_select_related = ("reviewed_by",)
     list_filter = ("status", "label", ReviewedFilter, "true_label", "model_version", "created_at")
     search_fields = ("id", "original_filename", "label", "true_label", "model_version", "content_hash")
     date_hierarchy = "created_at"
@@ -95,6 +112,32 @@ class PredictionAdmin(PhotoColumnsMixin, admin.ModelAdmin):
     @admin.display(description="Inference time")
     def inference_time(self, obj):
         return f"{obj.inference_ms:.1f} ms" if obj.inference_ms is not None else "-"
+
+    @admin.display(description="Answer", ordering="label")
+    def answer(self, obj):
+        """The model's answer; while there is none, the status instead (a failure says why in its tooltip)."""
+        if obj.status == Prediction.Status.DONE and obj.label:
+            return obj.label_display
+        if obj.status == Prediction.Status.FAILED and obj.error:
+            return format_html('<span title="{}">{}</span>', obj.error, obj.get_status_display())
+        return obj.get_status_display()
+
+    @admin.display(description="Reviewed", ordering="reviewed_at")
+    def review(self, obj):
+        """The label staff gave, then who gave it and when; "-" until reviewed."""
+        if not obj.true_label:
+            return "-"
+        who = obj.reviewed_by.get_username() if obj.reviewed_by else ""  # none: the reviewer's account was deleted
+        reviewer = format_html('<span class="clip" title="{}">{}</span> ', who, who) if who else ""
+        return format_html('<strong>{}</strong><span class="detail">{}{}</span>', obj.true_label_display, reviewer,
+                           _short_time(obj.reviewed_at))
+
+    @admin.display(description="Uploaded", ordering="created_at")
+    def uploaded(self, obj):
+        """When, then the original file's name (cut to the column; whole in its tooltip)."""
+        name = obj.original_filename
+        clipped = format_html('<span class="detail clip" title="{}">{}</span>', name, name) if name else ""
+        return format_html("{}{}", _short_time(obj.created_at), clipped)
 
     @admin.display(description="Sure")
     def confidence_pct(self, obj):

@@ -40,9 +40,42 @@ def test_changelist_shows_thumbnail_class_confidence_and_review_columns(staff_cl
     assert response.status_code == 200
     html = response.content.decode()
     assert prediction.thumbnail.url in html
-    for column in ("Photo", "Label", "Sure", "True label", "Reviewed by", "Reviewed at"):
-        assert column in html
+    headers = re.findall(r'<div class="text"><(?:a|span)[^>]*>([^<]+)</', html)
+    assert headers == ["ID", "Photo", "Answer", "Sure", "Reviewed", "Uploaded"]  # narrow: see the browser test
+    assert '<td class="field-answer">Cat</td>' in html
     assert '<td class="field-confidence_pct">40% (80% among the six pets)</td>' in html  # the result page's figure first
+    assert '<td class="field-review">-</td>' in html  # not reviewed yet
+
+
+def test_changelist_answer_column_says_the_status_until_there_is_an_answer(staff_client, make_prediction):
+    make_prediction(classify=False)
+    failed = make_prediction(classify=False)
+    Prediction.objects.filter(pk=failed.pk).update(status="failed", error="The photo could not be read.")
+    html = staff_client.get(CHANGELIST).content.decode()
+    assert '<td class="field-answer">Classifying</td>' in html
+    assert '<td class="field-answer"><span title="The photo could not be read.">Failed</span></td>' in html  # why, on hover
+    assert html.count('<td class="field-confidence_pct">-</td>') == 2  # no figure for either
+
+
+def test_changelist_review_column_has_the_label_who_and_when_and_dates_are_short(staff_client, staff_user, make_prediction):
+    from classifier import services
+
+    long_name = "holiday-" + "x" * 120 + ".jpg"
+    prediction = make_prediction(GREEN, name=long_name)
+    services.relabel(Prediction.objects.filter(pk=prediction.pk), "dragon", staff_user)
+    prediction.refresh_from_db()
+    html = staff_client.get(CHANGELIST).content.decode()
+    reviewed, uploaded = timezone.localtime(prediction.reviewed_at), timezone.localtime(prediction.created_at)
+    assert (
+        '<td class="field-review"><strong>Bearded dragon</strong><span class="detail">'
+        '<span class="clip" title="reviewer">reviewer</span> '
+        f'<time datetime="{reviewed.isoformat()}"><span class="nowrap">{reviewed:%Y-%m-%d}</span> '
+        f'<span class="nowrap">{reviewed:%H:%M}</span></time></span></td>'
+    ) in html
+    assert (
+        f'<time datetime="{uploaded.isoformat()}"><span class="nowrap">{uploaded:%Y-%m-%d}</span> '
+        f'<span class="nowrap">{uploaded:%H:%M}</span></time><span class="detail clip" title="{long_name}">{long_name}</span></td>'
+    ) in html  # the whole name, cut to the column by the page's CSS
 
 
 def test_admin_says_over_99_and_under_1_percent_never_100_or_0(staff_client, make_prediction):
