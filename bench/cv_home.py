@@ -12,6 +12,7 @@ backbone features; the features are computed once per photo and mirrored view an
     .venv/bin/python bench/cv_home.py --second lite1:240   # the head reads a second backbone's features too
     .venv/bin/python bench/cv_home.py --near-miss kinds --hidden 256   # a hidden layer in the head (tried, not shipped)
     .venv/bin/python bench/cv_home.py --near-miss kinds --without-groups   # default-openset-3's inputs (no group log-probabilities)
+    .venv/bin/python bench/cv_home.py --near-miss kinds --threshold-rule   # also the recipe's own threshold rule inside each fold
 
 How near-miss animals are folded matters more than any head change measured here:
   grouped  each source repository in one fold, so a held-out source can take a whole kind away (every ferret
@@ -23,6 +24,9 @@ How near-miss animals are folded matters more than any head change measured here
 Prints, per threshold, accuracy (pooled over folds, and the spread across folds) and per-class recall on base and
 home photos, the share of pets answered "not a pet", and the share of other photos and near-miss animals caught;
 then the same at the thresholds that answer 1% and 1.5% of home pets "not a pet" (comparable across recipes).
+With --threshold-rule, each fold also chooses its threshold as training does (heads.choose_threshold on cross-fitted
+scores of the fold's training photos, each source folder's pets kept to heads.MAX_PET_UNKNOWN_RATE), never looking at
+the held-out sources: the estimate of what the shipped recipe does on sources it has never seen.
 """
 import argparse
 import collections
@@ -120,6 +124,8 @@ def main():
                         "(0: the shipped linear head; the model card's 'tried' table)")
     parser.add_argument("--without-groups", action="store_true", help="leave the ImageNet group log-probabilities out of the "
                         "head inputs (default-openset-3 and the model card's rows measured before them)")
+    parser.add_argument("--threshold-rule", action="store_true", help="also choose each fold's threshold by the recipe's rule "
+                        "on cross-fitted scores of the fold's training photos (4 more heads a fold)")
     parser.add_argument("--cache", default=str(REPO / "media" / "training-cache"))
     args = parser.parse_args()
 
@@ -167,6 +173,7 @@ def main():
     fold = assign_folds(items, args.folds, args.near_miss)
     num_classes = len(CLASSES) + len(others)
     scores, probabilities = np.zeros(len(items)), np.zeros((len(items), len(CLASSES)))
+    fold_threshold = np.zeros(len(items))  # --threshold-rule: the threshold each photo's fold chose without it
     for f in range(args.folds):
         train, held = fold != f, fold == f
         x = np.concatenate([x_clean[train], x_mirror[train]])
@@ -178,6 +185,13 @@ def main():
             kernel, bias, _ = heads.fit_class_head(x, y, x[:0], y[:0], num_classes, epochs=args.epochs, class_weight=weights, seed=0)
             p = heads.softmax(x_clean[held] @ kernel + bias)
         scores[held] = p[:, : len(CLASSES)].sum(axis=1)
+        if args.threshold_rule:
+            photo = np.concatenate([np.arange(int(train.sum()))] * 2)  # a photo and its mirror image share a fold
+            logits = heads.cross_fitted_logits(x, y, photo, x[:0], y[:0], num_classes, folds=4, epochs=args.epochs,
+                                               class_weight=weights)
+            fitted = heads.softmax(logits)[:, : len(CLASSES)].sum(axis=1)
+            pet = is_pet[train]
+            fold_threshold[held] = heads.choose_threshold(fitted[pet], fitted[~pet], pet_groups=pool[train][pet])
         probabilities[held] = p[:, : len(CLASSES)] / p[:, : len(CLASSES)].sum(axis=1, keepdims=True)
         print(f"fold {f}: {int((held & (pool == 'pets-home')).sum())} home photos, "
               f"{int((held & (pool == 'nearmiss')).sum())} near-miss animals held out", flush=True)
@@ -206,6 +220,16 @@ def main():
         print(f"at {rate:.1%} of home pets answered 'not a pet' (threshold {threshold:.3f}): home {(answer[home] == labels[home]).mean():.2%}, "
               f"base {(answer[pool == 'pets'] == labels[pool == 'pets']).mean():.2%}, other caught {(scores[pool == 'other'] < threshold).mean():.1%}, "
               f"near-miss caught {(scores[near] < threshold).mean():.1%}")
+    if args.threshold_rule:
+        answer = np.where(scores < fold_threshold, -1, probabilities.argmax(axis=1))
+        caught = scores < fold_threshold
+        rates = ", ".join(f"{fold_threshold[fold == f][0]:.3f}" for f in range(args.folds))
+        print(f"the recipe's threshold rule in each fold (thresholds {rates}):")
+        for name in ("pets", "pets-home"):
+            sel = pool == name
+            recall = " ".join(f"{c} {(answer[sel & (labels == i)] == i).mean():.1%}" for i, c in enumerate(CLASSES))
+            print(f"  {name:10s} accuracy {(answer[sel] == labels[sel]).mean():.2%}; not a pet {(answer[sel] == -1).mean():.2%}; recall {recall}")
+        print(f"  other photos answered 'not a pet' {caught[pool == 'other'].mean():.2%}; near-miss animals {caught[near].mean():.2%}")
     print(f"pets-home accuracy of the class alone (no 'not a pet'): {(probabilities[home].argmax(axis=1) == labels[home]).mean():.2%}")
 
 
