@@ -151,10 +151,15 @@
         // message without it, so the page names the file once, as the person chose it.
         const problem = body && (body.problem || body.error);
         if (xhr.status === 202 && body) resolve({ok: true, body: body});
-        else if (xhr.status === 413) resolve({ok: false, error: problem || "The file is too big."});
+        else if (xhr.status === 413) resolve({ok: false, status: 413, error: problem || "The file is too big."});
+        else if (xhr.status === 429) {
+          // Too many uploads from this address: nothing was judged; the server says when it takes uploads again.
+          const wait = parseInt(xhr.getResponseHeader("Retry-After"), 10);
+          resolve({ok: false, status: 429, retryAfter: wait > 0 ? wait : 10, error: problem || "Too many uploads just now. Please try again later."});
+        }
         else resolve({ok: false, status: xhr.status, error: problem || "The upload failed (error " + xhr.status + "). Please try again."});
       });
-      xhr.addEventListener("error", () => resolve({ok: false, error: "The upload did not reach us (connection lost). Please try again."}));
+      xhr.addEventListener("error", () => resolve({ok: false, status: 0, error: "The upload did not reach us (connection lost). Please try again."}));
       xhr.send(data);
     });
   }
@@ -168,6 +173,8 @@
     const progressBox = form.querySelector("#upload-progress"), progressBar = form.querySelector("#progress-bar"), progressText = form.querySelector("#progress-text");
     const dropzone = form.querySelector("#dropzone");
     const batch = document.getElementById("batch"), grid = document.getElementById("batch-grid"), batchStatus = document.getElementById("batch-status");
+    const retryBox = document.getElementById("batch-retry"), retryText = document.getElementById("batch-retry-text");
+    const retryButton = document.getElementById("batch-retry-button");
     const maxBytes = parseInt(form.dataset.maxBytes, 10) || 10e6;
     const maxFiles = parseInt(form.dataset.maxFiles, 10) || 20;
     const maxMb = Math.round(maxBytes / 1e6);
@@ -298,6 +305,7 @@
       tiles.forEach(t => { const img = t.el.querySelector("img[src^='blob:']"); if (img) URL.revokeObjectURL(img.src); });
     }
     function clearBatch() {
+      stopRetry();
       revokePreviews();
       tiles = [];
       grid.innerHTML = "";
@@ -305,6 +313,7 @@
       batch.hidden = true;
     }
     function startBatch(files, go) {
+      stopRetry();
       revokePreviews();  // the previous batch's previews go with its grid
       batch.hidden = false;
       grid.innerHTML = "";
@@ -313,9 +322,15 @@
         tile.className = "tile pending-tile";
         tile.dataset.index = i;
         tile.dataset.status = "waiting";
+        const entry = {file: file, el: tile};
         const img = document.createElement("img");
         img.alt = "Preview of " + (file.name || "a pasted image");
         img.onerror = () => {  // no preview in this browser: a labelled grey square instead
+          if (!isHeic(file)) {
+            // It doesn't look like a photo: not "ready" (it is still sent, and the server's answer replaces this).
+            entry.doubtful = true;
+            if (entry.el.dataset.status === "waiting" && !entry.held) entry.text.textContent = readyText(entry);
+          }
           const blank = document.createElement("span");
           blank.className = "photo-waiting";
           // HEIC: a photo this browser cannot show; anything else it cannot decode does not look like a photo
@@ -336,7 +351,9 @@
         bar.setAttribute("aria-label", "Upload of " + (file.name || "pasted image"));
         tile.append(img, caption, bar);
         grid.appendChild(tile);
-        return {file: file, el: tile, text: text, bar: bar};
+        entry.text = text;
+        entry.bar = bar;
+        return entry;
       });
       batchStatus.textContent = files.length + " photos chosen. Press the button to upload them.";
       if (go) runBatch();
@@ -345,12 +362,23 @@
     // A tile of a batch no longer shown (another photo was chosen since) stops asking and says nothing.
     function shown(t) { return tiles.includes(t); }
 
+    function readyText(t) {
+      return t.doubtful ? "We will check it when you upload." : "Ready to upload";
+    }
+
     function updateBatchStatus() {
       if (!tiles.length) return;
       const done = tiles.filter(t => t.finished).length;
       const refused = tiles.filter(t => t.refused).length;
+      const held = tiles.filter(t => t.held);
       let text = done + " of " + tiles.length + " photos answered…";
-      if (done === tiles.length) {
+      if (held.length && !busy) {
+        // Not sent yet: the server judged none of these photos; they go again (by themselves after a rate limit).
+        text = held.length + " of " + tiles.length + (tiles.length > 1 ? " photos" : " photo") + " not sent yet: " +
+               (held.some(t => t.limited) ? "too many uploads from your address just now. They will be sent by themselves."
+                                          : "the upload did not get through. Press “Try again now” to send them.");
+        if (refused) text += " " + refused + " refused (the tile says why).";
+      } else if (done === tiles.length) {
         text = refused ? "Done: " + (tiles.length - refused) + " of " + tiles.length + " photos answered, " + refused + " refused (the tile says why)."
                        : "All " + tiles.length + " photos are done.";
       }
@@ -386,20 +414,41 @@
       setTimeout(poll, delay);
     }
 
+    // A photo the server did not judge (a rate limit, a lost connection, a server error) waits to be sent again: it
+    // is not a bad photo. Only a refusal of the file itself (400: not an image, damaged; 413: too big) is "refused".
+    function hold(t, result) {
+      t.held = true;
+      t.limited = result.status === 429;
+      t.el.dataset.status = "waiting";
+      t.el.classList.add("held");
+      t.bar.value = 0;
+      t.bar.hidden = true;
+      t.text.className = "answer muted";
+      t.text.textContent = t.limited ? "Not sent yet (too many uploads)" : "Not sent yet: " + result.error;
+    }
+
     function uploadTile(t) {
+      t.held = t.limited = false;
+      t.el.classList.remove("held");
       t.el.dataset.status = "uploading";
+      t.text.className = "answer muted";
       t.text.textContent = "Uploading…";
+      t.bar.hidden = false;
       return prepare(t.file, maxBytes).then(prepared => {
-        if (prepared.blob.size > maxBytes) return {ok: false, error: "too big (limit " + maxMb + " MB)"};
+        if (prepared.blob.size > maxBytes) return {ok: false, status: 413, error: "too big (limit " + maxMb + " MB)"};
         window.__petsite.sent.push({name: prepared.name, size: prepared.blob.size, resized: prepared.resized, width: prepared.width, height: prepared.height});
         return send(form, prepared, (loaded, total) => { t.bar.value = Math.floor(100 * loaded / total); window.__petsite.progress.push([loaded, total]); });
       }).then(result => {
+        if (!shown(t)) return result;  // another choice replaced this batch meanwhile
         if (result.ok) {
+          t.sent = true;
           t.bar.value = 100;
           t.el.dataset.status = "pending";
           t.el.dataset.prediction = result.body.id;
           t.text.textContent = "Classifying…";
           pollTile(t, result.body.url, result.body.tile_url);
+        } else if (result.status !== 400 && result.status !== 413) {
+          hold(t, result);
         } else {
           t.el.dataset.status = "refused";
           t.el.classList.add("refused");
@@ -414,29 +463,72 @@
           t.refused = true;
           updateBatchStatus();
         }
+        return result;
       });
     }
 
+    // After a rate limit: the page counts down the server's Retry-After, then sends the photos not sent yet by itself;
+    // "Try again now" (or the form's button) sends them at once.
+    let retryTimer = null, retryAt = 0;
+    function stopRetry() {
+      if (retryTimer) clearInterval(retryTimer);
+      retryTimer = null;
+      if (retryBox) retryBox.hidden = true;
+    }
+    function seconds(n) { return n + (n === 1 ? " second" : " seconds"); }
+    function offerRetry(waitSeconds) {
+      stopRetry();
+      if (!retryBox) return;
+      retryBox.hidden = false;
+      if (!waitSeconds) { retryText.textContent = ""; return; }
+      retryAt = Date.now() + waitSeconds * 1000;
+      const tick = () => {
+        const left = Math.ceil((retryAt - Date.now()) / 1000);
+        if (left <= 0) { stopRetry(); runBatch(); return; }
+        retryText.textContent = "Trying again by itself in " + seconds(left) + ".";
+      };
+      tick();
+      retryTimer = setInterval(tick, 250);
+    }
+    if (retryButton) retryButton.addEventListener("click", () => { if (!busy) runBatch(); });
+
     function runBatch() {
+      stopRetry();
+      // Only the photos not sent yet: never chosen ones sent again, nor ones refused for what they are.
+      const queue = tiles.filter(t => !t.sent && !t.refused);
+      if (!queue.length) return;
       busy = true;
       button.disabled = true;
       button.textContent = "Uploading…";
+      queue.forEach(t => { if (t.held) { t.held = false; t.el.classList.remove("held"); t.text.textContent = readyText(t); } });
       updateBatchStatus();
-      let next = 0;
+      let next = 0, wait = 0;  // wait: the longest Retry-After answered; the rest of the queue waits with it
+      function take() { return !wait && next < queue.length ? queue[next++] : null; }
+      function sent(result) { if (result && result.status === 429) wait = Math.max(wait, result.retryAfter); }
       function worker() {  // two uploads at a time: a phone's uplink is the limit, not the server
-        if (next >= tiles.length) return Promise.resolve();
-        const t = tiles[next++];
-        return uploadTile(t).then(worker);
+        const t = take();
+        return t ? uploadTile(t).then(sent).then(worker) : Promise.resolve();
       }
       // The first photo goes alone: its answer may start this browser's session (whose token owns its uploads), which
       // the parallel ones after it then share; sent together, each would start a session of its own.
-      const first = next < tiles.length ? uploadTile(tiles[next++]) : Promise.resolve();
-      first.then(() => Promise.all([worker(), worker()])).then(() => {
+      const first = take();
+      (first ? uploadTile(first).then(sent) : Promise.resolve()).then(() => Promise.all([worker(), worker()])).then(() => {
         busy = false;
-        chosen = [];
-        input.value = "";
+        // Photos the rate limit kept from being tried at all wait with the ones it refused.
+        queue.slice(next).forEach(t => hold(t, {status: 429}));
+        const held = tiles.filter(t => t.held);
         button.disabled = false;
-        button.textContent = "Upload and classify";
+        if (!held.length) {
+          chosen = [];
+          input.value = "";
+          button.textContent = "Upload and classify";
+          updateBatchStatus();
+          return;
+        }
+        // Nothing judged these photos: they stay chosen, in the picker and on the page, and go again.
+        button.textContent = "Upload the " + (held.length > 1 ? held.length + " photos" : "photo") + " not sent yet";
+        updateBatchStatus();
+        offerRetry(held.some(t => t.limited) ? Math.max(wait, 1) : 0);
       });
     }
 
@@ -464,6 +556,21 @@
       choose(files.map((f, i) => f.name && f.name !== "image.png" ? f : new File([f], "pasted-image-" + (i + 1) + "." + (f.type.split("/")[1] || "png"), {type: f.type})));
     });
   }
+
+  // A GET form with nothing to send (the result page's "Delete my photo…", a button that only opens the confirmation
+  // page) would take the browser to its address plus a stray "?": go to the address itself. Delegated, as the result
+  // page swaps its answer (and that form) in when it arrives.
+  document.addEventListener("submit", e => {
+    const target = e.target;
+    if (e.defaultPrevented || !(target instanceof HTMLFormElement) || target.method.toLowerCase() !== "get") return;
+    if (target.target && target.target !== "_self") return;
+    const data = new FormData(target);
+    if (e.submitter && e.submitter.name) data.append(e.submitter.name, e.submitter.value);
+    if (data.keys().next().done && !new URL(target.action).search) {
+      e.preventDefault();
+      window.location.assign(target.action);
+    }
+  });
 
   window.PetSite = {percent: percent, followPrediction: followPrediction, initUpload: initUpload};
 })();

@@ -1,0 +1,53 @@
+"""The result page's "Delete my photo…" leads to the confirmation page at a clean address (/predictions/N/delete/, no
+stray "?" from a GET form without fields), in a real headless Chromium (Debian's) against Django's live server."""
+import contextlib
+import re
+
+import pytest
+
+from classifier import services
+from classifier.models import Prediction
+from tests.conftest import color_image_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@contextlib.contextmanager
+def chromium(monkeypatch, **context):
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(**context).new_page()
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_the_delete_confirmation_page_has_a_clean_address(live_server, settings, monkeypatch, tmp_path):
+    from playwright.sync_api import expect
+
+    settings.PETSITE_RATELIMIT_UPLOAD = "0"
+    monkeypatch.setattr(services, "dispatch_on_commit", lambda *args: None)  # no worker: the page stays pending
+    (tmp_path / "mine.png").write_bytes(color_image_bytes((230, 20, 20), fmt="PNG"))
+    with chromium(monkeypatch, viewport={"width": 1280, "height": 800}) as page:
+        page.goto(live_server.url + "/")
+        page.set_input_files("#id_image", str(tmp_path / "mine.png"))
+        page.click("#upload-button")
+        page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
+        prediction_url = page.url
+        page.get_by_role("button", name="Delete my photo…").click()
+        expect(page.get_by_role("heading", name="Delete this photo?")).to_be_visible()
+        assert page.url == prediction_url + "delete/"  # not ".../delete/?"
+        page.go_back()
+        assert page.url == prediction_url  # no entry with a "?" in the history either
+        page.go_forward()
+        assert page.url == prediction_url + "delete/"
+        page.get_by_role("button", name="Yes, delete my photo").click()
+        page.wait_for_url(live_server.url + "/")
+        assert not Prediction.objects.exists()
