@@ -42,6 +42,24 @@ def progress_html(job):
     )
 
 
+class ReadOnlyPageMixin:
+    """A change page with nothing to edit (every field read-only, no editable inlines) offers no "Save", "Save and add
+    another" or "Save and continue editing", only "Close". Its form stays, so the page's own buttons (Resume job,
+    Cancel build, ...) still post to response_change; Delete and the permissions are as they were."""
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if change and _nothing_to_edit(context):
+            context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
+def _nothing_to_edit(context):
+    inlines = context.get("inline_admin_formsets") or ()
+    return not context["adminform"].form.fields and not any(
+        inline.has_add_permission or inline.has_change_permission or inline.has_delete_permission for inline in inlines
+    )
+
+
 def _live(job, kind, html):
     # The job's status or progress cell (`kind`), refreshed from the progress endpoint's `<kind>_html` while active.
     return live_cell(job.pk, job.status in ACTIVE, reverse("admin:ingestion_scrapejob_progress"), html,
@@ -85,7 +103,7 @@ class ScrapeJobAddForm(forms.ModelForm):
 
 
 @admin.register(ScrapeJob)
-class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
+class ScrapeJobAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelAdmin):
     progress_max_ids = 200
     list_display = ("id", "source", "query", "label", "status_tag", "progress_tag", "created_by", "created_at", "finished_at")
     list_display_links = ("id", "query")
@@ -104,7 +122,13 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
         js = (PROGRESS_JS,)
 
     def get_fields(self, request, obj=None):
-        return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)
+        if obj is None:
+            return self.add_fields
+        # The progress cell (progress_html), under the status and above the Resume button and kept current while the
+        # job runs, says the job's error, or its closing message once finished: neither is said again in a row of its own.
+        message_said = not obj.message or (obj.is_finished and not obj.error)
+        said = {"error", "message"} if message_said else {"error"}
+        return (*self.add_fields, *(name for name in self.readonly_fields if name not in said))
 
     def get_readonly_fields(self, request, obj=None):
         # A job is defined once; after that only its progress changes.
@@ -185,7 +209,7 @@ class ScrapeJobAdmin(ProgressEndpointMixin, admin.ModelAdmin):
 
 
 @admin.register(ScrapedPhoto)
-class ScrapedPhotoAdmin(PhotoColumnsMixin, admin.ModelAdmin):
+class ScrapedPhotoAdmin(ReadOnlyPageMixin, PhotoColumnsMixin, admin.ModelAdmin):
     list_display = ("id", "thumbnail_tag", "label", "review_state", "predicted_label", "predicted_confidence", "job",
                     "source_link", "width", "height", "created_at")
     list_display_links = ("id", "thumbnail_tag")
@@ -280,7 +304,7 @@ class DatasetVersionAddForm(forms.ModelForm):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(ProgressEndpointMixin, admin.ModelAdmin):
+class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelAdmin):
     list_display = ("name", "progress_tag", "photo_count", "train_count", "test_count", "change_summary", "frame_tag",
                     "created_by", "finished_at")
     list_filter = ("status",)

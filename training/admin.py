@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from ingestion.admin import ReadOnlyPageMixin
 from ingestion.admin_photos import photo_preview
 from ingestion.admin_progress import PROGRESS_JS, live_cell
 from ingestion.selectors import built_dataset_versions
@@ -32,7 +33,7 @@ def _pct(value):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
     list_display = ("name", "architecture", "accuracy_display", "ece_display", "training_seconds_display", "state", "dataset_version",
                     "is_active", "created_at")
     list_filter = ("architecture", "is_active")
@@ -272,7 +273,7 @@ def _step_prefix(run):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
     form = TrainingRunForm
     list_display = ("id", "kind", "dataset_version", "architecture", "status", "progress_bar", "model_version", "created_by", "created_at")
     list_filter = ("status", "architecture", "retrain")
@@ -292,7 +293,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         # A run is never edited once started: running or finished, its page is read-only (no save buttons); an
-        # interrupted one keeps its form for the Resume button (response_change).
+        # interrupted one keeps its form for the Resume button (response_change), still without save buttons
+        # (ReadOnlyPageMixin: every field is read-only).
         if obj is not None and obj.status != TrainingRun.Status.INTERRUPTED:
             return False
         return super().has_change_permission(request, obj)
@@ -310,7 +312,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("dataset_version", "architecture", "epochs", "activate_on_success")
-        return self.get_readonly_fields(request, obj)
+        # The live progress, under the status, says why a run failed, stopped or was cancelled (and a finished run's
+        # outcome), and stays current while it runs: those are not said again in rows of their own.
+        said = progress_text(obj)
+        return tuple(name for name in self.get_readonly_fields(request, obj)
+                     if name not in ("error", "outcome") or (getattr(obj, name) and getattr(obj, name) not in said))
 
     @admin.display(description="kind")
     def kind(self, obj):
