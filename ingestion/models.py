@@ -175,7 +175,7 @@ class DatasetVersion(models.Model):
     # True while queued or running, NULL otherwise: the unique index lets only one build run at a time.
     building = models.BooleanField(null=True, unique=True, default=True, editable=False)
     # What it is built from.
-    folders = models.JSONField(default=list, help_text="Base photo folders (<folder>/<class>/*).")
+    folders = models.JSONField(default=list, help_text="Base photo folders, each holding one subfolder per class.")
     extra_sources = models.JSONField(default=list, help_text="Dotted paths of the functions giving labelled photos.")
     frame = models.PositiveIntegerField(
         null=True, blank=True,
