@@ -5,8 +5,9 @@ from ingestion.labels import LABEL_CHOICES
 
 from .selectors import REVIEW_STATES
 
-# The history page's words for the review states (the same values as REVIEW_STATES: "yes" / "no").
-HISTORY_REVIEW_STATES = [(value, {"yes": "Checked by our team", "no": "Not checked yet"}[value]) for value, _ in REVIEW_STATES]
+# The history page's words for the review states (the same values as REVIEW_STATES: "yes" / "no"), read after the
+# filter's label: "Checked by our team: Any / Checked / Not checked yet".
+HISTORY_REVIEW_STATES = [(value, {"yes": "Checked", "no": "Not checked yet"}[value]) for value, _ in REVIEW_STATES]
 
 
 class UploadForm(forms.Form):
@@ -21,7 +22,7 @@ class HistoryFilterForm(forms.Form):
         error_messages={"invalid_choice": "There is no answer “%(value)s”; showing every answer instead."},
     )
     reviewed = forms.ChoiceField(
-        # Worded as the label ("Checked by our team"), not the admin's "Reviewed" / "Not reviewed".
-        label="Checked by our team", required=False, choices=[("", "Checked or not"), *HISTORY_REVIEW_STATES],
+        # Worded for visitors ("Checked by our team"), not the admin's "Reviewed" / "Not reviewed".
+        label="Checked by our team", required=False, choices=[("", "Any"), *HISTORY_REVIEW_STATES],
         error_messages={"invalid_choice": "“%(value)s” is not a review state (use yes or no); showing all instead."},
     )

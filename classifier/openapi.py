@@ -123,7 +123,8 @@ def openapi_document(request=None):
             },
             "/api/predictions/{id}/": {"get": {
                 "operationId": "getPrediction", "summary": "One prediction",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1},
+                                "description": "The prediction's id: the `id` the upload answered with (its `url` holds it too)."}],
                 "responses": {
                     "200": _json("The prediction", "Prediction"),
                     "404": _error("No prediction with this id."),

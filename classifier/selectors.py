@@ -43,7 +43,15 @@ def prediction_values(prediction_id):
     return rows[0] if rows else None
 
 
-def recent_predictions(limit=8):
+# The photo tile grids (the home page's "Recently classified" and upload batch, the history) have TILE_COLUMNS columns
+# on a wide screen and half as many on a phone (base.html's .grid reads them through the `tile_columns` tag); the home
+# page shows two full rows of recent predictions (four on a phone), never a ragged last row.
+TILE_COLUMNS = 4
+PHONE_TILE_COLUMNS = TILE_COLUMNS // 2
+RECENT_COUNT = 2 * TILE_COLUMNS
+
+
+def recent_predictions(limit=RECENT_COUNT):
     """The newest finished predictions, for the home page."""
     return Prediction.objects.filter(status=Prediction.Status.DONE)[:limit]
 

@@ -1,5 +1,6 @@
 """Template helpers of the public pages: `percent` (every printed probability), `answer` (what a prediction says),
-`inline_code` (the API docs' `code` spans) and, for the API docs, `rate_limits`."""
+`inline_code` (the API docs' `code` spans), `tile_columns` (the tile grids' columns) and, for the API docs,
+`rate_limits`."""
 import re
 
 from django import template
@@ -37,6 +38,13 @@ def inline_code(text):
     parts = re.split(r"`([^`]+)`", str(text))
     html = "".join(f"<code>{escape(part)}</code>" if i % 2 else escape(part).replace("`", "") for i, part in enumerate(parts))
     return mark_safe(html)
+
+
+@register.simple_tag
+def tile_columns(screen="wide"):
+    """{% tile_columns %} / {% tile_columns "phone" %}: how many columns the photo tile grids have (base.html's CSS), from
+    selectors.TILE_COLUMNS, which also sizes the home page's "Recently classified"."""
+    return selectors.PHONE_TILE_COLUMNS if screen == "phone" else selectors.TILE_COLUMNS
 
 
 @register.simple_tag

@@ -66,7 +66,7 @@ def test_title_heading_and_review_filter_words_agree(client, predictions):
     assert "<title>Past predictions · petsite</title>" in html and "<h1>Past predictions</h1>" in html
     select = html.split('<select name="reviewed"')[1].split("</select>")[0]
     options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select)
-    assert options == [("", "Checked or not"), ("yes", "Checked by our team"), ("no", "Not checked yet")]
+    assert options == [("", "Any"), ("yes", "Checked"), ("no", "Not checked yet")]
     assert "Reviewed" not in select
 
 

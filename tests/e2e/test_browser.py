@@ -71,7 +71,7 @@ def test_upload_shows_classifying_then_the_result_without_reloading(page, sqlite
     expect(bars).to_have_count(6)
     assert bars.evaluate_all("els => els.map(e => e.dataset.label)") == [*DISPLAY]
     expect(page.locator(f'#bars li.top[data-label="{api["label"]}"]')).to_have_count(1)
-    expect(page.locator("#meta")).to_have_text("Model tiny-test")
+    expect(page.locator("#meta")).to_have_text("Answered by model version tiny-test")
     page.wait_for_timeout(600)  # the bars animate their width
     for label, probability in api["probabilities"].items():
         track = page.locator(f'#bars li[data-label="{label}"] .track').bounding_box()

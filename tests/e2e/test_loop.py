@@ -309,7 +309,7 @@ def test_staff_run_the_whole_improvement_loop_from_the_pages(desktop, loop_site,
     page.click("#upload-button")
     page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
     expect(page.locator("#result")).to_have_attribute("data-status", "done", timeout=60_000)
-    expect(page.locator("#meta")).to_have_text(f"Model {new_version}")
+    expect(page.locator("#meta")).to_have_text(f"Answered by model version {new_version}")
     prediction_id = re.search(r"/predictions/(\d+)/$", page.url).group(1)
     status, body = harness.http_json(f"{site.url}/api/predictions/{prediction_id}/")
     assert status == 200 and body["model_version"] == new_version, body

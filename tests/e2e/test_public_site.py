@@ -278,7 +278,7 @@ def test_history_words_agree_and_a_missing_page_is_reported(desktop, sqlite_stac
     expect(page).to_have_title("Past predictions · petsite")
     expect(page.get_by_role("heading", level=1)).to_have_text("Past predictions")
     options = page.locator("#id_reviewed option").all_inner_texts()
-    assert options == ["Checked or not", "Checked by our team", "Not checked yet"]
+    assert options == ["Any", "Checked", "Not checked yet"]
     expect(page.get_by_label("Checked by our team", exact=True)).to_be_visible()
     pages = int(re.search(r"Page 1 of (\d+)", page.locator(".pager").inner_text()).group(1))
     assert pages >= 2
