@@ -26,7 +26,7 @@ system-deps:
 
 # `make run` serves the site as its users see it (DEBUG off: the site's own 404 and 500 pages, rate limits on) over
 # plain HTTP on this machine: a random secret key generated once into local/secret_key (git-ignored), no redirect to
-# HTTPS, cookies not marked Secure, no HSTS, no X-Forwarded-Proto trusted (gunicorn faces the browser itself). Each
+# HTTPS, cookies not marked Secure, no HSTS, Django trusts no X-Forwarded-Proto (gunicorn faces the browser itself). Each
 # of these yields to the environment: DJANGO_DEBUG=1 make run is the development mode. Production sets its own (petsite/settings.py keeps the strict defaults without these).
 run: export DJANGO_DEBUG ?= 0
 run: export DJANGO_SECRET_KEY_FILE ?= $(CURDIR)/local/secret_key

@@ -140,6 +140,7 @@ def main():
 
     from ingestion.labels import CLASSES
     from training import heads, pipeline
+    from training.recipes import THRESHOLD_FOLDS
     from training.architectures import DEFAULT_INPUT_SIZE, head_inputs, imagenet_backbone
 
     args.size = args.size or DEFAULT_INPUT_SIZE
@@ -197,8 +198,8 @@ def main():
         scores[held] = p[:, : len(CLASSES)].sum(axis=1)
         if args.threshold_rule:
             photo = np.concatenate([np.arange(int(train.sum()))] * 2)  # a photo and its mirror image share a fold
-            logits = heads.cross_fitted_logits(x, y, photo, x[:0], y[:0], num_classes, folds=4, epochs=args.epochs,
-                                               class_weight=weights)
+            logits = heads.cross_fitted_logits(x, y, photo, x[:0], y[:0], num_classes, folds=THRESHOLD_FOLDS,
+                                               epochs=args.epochs, class_weight=weights)
             fitted = heads.softmax(logits)[:, : len(CLASSES)].sum(axis=1)
             pet = is_pet[train]
             fold_threshold[held] = heads.choose_threshold(fitted[pet], fitted[~pet], pet_groups=pool[train][pet])
@@ -233,8 +234,8 @@ def main():
     if args.threshold_rule:
         answer = np.where(scores < fold_threshold, -1, probabilities.argmax(axis=1))
         caught = scores < fold_threshold
-        rates = ", ".join(f"{fold_threshold[fold == f][0]:.3f}" for f in range(args.folds))
-        print(f"the recipe's threshold rule in each fold (thresholds {rates}):")
+        chosen = ", ".join(f"{fold_threshold[fold == f][0]:.3f}" for f in range(args.folds))
+        print(f"the recipe's threshold rule in each fold (thresholds {chosen}):")
         for name in ("pets", "pets-home"):
             sel = pool == name
             recall = " ".join(f"{c} {(answer[sel & (labels == i)] == i).mean():.1%}" for i, c in enumerate(CLASSES))

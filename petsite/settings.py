@@ -46,7 +46,9 @@ if not SECRET_KEY and _secret_key_file:
     except OSError as exc:
         raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {_secret_key_file!r} cannot be read: {exc.strerror}.") from None
     if not SECRET_KEY:
-        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {_secret_key_file!r} is empty.")
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY_FILE {_secret_key_file!r} is empty (delete it: `make run` generates a new one)."
+        )
 if not SECRET_KEY:
     if not DEBUG:
         # The development key must never reach production silently.

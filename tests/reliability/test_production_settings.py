@@ -91,15 +91,16 @@ def test_a_missing_or_empty_secret_key_file_fails_loudly(tmp_path, debug):
 
 
 def test_make_runs_plain_http_values_turn_off_only_what_they_name():
-    """`make run`'s embedded local values (DEBUG off over plain http): no redirect, cookies not Secure, no HSTS; the other
-    guards stay on. Without them (production) the cookies are Secure; DJANGO_SECURE_COOKIES=0 alone turns off just those."""
+    """`make run`'s embedded local values (DEBUG off over plain http): no redirect, cookies not Secure, no HSTS, no proxy
+    header trusted; the other guards stay on. Without them (production) the cookies are Secure; DJANGO_SECURE_COOKIES=0 alone turns off just those."""
     names = ["DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS",
-             "PETSITE_RATELIMIT_UPLOAD", "SECURE_CONTENT_TYPE_NOSNIFF"]
+             "PETSITE_RATELIMIT_UPLOAD", "SECURE_CONTENT_TYPE_NOSNIFF", "SECURE_PROXY_SSL_HEADER"]
+    proxy = ("HTTP_X_FORWARDED_PROTO", "https")
     local = settings_values(names, **production_env(DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_SECURE_COOKIES="0",
-                                                    DJANGO_SECURE_HSTS_SECONDS="0"))
+                                                    DJANGO_SECURE_HSTS_SECONDS="0", DJANGO_BEHIND_TLS_PROXY="0"))
     assert local.returncode == 0, local.stderr
-    assert local.stdout.strip() == repr([False, False, False, False, 0, "30/m", True])
+    assert local.stdout.strip() == repr([False, False, False, False, 0, "30/m", True, None])
     strict = settings_values(names, **production_env())
-    assert strict.stdout.strip() == repr([False, True, True, True, 31536000, "30/m", True]), strict.stderr
+    assert strict.stdout.strip() == repr([False, True, True, True, 31536000, "30/m", True, proxy]), strict.stderr
     cookies_only = settings_values(names, **production_env(DJANGO_SECURE_COOKIES="0"))
-    assert cookies_only.stdout.strip() == repr([False, True, False, False, 31536000, "30/m", True]), cookies_only.stderr
+    assert cookies_only.stdout.strip() == repr([False, True, False, False, 31536000, "30/m", True, proxy]), cookies_only.stderr
