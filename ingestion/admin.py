@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from petsite.admin_jobs import resume_one_at_a_time
+from petsite.admin_jobs import ReadOnlyPageMixin, resume_one_at_a_time
 
 from . import selectors, services
 from .admin_photos import PhotoColumnsMixin
@@ -39,24 +39,6 @@ def progress_html(job):
         job.target_count, min(job.downloaded_count, job.target_count), job.downloaded_count, job.target_count,
         job.found_count, job.skipped_count, job.failed_count, job.pages_count,
         format_html('<br><small style="color:{}">{}</small>', "#ba2121" if job.error else "#555", note) if note else "",
-    )
-
-
-class ReadOnlyPageMixin:
-    """A change page with nothing to edit (every field read-only, no editable inlines) offers no "Save", "Save and add
-    another" or "Save and continue editing", only "Close". Its form stays, so the page's own buttons (Resume job,
-    Cancel build, ...) still post to response_change; Delete and the permissions are as they were."""
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if change and _nothing_to_edit(context):
-            context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
-        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
-
-
-def _nothing_to_edit(context):
-    inlines = context.get("inline_admin_formsets") or ()
-    return not context["adminform"].form.fields and not any(
-        inline.has_add_permission or inline.has_change_permission or inline.has_delete_permission for inline in inlines
     )
 
 

@@ -13,11 +13,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ingestion.admin import ReadOnlyPageMixin
 from ingestion.admin_photos import photo_preview
 from ingestion.admin_progress import PROGRESS_JS, live_cell
 from ingestion.selectors import built_dataset_versions
-from petsite.admin_jobs import resume_one_at_a_time
+from petsite.admin_jobs import ReadOnlyPageMixin, resume_one_at_a_time
 from training.admin_comparison import comparison_html, passes_now, rules_html
 from training.comparison import ComparisonError
 from training.models import ModelVersion, TrainingRun

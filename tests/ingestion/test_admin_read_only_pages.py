@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from ingestion import services
-from ingestion.admin import ReadOnlyPageMixin
+from petsite.admin_jobs import ReadOnlyPageMixin
 from ingestion.models import DatasetVersion, ScrapedPhoto, ScrapeJob
 
 pytestmark = pytest.mark.django_db
