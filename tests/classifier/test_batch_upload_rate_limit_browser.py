@@ -1,8 +1,9 @@
 """The home page's upload when the upload rate limit (PETSITE_RATELIMIT_UPLOAD) is hit, in a real headless Chromium
 (Debian's) against Django's live server: in a batch a rate-limited photo is "not sent yet", never "refused"; the chosen
 photos stay chosen; the page counts down the server's Retry-After and tries again by itself, or at once with
-"Try again now", sending only the photos not sent yet. A photo refused for being bad stays refused, with the server's
-reason. One photo alone keeps its file and says why inline.
+"Try again now", sending only the photos not sent yet. By itself it resends only the ones the limit held back: one held
+after a server error (the server may have stored it) waits for "Try again now". A photo refused for being bad stays
+refused, with the server's reason. One photo alone keeps its file and says why inline.
 
 The limiter is the real one (petsite/ratelimit.py, counting in the cache) with its clock held still, so the Retry-After
 it answers is known (45 s into a minute window: 45) and a test moves to the next window when it wants the server to
@@ -10,6 +11,7 @@ accept again. Classification is switched off (no worker): an accepted photo stay
 import contextlib
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -192,3 +194,74 @@ def test_one_photo_over_the_limit_keeps_its_file_and_says_why_inline(live_server
         assert page.eval_on_selector("#id_image", "input => input.files.length") == 1
         expect(page.locator("#upload-button")).to_be_enabled()
         assert Prediction.objects.count() == 1
+
+
+def test_the_countdown_resends_only_rate_limited_photos_never_one_held_after_a_server_error(
+        live_server, settings, clock, photos, monkeypatch):
+    """A batch of three: the first photo is accepted (the limit, 1 per 4 s, is used up); of the two sent next together,
+    one's upload fails with a server error (500) and the other is rate-limited (Retry-After 3). When the countdown runs
+    out the page resends only the rate-limited one: after a server error the server may have stored the photo already,
+    so sending it again by itself could make a duplicate. The person's "Try again now" sends it."""
+    from playwright.sync_api import expect
+
+    settings.PETSITE_RATELIMIT_UPLOAD = "1/4s"
+    clock.now = WINDOW_START + 1  # a 4-second window, 1 s in: Retry-After 3
+    home = live_server.url + "/"
+    posted = Counter()  # POSTs to the upload form per file name (the two after the first go in parallel)
+    error = "Not sent yet: The upload failed (error 500). Please try again."
+
+    def file_name(request):
+        match = re.search(rb'filename="([^"]+)"', request.post_data_buffer or b"")
+        return match.group(1).decode() if match else None
+
+    def upload(route, request):
+        # The first POST of green.png gets a server error (it never reaches Django); everything else goes through.
+        if request.method == "POST" and file_name(request) == "green.png" and posted["green.png"] == 1:
+            route.fulfill(status=500, body="<h1>Server Error (500)</h1>", content_type="text/html")
+        else:
+            route.continue_()
+
+    with chromium(monkeypatch, **DESKTOP) as page:
+        page.on("request", lambda request: posted.update([file_name(request)])
+                if request.method == "POST" and request.url == home else None)
+        page.route(home, upload)
+        page.goto(home)
+        page.set_input_files("#id_image", [photos["red.png"], photos["green.png"], photos["blue.png"]])
+        page.click("#upload-button")
+        tiles = page.locator("#batch-grid > *")
+        error_held, limited = tiles.nth(1), tiles.nth(2)
+        expect(tiles.nth(0)).to_have_attribute("data-status", "pending")
+        expect(error_held).to_have_attribute("data-status", "waiting")
+        expect(error_held.locator(".answer")).to_have_text(error)
+        expect(limited).to_have_attribute("data-status", "waiting")
+        expect(limited.locator(".answer")).to_have_text("Not sent yet (too many uploads)")
+        countdown = re.compile(r"^Trying again by itself in [1-3] seconds?\.$")
+        expect(page.locator("#batch-retry-text")).to_have_text(countdown)
+        assert posted == {"red.png": 1, "green.png": 1, "blue.png": 1}
+        assert list(Prediction.objects.values_list("original_filename", flat=True)) == ["red.png"]
+
+        clock.now = WINDOW_START + 4 + 1  # the server's next window
+        # Nobody presses anything: the countdown runs out and the page sends the rate-limited photo, only that one.
+        expect(limited).to_have_attribute("data-status", "pending", timeout=8_000)
+        page.wait_for_timeout(1_500)  # time enough for a resend of the other to show
+        assert posted == {"red.png": 1, "green.png": 1, "blue.png": 2}
+        expect(error_held).to_have_attribute("data-status", "waiting")
+        expect(error_held.locator(".answer")).to_have_text(error)
+        expect(page.locator("#batch-retry-text")).to_have_text("")  # no countdown: it waits for the person
+        retry = page.get_by_role("button", name="Try again now")
+        expect(retry).to_be_visible()
+        expect(page.locator("#upload-button")).to_have_text("Upload the photo not sent yet")
+        assert sorted(Prediction.objects.values_list("original_filename", flat=True)) == ["blue.png", "red.png"]
+
+        # The person asks: "Try again now" sends it, and the server answers.
+        settings.PETSITE_RATELIMIT_UPLOAD = "5/4s"
+        retry.click()
+        expect(error_held).to_have_attribute("data-status", "pending")
+        expect(page.locator("#batch-retry")).to_be_hidden()
+        expect(page.locator("#batch-status")).not_to_contain_text("not sent yet")
+        assert posted == {"red.png": 1, "green.png": 2, "blue.png": 2}
+        assert sorted(Prediction.objects.values_list("original_filename", flat=True)) == [
+            "blue.png", "green.png", "red.png"]
+        ids = {tiles.nth(i).get_attribute("data-prediction") for i in (0, 1, 2)}
+        assert len(ids) == 3 and None not in ids
+        assert page.eval_on_selector("#id_image", "input => input.files.length") == 0  # all sent: the choice is done

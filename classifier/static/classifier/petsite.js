@@ -484,7 +484,7 @@
       retryAt = Date.now() + waitSeconds * 1000;
       const tick = () => {
         const left = Math.ceil((retryAt - Date.now()) / 1000);
-        if (left <= 0) { stopRetry(); runBatch(); return; }
+        if (left <= 0) { stopRetry(); runBatch({onlyLimited: true}); return; }
         retryText.textContent = "Trying again by itself in " + seconds(left) + ".";
       };
       tick();
@@ -492,10 +492,12 @@
     }
     if (retryButton) retryButton.addEventListener("click", () => { if (!busy) runBatch(); });
 
-    function runBatch() {
+    function runBatch({onlyLimited = false} = {}) {
       stopRetry();
-      // Only the photos not sent yet: never chosen ones sent again, nor ones refused for what they are.
-      const queue = tiles.filter(t => !t.sent && !t.refused);
+      // Only the photos not sent yet: never chosen ones sent again, nor ones refused for what they are. By itself (the
+      // countdown) only those the rate limit held back: after a lost connection or a server error the server may have
+      // stored the photo already, so only the person's "Try again now" sends it again.
+      const queue = tiles.filter(t => !t.sent && !t.refused && !(onlyLimited && t.held && !t.limited));
       if (!queue.length) return;
       busy = true;
       button.disabled = true;
@@ -504,15 +506,15 @@
       updateBatchStatus();
       let next = 0, wait = 0;  // wait: the longest Retry-After answered; the rest of the queue waits with it
       function take() { return !wait && next < queue.length ? queue[next++] : null; }
-      function sent(result) { if (result && result.status === 429) wait = Math.max(wait, result.retryAfter); }
+      function noteRetryAfter(result) { if (result && result.status === 429) wait = Math.max(wait, result.retryAfter); }
       function worker() {  // two uploads at a time: a phone's uplink is the limit, not the server
         const t = take();
-        return t ? uploadTile(t).then(sent).then(worker) : Promise.resolve();
+        return t ? uploadTile(t).then(noteRetryAfter).then(worker) : Promise.resolve();
       }
       // The first photo goes alone: its answer may start this browser's session (whose token owns its uploads), which
       // the parallel ones after it then share; sent together, each would start a session of its own.
       const first = take();
-      (first ? uploadTile(first).then(sent) : Promise.resolve()).then(() => Promise.all([worker(), worker()])).then(() => {
+      (first ? uploadTile(first).then(noteRetryAfter) : Promise.resolve()).then(() => Promise.all([worker(), worker()])).then(() => {
         busy = false;
         // Photos the rate limit kept from being tried at all wait with the ones it refused.
         queue.slice(next).forEach(t => hold(t, {status: 429}));
@@ -562,7 +564,7 @@
   // page swaps its answer (and that form) in when it arrives.
   document.addEventListener("submit", e => {
     const target = e.target;
-    if (e.defaultPrevented || !(target instanceof HTMLFormElement) || target.method.toLowerCase() !== "get") return;
+    if (e.defaultPrevented || !(target instanceof HTMLFormElement) || (target.getAttribute("method") || "get").toLowerCase() !== "get") return;
     if (target.target && target.target !== "_self") return;
     const data = new FormData(target);
     if (e.submitter && e.submitter.name) data.append(e.submitter.name, e.submitter.value);
