@@ -1,4 +1,5 @@
 """Helpers for the site tests (embedded mode: no broker; classification is run directly where needed)."""
+import contextlib
 import struct
 import zlib
 
@@ -88,3 +89,22 @@ def own(client, *predictions):
     session[UPLOADER] = token
     session.save()
     Prediction.objects.filter(pk__in=[p.pk for p in predictions]).update(uploader=hashlib.sha256(token.encode()).hexdigest())
+
+
+@contextlib.contextmanager
+def chromium(monkeypatch, **context):
+    """A page of Debian's headless Chromium (Playwright) with `context` (viewport, is_mobile ...), for tests against
+    Django's live server; the test may read and write rows while Playwright's event loop runs."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(**context).new_page()
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()

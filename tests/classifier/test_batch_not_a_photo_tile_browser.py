@@ -1,35 +1,18 @@
 """A batch tile the page judged not a photo (a file the browser cannot decode, not HEIC) never says "Ready to upload",
 in a real headless Chromium (Debian's) against Django's live server; once sent, it shows the server's reason only."""
-import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
 from classifier import services
+from tests.classifier.conftest import chromium
 from tests.conftest import color_image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 ARTIFACTS = Path(os.environ.get("PETSITE_TEST_ARTIFACTS", "/tmp/petsite-artifacts"))
-
-
-@contextlib.contextmanager
-def chromium(monkeypatch, **context):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(**context).new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def test_a_tile_that_does_not_look_like_a_photo_never_says_ready(live_server, settings, monkeypatch, tmp_path):

@@ -8,7 +8,6 @@ refused, with the server's reason. One photo alone keeps its file and says why i
 The limiter is the real one (petsite/ratelimit.py, counting in the cache) with its clock held still, so the Retry-After
 it answers is known (45 s into a minute window: 45) and a test moves to the next window when it wants the server to
 accept again. Classification is switched off (no worker): an accepted photo stays "Classifying…"."""
-import contextlib
 import os
 import re
 from collections import Counter
@@ -18,6 +17,7 @@ import pytest
 
 from classifier import services
 from classifier.models import Prediction
+from tests.classifier.conftest import chromium
 from tests.conftest import color_image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,23 +26,6 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 ARTIFACTS = Path(os.environ.get("PETSITE_TEST_ARTIFACTS", "/tmp/petsite-artifacts"))
 WINDOW_START = 1_800_000_000.0  # a multiple of 60 (and of 4): the start of a rate-limit window
 REFUSAL = "text.jpg: This file is not a JPEG, PNG, WebP, HEIC or AVIF image."
-
-
-@contextlib.contextmanager
-def chromium(monkeypatch, **context):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test reads rows while Playwright's loop runs
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(**context).new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def shot(page, name):

@@ -1,32 +1,15 @@
 """The result page's "Delete my photo…" leads to the confirmation page at a clean address (/predictions/N/delete/, no
 stray "?" from a GET form without fields), in a real headless Chromium (Debian's) against Django's live server."""
-import contextlib
 import re
 
 import pytest
 
 from classifier import services
 from classifier.models import Prediction
+from tests.classifier.conftest import chromium
 from tests.conftest import color_image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@contextlib.contextmanager
-def chromium(monkeypatch, **context):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(**context).new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def test_the_delete_confirmation_page_has_a_clean_address(live_server, settings, monkeypatch, tmp_path):

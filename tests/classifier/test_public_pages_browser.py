@@ -1,7 +1,6 @@
 """The public pages' fixes in a real headless Chromium (Debian's) against Django's live server: the heat map's caption
 and key show with the heat map only; a file the browser cannot open loses its grey note once the server refused it;
 on a phone the bars use the width and history tiles keep one height. Screenshots go to PETSITE_TEST_ARTIFACTS."""
-import contextlib
 import io
 import os
 from pathlib import Path
@@ -12,30 +11,13 @@ from PIL import Image
 
 from classifier import services
 from classifier.models import Prediction
-from tests.classifier.conftest import upload_file
+from tests.classifier.conftest import chromium, upload_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 ARTIFACTS = Path(os.environ.get("PETSITE_TEST_ARTIFACTS", "/tmp/petsite-artifacts"))
-
-
-@contextlib.contextmanager
-def chromium(monkeypatch, **context):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test writes rows while Playwright's loop runs
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(**context).new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def shot(page, name):
