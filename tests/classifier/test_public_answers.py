@@ -458,9 +458,8 @@ def test_deleting_asks_to_confirm_first(client):
     prediction = Prediction.objects.get()
     html = page(client, prediction)
     delete_url = reverse("classifier:delete", args=[prediction.pk])
-    # The result page's button is a plain GET form to the question page: no JavaScript needed, nothing deleted yet.
-    assert f'<form method="get" action="{delete_url}" class="delete-form" id="delete-form">' in html
-    assert ">Delete my photo…</button>" in html
+    # The result page's button is a plain link to the question page: no JavaScript needed, nothing deleted yet.
+    assert f'<a class="button danger" href="{delete_url}" id="delete-button">Delete my photo…</a>' in html
     confirm = client.get(delete_url).content.decode()
     assert "<title>Delete your photo? · petsite</title>" in confirm and "<h1>Delete this photo?</h1>" in confirm
     assert "This cannot be undone." in visible(confirm)

@@ -251,7 +251,7 @@ def test_delete_asks_to_confirm_first_without_javascript(browser, sqlite_stack, 
         page.wait_for_url(re.compile(r".*/predictions/\d+/$"))
         prediction_url = page.url
         expect(page.locator("#headline")).to_have_text("Cat", timeout=60_000)
-        page.get_by_role("button", name="Delete my photo…").click()
+        page.get_by_role("link", name="Delete my photo…").click()
         expect(page.get_by_role("heading", name="Delete this photo?")).to_be_visible()
         expect(page).to_have_title("Delete your photo? · petsite")
         expect(page.locator("#delete-warning")).to_contain_text("This cannot be undone.")
@@ -259,7 +259,7 @@ def test_delete_asks_to_confirm_first_without_javascript(browser, sqlite_stack, 
         page.get_by_role("link", name="No, keep it").click()  # nothing was deleted
         assert page.url == prediction_url
         expect(page.locator("#headline")).to_have_text("Cat")
-        page.get_by_role("button", name="Delete my photo…").click()
+        page.get_by_role("link", name="Delete my photo…").click()
         page.get_by_role("button", name="Yes, delete my photo").click()
         page.wait_for_url(sqlite_stack.url + "/")
         expect(page.get_by_role("status")).to_contain_text("Your photo was deleted")

@@ -424,7 +424,9 @@
       t.bar.value = 0;
       t.bar.hidden = true;
       t.text.className = "answer muted";
-      t.text.textContent = t.limited ? "Not sent yet (too many uploads)" : "Not sent yet: " + result.error;
+      // Short, so it fits the tile's one line; the whole reason is its tooltip and the batch line under the form.
+      t.text.textContent = "Not sent yet";
+      t.text.title = t.limited ? "Not sent yet: too many uploads from your address just now" : "Not sent yet: " + result.error;
     }
 
     function uploadTile(t) {
@@ -433,6 +435,7 @@
       t.el.dataset.status = "uploading";
       t.text.className = "answer muted";
       t.text.textContent = "Uploading…";
+      t.text.title = "";
       t.bar.hidden = false;
       return prepare(t.file, maxBytes).then(prepared => {
         if (prepared.blob.size > maxBytes) return {ok: false, status: 413, error: "too big (limit " + maxMb + " MB)"};
@@ -558,21 +561,6 @@
       choose(files.map((f, i) => f.name && f.name !== "image.png" ? f : new File([f], "pasted-image-" + (i + 1) + "." + (f.type.split("/")[1] || "png"), {type: f.type})));
     });
   }
-
-  // A GET form with nothing to send (the result page's "Delete my photo…", a button that only opens the confirmation
-  // page) would take the browser to its address plus a stray "?": go to the address itself. Delegated, as the result
-  // page swaps its answer (and that form) in when it arrives.
-  document.addEventListener("submit", e => {
-    const target = e.target;
-    if (e.defaultPrevented || !(target instanceof HTMLFormElement) || (target.getAttribute("method") || "get").toLowerCase() !== "get") return;
-    if (target.target && target.target !== "_self") return;
-    const data = new FormData(target);
-    if (e.submitter && e.submitter.name) data.append(e.submitter.name, e.submitter.value);
-    if (data.keys().next().done && !new URL(target.action).search) {
-      e.preventDefault();
-      window.location.assign(target.action);
-    }
-  });
 
   window.PetSite = {percent: percent, followPrediction: followPrediction, initUpload: initUpload};
 })();
