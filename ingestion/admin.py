@@ -295,7 +295,7 @@ class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelA
     readonly_fields = (
         "name", "progress_tag", "controls", "counts_table", "change_table", "frame_tag", "folders", "extra_sources",
         "inputs_by_source", "report", "test_ratio", "seed", "digest", "previous", "created_by", "created_at",
-        "started_at", "finished_at", "build_seconds",
+        "started_at", "finished_at", "build_time",
     )
 
     class Media:
@@ -303,6 +303,10 @@ class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelA
 
     def get_fields(self, request, obj=None):
         return ("name", "folders_text", "frame") if obj is None else self.readonly_fields
+
+    @admin.display(description="Build time")
+    def build_time(self, obj):
+        return f"{obj.build_seconds:.1f} s" if obj.build_seconds is not None else "-"
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields  # immutable: every field of a version is read-only

@@ -216,7 +216,7 @@ def test_a_new_choice_replaces_the_old_one_and_a_file_that_is_not_a_photo_is_nam
     expect(page.locator("#upload-error")).to_contain_text("empty.jpg: the file is empty.")
     page.click("#upload-button")
     expect(page.locator("#batch-grid .tile[data-status=done]")).to_have_count(2, timeout=60_000)
-    expect(page.locator("#batch-status")).to_have_text("All 2 photos are done. 2 files were not sent (see above).")
+    expect(page.locator("#batch-status")).to_have_text("Both photos are done. 2 files were not sent (see above).")
     expect(page.locator("#upload-error")).to_contain_text("empty.jpg: the file is empty.")
     expect(page.locator("#upload-error")).to_contain_text("doc.pdf: not a")
 

@@ -380,7 +380,7 @@
         if (refused) text += " " + refused + " refused (the tile says why).";
       } else if (done === tiles.length) {
         text = refused ? "Done: " + (tiles.length - refused) + " of " + tiles.length + " photos answered, " + refused + " refused (the tile says why)."
-                       : "All " + tiles.length + " photos are done.";
+                       : (tiles.length === 2 ? "Both photos are done." : "All " + tiles.length + " photos are done.");
       }
       if (leftOut) text += " " + leftOut + (leftOut > 1 ? " files were" : " file was") + " not sent (see above).";
       batchStatus.textContent = text;
