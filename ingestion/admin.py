@@ -306,7 +306,7 @@ class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelA
 
     @admin.display(description="Build time")
     def build_time(self, obj):
-        return f"{obj.build_seconds:.1f} s" if obj.build_seconds is not None else "-"
+        return f"{obj.build_seconds:.1f} s" if obj.build_seconds is not None else None
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields  # immutable: every field of a version is read-only

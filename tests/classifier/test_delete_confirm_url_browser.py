@@ -1,6 +1,6 @@
 """The result page's "Delete my photo…" leads to the confirmation page at a clean address (/predictions/N/delete/, no
-stray "?" as a GET form without fields gave), with JavaScript and without, in a real headless Chromium (Debian's)
-against Django's live server."""
+stray "?" as a GET form without fields gave; without JavaScript: tests/e2e/test_public_site.py), in a real headless
+Chromium (Debian's) against Django's live server."""
 import re
 
 import pytest
@@ -13,14 +13,13 @@ from tests.conftest import color_image_bytes
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.mark.parametrize("javascript", [True, False])
-def test_the_delete_confirmation_page_has_a_clean_address(live_server, settings, monkeypatch, tmp_path, javascript):
+def test_the_delete_confirmation_page_has_a_clean_address(live_server, settings, monkeypatch, tmp_path):
     from playwright.sync_api import expect
 
     settings.PETSITE_RATELIMIT_UPLOAD = "0"
     monkeypatch.setattr(services, "dispatch_on_commit", lambda *args: None)  # no worker: the page stays pending
     (tmp_path / "mine.png").write_bytes(color_image_bytes((230, 20, 20), fmt="PNG"))
-    with chromium(monkeypatch, viewport={"width": 1280, "height": 800}, java_script_enabled=javascript) as page:
+    with chromium(monkeypatch, viewport={"width": 1280, "height": 800}) as page:
         page.goto(live_server.url + "/")
         page.set_input_files("#id_image", str(tmp_path / "mine.png"))
         page.click("#upload-button")

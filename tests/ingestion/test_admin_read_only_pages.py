@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from ingestion import services
-from petsite.admin_jobs import ReadOnlyPageMixin
 from ingestion.models import DatasetVersion, ScrapedPhoto, ScrapeJob
+from petsite.admin_jobs import ReadOnlyPageMixin
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +87,16 @@ def test_dataset_version_pages_have_no_save_buttons_but_keep_resume_and_cancel(c
     assert 'name="_cancel_build"' in page
     response = client.post(url, {"_cancel_build": "Cancel build"})
     assert response.status_code == 302 and DatasetVersion.objects.get(pk=building.pk).cancel_requested
+
+
+def test_a_dataset_version_page_shows_its_build_time_rounded(client, staff):
+    built = DatasetVersion.objects.create(name="pets-built", status=DatasetVersion.Status.BUILT, building=None,
+                                          build_seconds=17.210416242)
+    page = client.get(reverse("admin:ingestion_datasetversion_change", args=[built.pk])).content.decode()
+    assert "17.2 s" in page and "17.21041" not in page
+    queued = DatasetVersion.objects.create(name="pets-queued", status=DatasetVersion.Status.QUEUED)
+    page = client.get(reverse("admin:ingestion_datasetversion_change", args=[queued.pk])).content.decode()
+    assert "Build time" in page and " s</div>" not in page
 
 
 def test_a_scraped_photo_page_has_no_save_buttons(client, staff):

@@ -47,10 +47,6 @@
         box.innerHTML = fresh.innerHTML;
         box.dataset.status = fresh.dataset.status;
         document.title = doc.title;
-        const photo = document.getElementById("photo"), freshPhoto = doc.getElementById("photo");
-        if (photo && freshPhoto) photo.alt = freshPhoto.alt;
-        const caption = document.getElementById("heatmap-caption"), freshCaption = doc.getElementById("heatmap-caption");
-        if (caption && freshCaption) caption.textContent = freshCaption.textContent;
       });
     }
 
@@ -374,9 +370,12 @@
       let text = done + " of " + tiles.length + " photos answered…";
       if (held.length && !busy) {
         // Not sent yet: the server judged none of these photos; they go again (by themselves after a rate limit).
+        const limited = held.filter(t => t.limited).length, failed = held.length - limited;
         text = held.length + " of " + tiles.length + (tiles.length > 1 ? " photos" : " photo") + " not sent yet: " +
-               (held.some(t => t.limited) ? "too many uploads from your address just now. They will be sent by themselves."
-                                          : "the upload did not get through. Press “Try again now” to send them.");
+               (!failed ? "too many uploads from your address just now. They will be sent by themselves."
+                : !limited ? "the upload did not get through. Press “Try again now” to send them."
+                : limited + " held back by too many uploads (sent by themselves), " + failed +
+                  " did not get through (press “Try again now”).");
         if (refused) text += " " + refused + " refused (the tile says why).";
       } else if (done === tiles.length) {
         text = refused ? "Done: " + (tiles.length - refused) + " of " + tiles.length + " photos answered, " + refused + " refused (the tile says why)."
@@ -424,9 +423,7 @@
       t.bar.value = 0;
       t.bar.hidden = true;
       t.text.className = "answer muted";
-      // Short, so it fits the tile's one line; the whole reason is its tooltip and the batch line under the form.
-      t.text.textContent = "Not sent yet";
-      t.text.title = t.limited ? "Not sent yet: too many uploads from your address just now" : "Not sent yet: " + result.error;
+      t.text.textContent = t.limited ? "Not sent yet (too many uploads)" : "Not sent yet: " + result.error;
     }
 
     function uploadTile(t) {
@@ -435,7 +432,6 @@
       t.el.dataset.status = "uploading";
       t.text.className = "answer muted";
       t.text.textContent = "Uploading…";
-      t.text.title = "";
       t.bar.hidden = false;
       return prepare(t.file, maxBytes).then(prepared => {
         if (prepared.blob.size > maxBytes) return {ok: false, status: 413, error: "too big (limit " + maxMb + " MB)"};
@@ -470,8 +466,8 @@
       });
     }
 
-    // After a rate limit: the page counts down the server's Retry-After, then sends the photos not sent yet by itself;
-    // "Try again now" (or the form's button) sends them at once.
+    // After a rate limit: the page counts down the server's Retry-After, then sends the rate-limited photos by itself;
+    // "Try again now" (or the form's button) sends every photo not sent yet at once.
     let retryTimer = null, retryAt = 0;
     function stopRetry() {
       if (retryTimer) clearInterval(retryTimer);
