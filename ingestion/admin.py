@@ -42,6 +42,16 @@ def progress_html(job):
     )
 
 
+def after_add_url(request, admin_name, obj):
+    """Where starting a job from its add page leads: the button pressed says it (Save and continue editing: the job's
+    own page; Save and add another: a new add page; Save: the list, where every job's progress updates live)."""
+    if "_continue" in request.POST:
+        return reverse(f"admin:{admin_name}_change", args=[obj.pk])
+    if "_addanother" in request.POST:
+        return reverse(f"admin:{admin_name}_add")
+    return reverse(f"admin:{admin_name}_changelist")
+
+
 def _live(job, kind, html):
     # The job's status or progress cell (`kind`), refreshed from the progress endpoint's `<kind>_html` while active.
     return live_cell(job.pk, job.status in ACTIVE, reverse("admin:ingestion_scrapejob_progress"), html,
@@ -155,7 +165,7 @@ class ScrapeJobAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelAdmin)
         started = services.start_scrape_jobs(ScrapeJob.objects.filter(pk=obj.pk))
         if started:
             self.message_user(request, f"Started scrape job #{obj.pk}; its progress updates live below.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:ingestion_scrapejob_changelist"))
+        return HttpResponseRedirect(after_add_url(request, "ingestion_scrapejob", obj))
 
     def response_change(self, request, obj):
         if "_start_job" in request.POST:
@@ -293,7 +303,7 @@ class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelA
     search_fields = ("name", "digest")
     actions = ["cancel_builds", "resume_builds", "delete_versions"]
     readonly_fields = (
-        "name", "progress_tag", "controls", "counts_table", "change_table", "frame_tag", "folders", "extra_sources",
+        "name", "progress_tag", "controls", "counts_table", "change_table", "frame_tag", "folder_lines", "extra_source_names",
         "inputs_by_source", "report", "test_ratio", "seed", "digest", "previous", "created_by", "created_at",
         "started_at", "finished_at", "build_time",
     )
@@ -339,6 +349,17 @@ class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelA
     @admin.display(description="Test")
     def test_count(self, obj):
         return obj.split_total("test") if obj.is_built else "-"
+
+    @admin.display(description="Folders")
+    def folder_lines(self, obj):
+        return format_html_join(mark_safe("<br>"), "<code>{}</code>", ((folder,) for folder in obj.folders)) or None
+
+    @admin.display(description="Also added")
+    def extra_source_names(self, obj):
+        # "classifier.selectors.reviewed_photos_for_dataset" reads "reviewed photos" (the whole path on hover).
+        return format_html_join(", ", '<span title="{}">{}</span>', (
+            (path, path.rsplit(".", 1)[-1].removesuffix("_for_dataset").replace("_", " ")) for path in obj.extra_sources
+        )) or None
 
     @admin.display(description="Photos stored as")
     def frame_tag(self, obj):
@@ -425,7 +446,7 @@ class DatasetVersionAdmin(ReadOnlyPageMixin, ProgressEndpointMixin, admin.ModelA
     def response_add(self, request, obj, post_url_continue=None):
         self.message_user(request, f"Started building dataset version {obj.name}; its progress updates live below.",
                           messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:ingestion_datasetversion_changelist"))
+        return HttpResponseRedirect(after_add_url(request, "ingestion_datasetversion", obj))
 
     def response_change(self, request, obj):
         if "_cancel_build" in request.POST:

@@ -99,6 +99,31 @@ def test_a_dataset_version_page_shows_its_build_time_rounded(client, staff):
     assert "Build time" in page and " s</div>" not in page
 
 
+def test_a_dataset_version_page_lists_its_folders_and_sources_in_words(client, staff):
+    built = DatasetVersion.objects.create(
+        name="pets-words", status=DatasetVersion.Status.BUILT, building=None, folders=["/data/pets", "/data/pets-home"],
+        extra_sources=["classifier.selectors.reviewed_photos_for_dataset",
+                       "ingestion.selectors.accepted_scraped_photos_for_dataset"],
+    )
+    page = client.get(reverse("admin:ingestion_datasetversion_change", args=[built.pk])).content.decode()
+    assert "<code>/data/pets</code><br><code>/data/pets-home</code>" in page and '["/data/pets"' not in page
+    assert '<span title="classifier.selectors.reviewed_photos_for_dataset">reviewed photos</span>, ' in page
+    assert '>accepted scraped photos</span>' in page
+
+
+def test_starting_a_build_with_save_and_continue_opens_its_page(client, staff, dispatched, tmp_path):
+    (tmp_path / "pets" / "cat").mkdir(parents=True)
+    response = client.post(reverse("admin:ingestion_datasetversion_add"),
+                           {"name": "pets-continue", "folders_text": str(tmp_path / "pets"), "frame": "", "_continue": "1"})
+    version = DatasetVersion.objects.get(name="pets-continue")
+    assert response.status_code == 302
+    assert response.url == reverse("admin:ingestion_datasetversion_change", args=[version.pk])
+    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.BUILT, building=None)  # one at a time
+    response = client.post(reverse("admin:ingestion_datasetversion_add"),
+                           {"name": "pets-plain", "folders_text": str(tmp_path / "pets"), "frame": ""})
+    assert response.status_code == 302 and response.url == reverse("admin:ingestion_datasetversion_changelist")
+
+
 def test_a_scraped_photo_page_has_no_save_buttons(client, staff):
     photo = ScrapedPhoto.objects.create(url="https://example.com/a.jpg", query="cat", label="cat", sha256="a" * 64,
                                         phash="0" * 16, file="scraped/cat/a.jpg")
